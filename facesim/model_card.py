@@ -1,0 +1,50 @@
+"""The model card: the JSON beside the weights that says what they are and how good they are.
+
+The distance threshold lives here and nowhere else, so every decision uses the calibrated value.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from facesim.config import MODEL_CARD_PATH
+from facesim.errors import FacesimError
+
+
+def read_card(path: Path = MODEL_CARD_PATH) -> dict[str, Any]:
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise FacesimError(f"model card missing: {path}") from None
+    except json.JSONDecodeError as exc:
+        raise FacesimError(f"model card unreadable: {path} ({exc})") from None
+
+
+def write_card(card: dict[str, Any], path: Path = MODEL_CARD_PATH) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(card, indent=2, sort_keys=False) + "\n")
+    tmp.replace(path)
+
+
+@lru_cache(maxsize=4)
+def _cached(path: Path) -> dict[str, Any]:
+    return read_card(path)
+
+
+def threshold(path: Path = MODEL_CARD_PATH) -> float:
+    """The F1-calibrated same-person distance; refusing to guess when it is absent."""
+    card = _cached(Path(path))
+    value = card.get("threshold")
+    if not isinstance(value, (int, float)):
+        raise FacesimError(f"{path}: no calibrated threshold; run `facesim calibrate`")
+    return float(value)
+
+
+def model_id(path: Path = MODEL_CARD_PATH) -> str:
+    """Names the weights that made a vector, so an index never mixes two models."""
+    card = _cached(Path(path))
+    return str(card.get("model_id", "unknown"))

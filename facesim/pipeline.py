@@ -1,0 +1,49 @@
+"""Photo in, faces with vectors out: the one path that index, match and verify all share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from facesim.alignment import align_face
+from facesim.detection import DetectedFace, Detector, detect_faces, find_primary_face
+from facesim.embedder import Embedder, default_embedder
+from facesim.errors import NoFaceError
+from facesim.images import load_rgb
+
+
+@dataclass(frozen=True)
+class Face:
+    detection: DetectedFace
+    embedding: np.ndarray  # unit length, float32
+
+
+def faces_in_rgb(rgb: np.ndarray, detector: Detector = "hog", embedder: Embedder | None = None) -> list[Face]:
+    """Every face in the photo, largest first, each with its vector."""
+    detections = detect_faces(rgb, detector)
+    if not detections:
+        return []
+    chips = [align_face(rgb, detection) for detection in detections]
+    vectors = (embedder or default_embedder()).embed(chips)
+    return [Face(detection, vector) for detection, vector in zip(detections, vectors, strict=True)]
+
+
+def faces_in_photo(path: str | Path, detector: Detector = "hog", embedder: Embedder | None = None) -> list[Face]:
+    return faces_in_rgb(load_rgb(path), detector, embedder)
+
+
+def main_face(path: str | Path, detector: Detector = "hog", embedder: Embedder | None = None) -> Face:
+    """The face a one-face question (verify, match) is about; an error when there is none."""
+    rgb = load_rgb(path)
+    chosen = find_primary_face(rgb, detector)
+    if chosen is None:
+        raise NoFaceError(f"{path}: no face found")
+    vector = (embedder or default_embedder()).embed([align_face(rgb, chosen)])[0]
+    return Face(chosen, vector)
+
+
+def face_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Euclidean distance between unit vectors: 0 identical, 2 opposite."""
+    return float(np.linalg.norm(np.asarray(a, dtype=np.float32) - np.asarray(b, dtype=np.float32)))

@@ -1,0 +1,1 @@
+"""Reproducible training, calibration and evaluation of the encoder on a folder-per-person set."""

@@ -1,0 +1,74 @@
+"""Verification metrics from pair distances: the numbers in the model card and `evaluate`."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def best_f1_threshold(distances: np.ndarray, same: np.ndarray) -> float:
+    """The distance threshold that maximises F1, placed midway between neighbouring distances."""
+    order = np.argsort(distances)
+    sorted_d, sorted_same = distances[order], same[order].astype(bool)
+    true_pos = np.cumsum(sorted_same)
+    predicted = np.arange(1, len(sorted_d) + 1)
+    f1 = 2 * true_pos / (predicted + sorted_same.sum())
+    # Only cut between distinct distances.
+    valid = np.append(sorted_d[1:] > sorted_d[:-1], True)
+    best = int(np.argmax(np.where(valid, f1, -1)))
+    upper = sorted_d[best + 1] if best + 1 < len(sorted_d) else sorted_d[best] + 1e-3
+    return float((sorted_d[best] + upper) / 2)
+
+
+def roc_auc(distances: np.ndarray, same: np.ndarray) -> float:
+    """Probability that a same pair is closer than a different pair (ties count half)."""
+    same = same.astype(bool)
+    pos, neg = distances[same], distances[~same]
+    if len(pos) == 0 or len(neg) == 0:
+        return float("nan")
+    combined = np.concatenate([pos, neg])
+    ranks = _average_ranks(-combined)
+    return float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
+
+
+def _average_ranks(values: np.ndarray) -> np.ndarray:
+    order = np.argsort(values, kind="mergesort")
+    ranks = np.empty(len(values))
+    sorted_values = values[order]
+    start = 0
+    while start < len(values):
+        end = start
+        while end + 1 < len(values) and sorted_values[end + 1] == sorted_values[start]:
+            end += 1
+        ranks[order[start : end + 1]] = (start + end) / 2 + 1
+        start = end + 1
+    return ranks
+
+
+def tar_at_far(distances: np.ndarray, same: np.ndarray, far: float) -> float:
+    """True accept rate at the strictest threshold whose false accept rate is at most `far`."""
+    same = same.astype(bool)
+    neg = np.sort(distances[~same])
+    allowed = int(np.floor(far * len(neg)))
+    cut = neg[allowed] if allowed < len(neg) else np.inf
+    return float((distances[same] < cut).mean())
+
+
+def verification_report(distances: np.ndarray, same: np.ndarray, threshold: float) -> dict[str, float]:
+    same = same.astype(bool)
+    predicted = distances < threshold
+    tp = int((predicted & same).sum())
+    fp = int((predicted & ~same).sum())
+    fn = int((~predicted & same).sum())
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {
+        "accuracy": float((predicted == same).mean()),
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "roc_auc": roc_auc(distances, same),
+        "tar_at_far_1e-3": tar_at_far(distances, same, 1e-3),
+        "threshold": float(threshold),
+        "n_pairs": int(len(distances)),
+    }

@@ -1,0 +1,147 @@
+"""The training loop: time-boxed, checkpointed every epoch, resumable, seeded."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from facesim.config import INPUT_SIZE
+from facesim.embedder import prepare_batch, save_encoder
+from facesim.encoder import FaceEncoder
+from facesim.training.augment import augment
+from facesim.training.chip_cache import ChipSet
+from facesim.training.losses import contrastive_loss, distillation_loss
+
+
+@dataclass
+class TrainSettings:
+    epochs: int = 40
+    anchors_per_batch: int = 64
+    learning_rate: float = 2e-3
+    weight_decay: float = 5e-4
+    margin: float = 1.0
+    contrastive_weight: float = 0.5
+    distill_weight: float = 1.0
+    seed: int = 0
+    max_steps: int | None = None  # for smoke runs
+
+
+def _batches(labels: list[str], settings: TrainSettings, rng: random.Random) -> list[list[int]]:
+    """Each anchor brings one more photo of the same person when there is one, so every batch
+    holds positive pairs for the contrastive term."""
+    by_person: dict[str, list[int]] = {}
+    for i, label in enumerate(labels):
+        by_person.setdefault(label, []).append(i)
+    order = list(range(len(labels)))
+    rng.shuffle(order)
+    batches = []
+    for start in range(0, len(order), settings.anchors_per_batch):
+        batch = []
+        for anchor in order[start : start + settings.anchors_per_batch]:
+            batch.append(anchor)
+            others = [i for i in by_person[labels[anchor]] if i != anchor]
+            if others:
+                batch.append(rng.choice(others))
+        batches.append(batch)
+    return batches
+
+
+def train(
+    data: ChipSet,
+    settings: TrainSettings,
+    checkpoint: Path,
+    weights_out: Path,
+    resume: bool = True,
+    log=print,
+) -> dict:
+    torch.manual_seed(settings.seed)
+    generator = torch.Generator().manual_seed(settings.seed)
+    model = FaceEncoder(input_size=INPUT_SIZE)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    label_ids = {name: i for i, name in enumerate(sorted(set(data.labels)))}
+    labels = torch.tensor([label_ids[name] for name in data.labels])
+    steps_per_epoch = math.ceil(len(data.labels) / settings.anchors_per_batch)
+    total_steps = settings.max_steps or settings.epochs * steps_per_epoch
+    warmup = min(500, total_steps // 10 + 1)
+
+    def lr_at(step: int) -> float:
+        if step < warmup:
+            return settings.learning_rate * (step + 1) / warmup
+        progress = (step - warmup) / max(1, total_steps - warmup)
+        return settings.learning_rate * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    state = {"epoch": 0, "step": 0, "seconds": 0.0, "history": []}
+    if resume and checkpoint.is_file():
+        saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        generator.set_state(saved["generator"])
+        state = json.loads(saved["state"])
+        log(f"resumed from {checkpoint} at epoch {state['epoch']}")
+
+    chips = torch.from_numpy(np.ascontiguousarray(data.chips))
+    teacher = torch.from_numpy(data.teacher)
+    teacher_flipped = torch.from_numpy(data.teacher_flipped)
+    step = state["step"]
+    while step < total_steps:
+        epoch = state["epoch"]
+        started = time.time()
+        model.train()
+        rng = random.Random(settings.seed * 1000 + epoch)
+        totals = {"loss": 0.0, "distill": 0.0, "contrastive": 0.0}
+        batches = _batches(data.labels, settings, rng)
+        for batch in batches:
+            if step >= total_steps:
+                break
+            index = torch.tensor(batch)
+            flip = torch.rand(len(batch), generator=generator) < 0.5
+            images = prepare_batch(chips[index], input_size=chips.shape[1])
+            images = torch.where(flip[:, None, None, None], images.flip(3), images)
+            targets = torch.where(flip[:, None], teacher_flipped[index], teacher[index])
+            inputs = augment(images, generator, INPUT_SIZE)
+            vectors = model(inputs)
+            distill = distillation_loss(vectors, targets)
+            contrast = contrastive_loss(vectors, labels[index], settings.margin)
+            loss = settings.distill_weight * distill + settings.contrastive_weight * contrast
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(step)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            totals["loss"] += loss.item()
+            totals["distill"] += distill.item()
+            totals["contrastive"] += contrast.item()
+        done = len(batches) if step < total_steps else max(1, step - state["step"])
+        record = {k: round(v / max(1, done), 5) for k, v in totals.items()}
+        record.update(epoch=epoch + 1, step=step, seconds=round(time.time() - started, 1), lr=round(lr_at(step - 1), 6))
+        state["history"].append(record)
+        state.update(epoch=epoch + 1, step=step, seconds=state["seconds"] + record["seconds"])
+        log(json.dumps(record))
+        checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        tmp = checkpoint.with_suffix(".tmp")
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "generator": generator.get_state(),
+                "state": json.dumps(state),
+            },
+            tmp,
+        )
+        tmp.replace(checkpoint)
+    model.eval()
+    save_encoder(model, weights_out)
+    return {
+        "settings": asdict(settings),
+        "steps": step,
+        "train_seconds": round(state["seconds"], 1),
+        "history": state["history"],
+    }

@@ -1,0 +1,237 @@
+"""Export person clusters as CSV, JSON, or a self-contained HTML contact sheet.
+
+Rows are plain values (no store, no FAISS), so any caller that has labels, vectors and face
+metadata can export. Order is the one a person reviewing clusters wants: largest person first,
+and within a person the most typical faces (closest to the centre) first, outliers last.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import json
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import PurePath
+from typing import TextIO
+
+import numpy as np
+
+from facesim.errors import ImageError
+
+CSV_HEADER = ("person_id", "name", "face_id", "photo_path", "left", "top", "right", "bottom", "distance")
+# Spreadsheets evaluate a cell that starts with one of these as a formula (OWASP "CSV injection").
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# The sheet needs nothing but its own inline styles and data: images; forbidding everything else
+# means it works offline and that nothing in a file name can run or fetch anything.
+CONTENT_SECURITY_POLICY = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+DISTANCE_DECIMALS = 6
+_STYLE = (
+    "body{font-family:system-ui,sans-serif;margin:1rem;background:#fafafa;color:#222}"
+    ".person{margin:0 0 1.5rem}.person h2{font-size:1.1rem;margin:.2rem 0}.size{color:#777;font-weight:normal}"
+    ".faces{display:flex;flex-wrap:nowrap;overflow-x:auto;gap:4px}"
+    ".face-card{margin:0;flex:none}.face{display:block;width:96px;height:96px;object-fit:cover}"
+    ".missing{width:96px;height:96px;background:#ddd;color:#777;font-size:.7rem;display:flex;"
+    "align-items:center;justify-content:center;text-align:center}"
+)
+
+Destination = str | os.PathLike[str] | TextIO
+ThumbnailLoader = Callable[["ExportRow"], bytes]
+
+
+@dataclass(frozen=True)
+class ExportRow:
+    """One face of one person, as exported."""
+
+    person_id: int
+    name: str
+    face_id: int
+    photo_path: str
+    box: tuple[int, int, int, int]  # left, top, right, bottom, in the upright photo's pixels
+    distance: float  # to the person's centre (normalised mean vector)
+
+
+def build_rows(
+    person_ids: np.ndarray,
+    face_ids: np.ndarray,
+    vectors: np.ndarray,
+    photo_paths: Sequence[str | PurePath],
+    boxes: np.ndarray | Sequence[Sequence[int]],
+    names: Mapping[int, str] | None = None,
+) -> list[ExportRow]:
+    """Rows for every face, largest person first (ties: smaller id), then by distance to centre.
+
+    The centre is the normalised mean of a person's unit vectors, so distances are on the same
+    0..2 scale as the threshold and a face far from its centre is a candidate mistake.
+    """
+    person_ids = np.asarray(person_ids)
+    face_ids = np.asarray(face_ids)
+    vectors = np.asarray(vectors, dtype=np.float64)
+    boxes = np.asarray(boxes)
+    n = len(person_ids)
+    if not (face_ids.shape == (n,) and vectors.ndim == 2 and len(vectors) == n and len(photo_paths) == n):
+        raise ValueError("person_ids, face_ids, vectors and photo_paths must describe the same faces")
+    if boxes.shape != (n, 4):
+        raise ValueError(f"boxes must have shape ({n}, 4) as (left, top, right, bottom), not {boxes.shape}")
+    names = names or {}
+    people, person_index, sizes = np.unique(person_ids, return_inverse=True, return_counts=True)
+    person_index = person_index.reshape(-1)
+    centres = np.zeros((len(people), vectors.shape[1]))
+    np.add.at(centres, person_index, vectors)
+    centres /= np.maximum(np.linalg.norm(centres, axis=1, keepdims=True), np.finfo(np.float64).tiny)
+    distances = np.linalg.norm(vectors - centres[person_index], axis=1)
+    order = np.lexsort((face_ids, distances, person_ids, -sizes[person_index]))
+    return [
+        ExportRow(
+            person_id=int(person_ids[i]),
+            name=names.get(int(person_ids[i]), ""),
+            face_id=int(face_ids[i]),
+            photo_path=str(photo_paths[i]),
+            box=(int(boxes[i, 0]), int(boxes[i, 1]), int(boxes[i, 2]), int(boxes[i, 3])),
+            distance=float(distances[i]),
+        )
+        for i in order.tolist()
+    ]
+
+
+def hide_small(rows: Sequence[ExportRow], min_size: int) -> tuple[list[ExportRow], int]:
+    """Drop persons with fewer than min_size faces; returns the kept rows and the hidden face count.
+
+    Singletons are clusters too, but a sheet of thousands of one-face "persons" buries the real
+    ones, so callers hide them and report how many faces were left unclustered.
+    """
+    sizes: dict[int, int] = {}
+    for row in rows:
+        sizes[row.person_id] = sizes.get(row.person_id, 0) + 1
+    kept = [row for row in rows if sizes[row.person_id] >= min_size]
+    return kept, len(rows) - len(kept)
+
+
+def write_csv(rows: Sequence[ExportRow], file: Destination) -> None:
+    """One line per face under CSV_HEADER, text cells guarded against formula injection.
+
+    Only text cells (name, path) are guarded: they come from users and file systems. Numbers are
+    written as numbers; a negative box coordinate (a face cut by the photo edge) is not a formula,
+    and quoting it would turn it into text.
+    """
+    with _text_destination(file, newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(CSV_HEADER)
+        for row in rows:
+            writer.writerow(
+                [
+                    row.person_id,
+                    guard_formula(row.name),
+                    row.face_id,
+                    guard_formula(row.photo_path),
+                    *row.box,
+                    round(row.distance, DISTANCE_DECIMALS),
+                ]
+            )
+
+
+def guard_formula(text: str) -> str:
+    """Prefix a single quote to text a spreadsheet would run as a formula; other text unchanged."""
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
+def write_json(rows: Sequence[ExportRow], file: Destination) -> None:
+    """A list of persons in row order: {id, name, size, faces: [{face_id, photo_path, box, distance}]}."""
+    persons = [
+        {
+            "id": person_id,
+            "name": faces[0].name,
+            "size": len(faces),
+            "faces": [
+                {
+                    "face_id": row.face_id,
+                    "photo_path": row.photo_path,
+                    "box": dict(zip(("left", "top", "right", "bottom"), row.box, strict=True)),
+                    "distance": round(row.distance, DISTANCE_DECIMALS),
+                }
+                for row in faces
+            ],
+        }
+        for person_id, faces in _by_person(rows).items()
+    ]
+    with _text_destination(file) as handle:
+        json.dump(persons, handle, indent=2, ensure_ascii=False)
+        handle.write("\n")
+
+
+def write_html(
+    rows: Sequence[ExportRow],
+    file: Destination,
+    thumbnail_loader: ThumbnailLoader,
+    *,
+    hidden_faces: int = 0,
+    title: str = "facesim: people",
+) -> None:
+    """A self-contained offline contact sheet: one <section class="person"> per person.
+
+    Each section (data-person-id, data-size) holds one row of <img class="face"> thumbnails with
+    JPEG bytes from thumbnail_loader(row) embedded as data: URIs, so the file can be mailed or
+    archived without the photos. A thumbnail whose photo cannot be read (ImageError or OSError
+    from the loader, e.g. a photo deleted since indexing) becomes a visible "missing" placeholder
+    instead of aborting the sheet. Every name and path is HTML-escaped, and a Content-Security-
+    Policy forbids scripts and network access. hidden_faces (from hide_small) is reported at the
+    top, so faces left out are never silently missing.
+    """
+    persons = _by_person(rows)
+    with _text_destination(file) as handle:
+        handle.write(
+            '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+            f'<meta http-equiv="Content-Security-Policy" content="{CONTENT_SECURITY_POLICY}">\n'
+            f"<title>{_escape(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
+            f"<h1>{_escape(title)}</h1>\n"
+            f'<p class="summary" data-persons="{len(persons)}" data-faces="{len(rows)}" '
+            f'data-hidden-faces="{hidden_faces}">{len(persons)} people, {len(rows)} faces; '
+            f"{hidden_faces} faces hidden as unclustered.</p>\n"
+        )
+        for person_id, faces in persons.items():
+            heading = faces[0].name or f"Person {person_id}"
+            handle.write(
+                f'<section class="person" data-person-id="{person_id}" data-size="{len(faces)}">\n'
+                f'<h2>{_escape(heading)} <span class="size">{len(faces)} faces</span></h2>\n<div class="faces">\n'
+            )
+            for row in faces:
+                handle.write(_face_html(row, thumbnail_loader))
+            handle.write("</div>\n</section>\n")
+        handle.write("</body>\n</html>\n")
+
+
+def _face_html(row: ExportRow, thumbnail_loader: ThumbnailLoader) -> str:
+    label = _escape(f"{row.photo_path} (distance {row.distance:.3f})")
+    try:
+        jpeg = thumbnail_loader(row)
+    except (ImageError, OSError):
+        image = f'<div class="missing" title="{label}">photo unavailable</div>'
+    else:
+        data = base64.b64encode(jpeg).decode("ascii")
+        image = f'<img class="face" src="data:image/jpeg;base64,{data}" alt="{label}" title="{label}">'
+    return f'<figure class="face-card" data-face-id="{row.face_id}">{image}</figure>\n'
+
+
+def _escape(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
+def _by_person(rows: Sequence[ExportRow]) -> dict[int, list[ExportRow]]:
+    """Rows grouped by person, persons in order of first appearance (build_rows' order)."""
+    persons: dict[int, list[ExportRow]] = {}
+    for row in rows:
+        persons.setdefault(row.person_id, []).append(row)
+    return persons
+
+
+@contextmanager
+def _text_destination(file: Destination, newline: str | None = None) -> Iterator[TextIO]:
+    """Write to an open text stream as is, or to a path opened as UTF-8 and closed afterwards."""
+    if isinstance(file, (str, os.PathLike)):
+        with open(file, "w", encoding="utf-8", newline=newline) as handle:
+            yield handle
+    else:
+        yield file

@@ -1,0 +1,345 @@
+"""Incremental indexing of a folder into a gallery.
+
+Cheap checks come first: a file whose size and mtime are unchanged is skipped without being
+read; otherwise its blake2b hash decides whether it really changed. Only new or changed photos
+are decoded and embedded, optionally in worker processes, while this process alone writes to
+SQLite, one transaction per batch, so an interrupted run loses at most one batch and the next
+run resumes. Nothing here prints; progress goes to a callback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import signal
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from facesim import model_card
+from facesim.config import INDEX_BATCH_SIZE, WEIGHTS_PATH
+from facesim.detection import Detector
+from facesim.embedder import Embedder, default_embedder
+from facesim.errors import FacesimError
+from facesim.pipeline import Face, faces_in_photo
+from index.gallery import META_MODEL_ID, Gallery
+from index.scan import FolderScan, scan_folder
+from index.store import PhotoRow, Store
+
+# (total photos, photos done, photo just done or None for a bulk step such as the skips)
+ProgressCallback = Callable[[int, int, Path | None], None]
+
+_HASH_CHUNK = 1 << 20
+# Tasks queued per worker: enough to keep workers busy, few enough that Ctrl-C stops promptly.
+_QUEUE_PER_WORKER = 4
+
+
+@dataclass
+class IndexSummary:
+    photos_seen: int = 0  # supported files found under the root (plus stale photos re-embedded)
+    indexed: int = 0  # photos (re)processed this run that have faces
+    faces: int = 0  # faces written this run
+    skipped: int = 0  # unchanged photos, including known-bad ones not retried
+    no_face: int = 0  # photos (re)processed this run without a face
+    errors: list[tuple[Path, str]] = field(default_factory=list)  # files that failed this run
+    gone: int = 0  # photos marked gone this run
+    unreadable: list[tuple[Path, str]] = field(default_factory=list)  # folders the scan could not read
+
+    def counts(self) -> dict[str, int]:
+        """The numbers alone, as stored with the run."""
+        return {key: len(value) if isinstance(value, list) else value for key, value in asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class _Task:
+    path: str
+    size: int | None  # None when the file could not even be stat'ed
+    mtime_ns: int | None
+    photo_id: int | None
+    known_hash: str | None  # the stored hash when a match means "unchanged"
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    content_hash: str | None
+    unchanged: bool = False
+    faces: tuple[Face, ...] = ()
+    error: str | None = None
+
+
+def file_hash(path: str | Path) -> str:
+    digest = hashlib.blake2b(digest_size=32)
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def examine(path: str | Path, known_hash: str | None, detector: Detector, embedder: Callable[[], Embedder]) -> _Outcome:
+    """Hash, then (if changed) find and embed the faces. Every failure becomes a one-line
+    error for this photo, because one bad file must not end a run over thousands."""
+    try:
+        digest = file_hash(path)
+    except OSError as exc:
+        return _Outcome(None, error=f"{path}: cannot read ({exc.strerror or type(exc).__name__})")
+    if digest == known_hash:
+        return _Outcome(digest, unchanged=True)
+    try:
+        faces = faces_in_photo(path, detector, embedder())
+    except FacesimError as exc:
+        return _Outcome(digest, error=_one_line(str(exc)))
+    except Exception as exc:  # a decoder or model bug on one photo: record it, keep going
+        return _Outcome(digest, error=f"{path}: {type(exc).__name__}: {_one_line(str(exc))}")
+    return _Outcome(digest, faces=tuple(faces))
+
+
+def index_folder(
+    gallery: Gallery,
+    root: str | Path,
+    *,
+    detector: Detector = "hog",
+    workers: int = 1,
+    retry_errors: bool = False,
+    reembed: bool = False,
+    batch_size: int = INDEX_BATCH_SIZE,
+    progress: ProgressCallback | None = None,
+    weights: Path = WEIGHTS_PATH,
+    model_id: str | None = None,
+) -> IndexSummary:
+    """Brings the gallery up to date with every photo under `root` and returns what changed.
+
+    Holds the gallery's write lock throughout (a concurrent run fails fast). A gallery built by
+    another model is refused unless `reembed`, which then re-processes every photo whose vectors
+    another model made, under this root or not. `weights`/`model_id` name the encoder; the
+    defaults are the packaged weights and their model card. Exceptions raised by `progress`
+    (e.g. KeyboardInterrupt) stop the run after the last committed batch.
+    """
+    if workers < 1:
+        raise ValueError("workers must be at least 1")
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    root_path = Path(os.path.abspath(Path(root).expanduser()))
+    if not root_path.exists():
+        raise FacesimError(f"{root_path}: no such file or folder")
+    current_model = model_id or model_card.model_id()
+    report = progress or (lambda _total, _done, _path: None)
+
+    with gallery.write_lock():
+        store = gallery.store
+        stored_model = gallery.model_id
+        if stored_model is None:
+            store.set_meta(META_MODEL_ID, current_model)
+        elif stored_model != current_model and not reembed:
+            raise FacesimError(str(gallery.model_mismatch(current_model)))
+
+        summary = IndexSummary()
+        scan = scan_folder(root_path)
+        summary.unreadable = scan.errors
+        known = store.photos_by_path()
+        run_id = store.start_run(root_path)
+        seen = {str(path) for path in scan.photos}
+        summary.gone = store.mark_gone(_vanished(known, root_path, scan, seen))
+
+        stale = [Path(path) for path, row in known.items() if _needs_model(row, current_model) and path not in seen]
+        paths = scan.photos + stale
+        summary.photos_seen = len(paths)
+        tasks, failed, vanished = _plan(paths, known, current_model, retry_errors)
+        summary.gone += store.mark_gone(vanished)
+        summary.skipped = len(paths) - len(tasks) - len(failed) - len(vanished)
+        done = len(paths) - len(tasks)
+        report(len(paths), done, None)
+
+        pending = [(task, _Outcome(None, error=message)) for task, message in failed]
+        with _outcomes(tasks, workers, detector, weights) as outcomes:
+            for task, outcome in outcomes:
+                pending.append((task, outcome))
+                if len(pending) >= batch_size:
+                    _commit(store, pending, current_model, summary)
+                    pending = []
+                done += 1
+                report(len(paths), done, Path(task.path))
+        _commit(store, pending, current_model, summary)
+
+        if stored_model != current_model and store.count_stale(current_model) == 0:
+            store.set_meta(META_MODEL_ID, current_model)
+        gallery.sync_vectors()
+        store.finish_run(run_id, summary.counts())
+        return summary
+
+
+def _needs_model(row: PhotoRow, model_id: str) -> bool:
+    return row.status == "indexed" and row.model_id != model_id
+
+
+def _vanished(known: dict[str, PhotoRow], root: Path, scan: FolderScan, seen: set[str]) -> list[int]:
+    """Photos under root that the scan did not find. Photos below a folder the scan could not
+    read are left alone: unreadable is not the same as deleted."""
+    prefix = str(root).rstrip(os.sep) + os.sep
+    blocked = tuple(str(path).rstrip(os.sep) + os.sep for path, _ in scan.errors)
+    return [
+        row.id
+        for path, row in known.items()
+        if row.status != "gone"
+        and path not in seen
+        and (path == str(root) or path.startswith(prefix))
+        and not path.startswith(blocked)
+    ]
+
+
+def _plan(
+    paths: Sequence[Path], known: dict[str, PhotoRow], model_id: str, retry_errors: bool
+) -> tuple[list[_Task], list[tuple[_Task, str]], list[int]]:
+    """(photos to read, photos that cannot even be stat'ed with their message, ids of known
+    photos that vanished meanwhile); everything else is skipped without being opened."""
+    tasks: list[_Task] = []
+    failed: list[tuple[_Task, str]] = []
+    vanished: list[int] = []
+    for path in paths:
+        row = known.get(str(path))
+        try:
+            info = path.stat()
+        except FileNotFoundError:
+            if row is not None and row.status != "gone":
+                vanished.append(row.id)
+            continue
+        except OSError as exc:
+            task = _Task(str(path), None, None, row.id if row else None, None)
+            failed.append((task, f"{path}: cannot read ({exc.strerror or type(exc).__name__})"))
+            continue
+        trusted = (
+            row is not None
+            and row.status != "gone"
+            and not _needs_model(row, model_id)
+            and not (retry_errors and row.status == "error")
+        )
+        if trusted and row.size == info.st_size and row.mtime_ns == info.st_mtime_ns:
+            continue
+        known_hash = row.content_hash if trusted else None
+        tasks.append(_Task(str(path), info.st_size, info.st_mtime_ns, row.id if row else None, known_hash))
+    return tasks, failed, vanished
+
+
+def _commit(store: Store, batch: list[tuple[_Task, _Outcome]], model_id: str, summary: IndexSummary) -> None:
+    """One transaction for the batch; the summary counts only what was committed."""
+    if not batch:
+        return
+    with store.transaction():
+        for task, outcome in batch:
+            if outcome.unchanged and task.photo_id is not None and task.size is not None:
+                store.touch_photo(task.photo_id, size=task.size, mtime_ns=task.mtime_ns or 0)
+                continue
+            status = "error" if outcome.error else ("indexed" if outcome.faces else "no_face")
+            store.record_photo(
+                task.path,
+                status=status,
+                content_hash=outcome.content_hash,
+                # Kept for failures too, so a known-bad file is skipped until it changes.
+                size=task.size,
+                mtime_ns=task.mtime_ns,
+                model_id=model_id,
+                faces=outcome.faces,
+                error=outcome.error,
+            )
+    for task, outcome in batch:
+        if outcome.unchanged:
+            summary.skipped += 1
+        elif outcome.error:
+            summary.errors.append((Path(task.path), outcome.error))
+        elif outcome.faces:
+            summary.indexed += 1
+            summary.faces += len(outcome.faces)
+        else:
+            summary.no_face += 1
+
+
+@contextmanager
+def _outcomes(
+    tasks: list[_Task], workers: int, detector: Detector, weights: Path
+) -> Iterator[Iterator[tuple[_Task, _Outcome]]]:
+    """(task, outcome) in task order, which keeps face ids in scan order whatever the worker
+    count. The pool, if any, is shut down however the caller leaves the block."""
+    workers = min(workers, len(tasks))
+    if workers <= 1:
+        yield _examine_here(tasks, detector, weights)
+        return
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        # spawn: a fresh interpreter per worker, safe with torch's and OpenMP's threads.
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_init_worker,
+        initargs=(str(weights), detector),
+    )
+    try:
+        yield _examine_in_pool(pool, tasks, workers * _QUEUE_PER_WORKER)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _examine_here(tasks: list[_Task], detector: Detector, weights: Path) -> Iterator[tuple[_Task, _Outcome]]:
+    embedder: list[Embedder] = []
+
+    def load() -> Embedder:
+        # Loaded on first use: a run where everything is unchanged never touches the model.
+        if not embedder:
+            embedder.append(default_embedder() if weights == WEIGHTS_PATH else Embedder(weights))
+        return embedder[0]
+
+    for task in tasks:
+        yield task, examine(task.path, task.known_hash, detector, load)
+
+
+def _examine_in_pool(pool: ProcessPoolExecutor, tasks: list[_Task], depth: int) -> Iterator[tuple[_Task, _Outcome]]:
+    queue: deque[tuple[_Task, Future[_Outcome]]] = deque()
+    remaining = iter(tasks)
+    for task in remaining:
+        queue.append((task, pool.submit(_examine_in_worker, task)))
+        if len(queue) >= depth:
+            break
+    while queue:
+        task, future = queue.popleft()
+        try:
+            outcome = future.result()
+        except BrokenProcessPool:
+            raise FacesimError(
+                f"a worker process died near {task.path}; finished batches are kept; "
+                "rerun with one worker to find the photo that crashes it"
+            ) from None
+        following = next(remaining, None)
+        if following is not None:
+            queue.append((following, pool.submit(_examine_in_worker, following)))
+        yield task, outcome
+
+
+# Set once in each worker process by _init_worker.
+_worker_embedder: Embedder | None = None
+_worker_detector: Detector = "hog"
+
+
+def _init_worker(weights: str, detector: Detector) -> None:
+    """Runs once per worker process: loads the model once, and leaves Ctrl-C to the parent,
+    which stops the run cleanly instead of every worker printing a traceback."""
+    global _worker_embedder, _worker_detector
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The workers are the parallelism; threads inside each would only fight over the cores.
+    torch.set_num_threads(1)
+    _worker_embedder = Embedder(Path(weights))
+    _worker_detector = detector
+
+
+def _examine_in_worker(task: _Task) -> _Outcome:
+    embedder = _worker_embedder
+    if embedder is None:
+        raise RuntimeError("worker used before _init_worker ran")
+    return examine(task.path, task.known_hash, _worker_detector, lambda: embedder)
+
+
+def _one_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[0] if lines else "unknown error"

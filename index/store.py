@@ -1,0 +1,354 @@
+"""The gallery's SQLite database: the source of truth that the FAISS file is rebuilt from.
+
+Every write goes through a transaction, and a photo's row and its faces are always written
+together, so a run killed at any point leaves whole photos or nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+from sqlite_utils import Database
+
+from facesim.config import SQLITE_BUSY_TIMEOUT_MS
+from facesim.errors import FacesimError
+
+if TYPE_CHECKING:  # the pipeline imports torch, which readers like `facesim info` never need
+    from facesim.pipeline import Face
+
+PhotoStatus = Literal["indexed", "no_face", "error", "gone"]
+STATUSES: tuple[PhotoStatus, ...] = ("indexed", "no_face", "error", "gone")
+
+# Bumped whenever the schema below changes; a newer database is refused rather than misread.
+SCHEMA_VERSION = 1
+
+# AUTOINCREMENT matters: face ids are never reused, so a set of ids names one set of vectors and
+# the FAISS fingerprint cannot mistake new faces for deleted ones that had the same ids.
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS photos (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,
+    content_hash TEXT,
+    size INTEGER,
+    mtime_ns INTEGER,
+    status TEXT NOT NULL CHECK (status IN ('indexed', 'no_face', 'error', 'gone')),
+    error TEXT,
+    n_faces INTEGER NOT NULL DEFAULT 0,
+    model_id TEXT,
+    indexed_at TEXT
+);
+CREATE INDEX IF NOT EXISTS photos_status ON photos (status);
+CREATE TABLE IF NOT EXISTS faces (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    photo_id INTEGER NOT NULL REFERENCES photos (id) ON DELETE CASCADE,
+    "left" INTEGER NOT NULL,
+    "top" INTEGER NOT NULL,
+    "right" INTEGER NOT NULL,
+    "bottom" INTEGER NOT NULL,
+    landmarks TEXT NOT NULL,
+    score REAL NOT NULL,
+    embedding BLOB NOT NULL,
+    model_id TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS faces_photo ON faces (photo_id);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY,
+    root TEXT,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    counts TEXT
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
+# Vectors are stored little-endian so a gallery copied between machines reads the same.
+_VECTOR_DTYPE = np.dtype("<f4")
+# SQLite's limit on bound parameters is 32766 in current builds; stay well below it.
+_CHUNK = 900
+
+
+@dataclass(frozen=True)
+class PhotoRow:
+    id: int
+    path: str
+    content_hash: str | None
+    size: int | None
+    mtime_ns: int | None
+    status: PhotoStatus
+    error: str | None
+    n_faces: int
+    model_id: str | None
+    indexed_at: str | None
+
+
+@dataclass(frozen=True)
+class FaceHit:
+    """What search needs to show a face: where it is and whether its photo still counts."""
+
+    face_id: int
+    photo_id: int
+    path: str
+    box: tuple[int, int, int, int]
+    status: PhotoStatus
+    model_id: str
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class Store:
+    """One connection to a gallery database.
+
+    `create=False` opens an existing database without writing to it, which is how readers such
+    as `match` avoid contending with a running indexer.
+    """
+
+    def __init__(self, path: str | Path, *, create: bool = True) -> None:
+        self.path = Path(path)
+        if not create and not self.path.is_file():
+            raise FacesimError(f"no gallery database at {self.path}; run `facesim index` first")
+        try:
+            self.db = Database(self.path, execute_plugins=False)
+            self.db.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_MS)}")
+            self.db.execute("PRAGMA foreign_keys = ON")
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise FacesimError(f"{self.path}: made by a newer facesim (schema {version}); upgrade facesim")
+            if version < SCHEMA_VERSION:
+                if not create:
+                    raise FacesimError(f"{self.path}: not a facesim gallery (schema {version})")
+                self._create_schema()
+        except sqlite3.DatabaseError as exc:
+            raise FacesimError(f"{self.path}: cannot open gallery database ({exc})") from None
+
+    def _create_schema(self) -> None:
+        # WAL lets `match` read the last committed state while an indexer writes.
+        self.db.enable_wal()
+        # IMMEDIATE takes the write lock up front, so two processes creating the same gallery
+        # queue on the busy timeout instead of failing on a lock upgrade.
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            if self.db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+                self.db.executescript(_SCHEMA)
+                self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            self.db.commit()
+        except BaseException:
+            self.db.rollback()
+            raise
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Store]:
+        """All writes inside commit together or not at all; nested blocks become savepoints."""
+        with self.db.atomic():
+            yield self
+
+    # --- meta -------------------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        return None if row is None else row[0]
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db["meta"].upsert({"key": key, "value": value}, pk="key")
+
+    # --- photos -----------------------------------------------------------------------------
+
+    def photo(self, path: str | Path) -> PhotoRow | None:
+        rows = list(self.db["photos"].rows_where("path = ?", [str(path)]))
+        return PhotoRow(**rows[0]) if rows else None
+
+    def photos_by_path(self) -> dict[str, PhotoRow]:
+        """Every photo at once: the indexer compares a whole folder against it without a query
+        per file."""
+        return {row["path"]: PhotoRow(**row) for row in self.db["photos"].rows}
+
+    def record_photo(
+        self,
+        path: str | Path,
+        *,
+        status: PhotoStatus,
+        content_hash: str | None,
+        size: int | None,
+        mtime_ns: int | None,
+        model_id: str,
+        faces: Sequence[Face] = (),
+        error: str | None = None,
+    ) -> int:
+        """Writes a photo's row and replaces its faces in one transaction; returns the photo id.
+
+        The old faces are deleted rather than updated so that new vectors always get new ids.
+        """
+        if status == "indexed" and not faces:
+            raise ValueError("an indexed photo needs at least one face")
+        if status != "indexed" and faces:
+            raise ValueError(f"a photo with status {status!r} cannot have faces")
+        record = {
+            "path": str(path),
+            "content_hash": content_hash,
+            "size": size,
+            "mtime_ns": mtime_ns,
+            "status": status,
+            "error": error,
+            "n_faces": len(faces),
+            "model_id": model_id,
+            "indexed_at": utc_now(),
+        }
+        photos = self.db["photos"]
+        with self.db.atomic():
+            existing = self.photo(path)
+            if existing is None:
+                photos.insert(record)
+                photo_id = int(photos.last_pk)
+            else:
+                photo_id = existing.id
+                photos.update(photo_id, record)
+                self.db["faces"].delete_where("photo_id = ?", [photo_id])
+            if faces:
+                self.db["faces"].insert_all(_face_record(photo_id, face, model_id) for face in faces)
+        return photo_id
+
+    def touch_photo(self, photo_id: int, *, size: int, mtime_ns: int) -> None:
+        """A file whose bytes are unchanged: remember its new stat so the next run skips it
+        without reading."""
+        self.db["photos"].update(photo_id, {"size": size, "mtime_ns": mtime_ns})
+
+    def mark_gone(self, photo_ids: Sequence[int]) -> int:
+        """Files no longer on disk keep their row (so `info` can say so) but lose their faces,
+        which takes them out of search."""
+        with self.db.atomic():
+            for start in range(0, len(photo_ids), _CHUNK):
+                chunk = list(photo_ids[start : start + _CHUNK])
+                marks = ",".join("?" * len(chunk))
+                self.db.execute(f"DELETE FROM faces WHERE photo_id IN ({marks})", chunk)
+                self.db.execute(
+                    f"UPDATE photos SET status = 'gone', n_faces = 0, error = NULL WHERE id IN ({marks})", chunk
+                )
+        return len(photo_ids)
+
+    def status_counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(STATUSES, 0)
+        for status, count in self.db.execute("SELECT status, count(*) FROM photos GROUP BY status"):
+            counts[status] = count
+        return counts
+
+    def count_stale(self, model_id: str) -> int:
+        """Indexed photos whose vectors some other model made; a re-embed is done at zero."""
+        sql = "SELECT count(*) FROM photos WHERE status = 'indexed' AND model_id IS NOT ?"
+        return self.db.execute(sql, [model_id]).fetchone()[0]
+
+    # --- faces ------------------------------------------------------------------------------
+
+    def face_count(self) -> int:
+        return self.db.execute("SELECT count(*) FROM faces").fetchone()[0]
+
+    def face_ids(self) -> np.ndarray:
+        """Sorted int64 ids: the set the FAISS index must hold exactly."""
+        rows = self.db.execute("SELECT id FROM faces ORDER BY id").fetchall()
+        return np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+
+    def face_vectors(self, ids: Sequence[int] | np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, N x D float32 vectors) for the given faces, or all of them, sorted by id."""
+        if ids is None:
+            rows = self.db.execute("SELECT id, embedding FROM faces ORDER BY id").fetchall()
+        else:
+            wanted = [int(face_id) for face_id in ids]
+            rows = []
+            for start in range(0, len(wanted), _CHUNK):
+                chunk = wanted[start : start + _CHUNK]
+                marks = ",".join("?" * len(chunk))
+                rows += self.db.execute(f"SELECT id, embedding FROM faces WHERE id IN ({marks})", chunk).fetchall()
+            rows.sort(key=lambda row: row[0])
+        out_ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+        if not rows:
+            return out_ids, np.zeros((0, 0), dtype=np.float32)
+        sizes = {len(row[1]) for row in rows}
+        if len(sizes) != 1:
+            raise FacesimError(f"{self.path}: faces of different vector sizes; re-index with --reembed")
+        vectors = np.frombuffer(b"".join(row[1] for row in rows), dtype=_VECTOR_DTYPE)
+        return out_ids, vectors.reshape(len(rows), -1).astype(np.float32)
+
+    def face_hits(self, ids: Sequence[int]) -> dict[int, FaceHit]:
+        """Looks up search results in one query per chunk instead of one per face."""
+        wanted = [int(face_id) for face_id in ids]
+        hits: dict[int, FaceHit] = {}
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            sql = (
+                'SELECT f.id, f.photo_id, p.path, f."left", f."top", f."right", f."bottom", p.status, f.model_id '
+                f"FROM faces f JOIN photos p ON p.id = f.photo_id WHERE f.id IN ({marks})"
+            )
+            for face_id, photo_id, path, left, top, right, bottom, status, model_id in self.db.execute(sql, chunk):
+                hits[face_id] = FaceHit(face_id, photo_id, path, (left, top, right, bottom), status, model_id)
+        return hits
+
+    def faces_of(self, photo_id: int) -> list[dict[str, Any]]:
+        """A photo's faces with their boxes, landmarks and vectors, largest first as detected."""
+        rows = list(self.db["faces"].rows_where("photo_id = ?", [photo_id], order_by="id"))
+        for row in rows:
+            row["box"] = (row.pop("left"), row.pop("top"), row.pop("right"), row.pop("bottom"))
+            row["landmarks"] = tuple(tuple(point) for point in json.loads(row["landmarks"]))
+            row["embedding"] = np.frombuffer(row["embedding"], dtype=_VECTOR_DTYPE).astype(np.float32)
+        return rows
+
+    # --- runs -------------------------------------------------------------------------------
+
+    def start_run(self, root: str | Path) -> int:
+        runs = self.db["runs"]
+        runs.insert({"root": str(root), "started_at": utc_now()})
+        return int(runs.last_pk)
+
+    def finish_run(self, run_id: int, counts: dict[str, int]) -> None:
+        """A run without finished_at was interrupted; the next one resumes where it stopped."""
+        self.db["runs"].update(run_id, {"finished_at": utc_now(), "counts": json.dumps(counts)})
+
+    def last_run(self) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT id, root, started_at, finished_at, counts FROM runs ORDER BY id DESC LIMIT 1")
+        found = row.fetchone()
+        if found is None:
+            return None
+        run_id, root, started_at, finished_at, counts = found
+        return {
+            "id": run_id,
+            "root": root,
+            "started_at": started_at,
+            "finished_at": finished_at,
+            "counts": json.loads(counts) if counts else None,
+        }
+
+
+def _face_record(photo_id: int, face: Face, model_id: str) -> dict[str, Any]:
+    left, top, right, bottom = (int(value) for value in face.detection.box)
+    vector = np.asarray(face.embedding, dtype=_VECTOR_DTYPE).reshape(-1)
+    return {
+        "photo_id": photo_id,
+        "left": left,
+        "top": top,
+        "right": right,
+        "bottom": bottom,
+        "landmarks": json.dumps([[int(x), int(y)] for x, y in face.detection.landmarks]),
+        "score": float(face.detection.score),
+        "embedding": vector.tobytes(),
+        "model_id": model_id,
+    }

@@ -1,0 +1,99 @@
+"""The encoder's pipeline: DevTest stays out of training, and train -> calibrate runs end to end."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from cli import app
+from facesim.errors import FacesimError
+from facesim.training.chip_cache import load_pool_cache
+from facesim.training.lfw import LfwLayout, assert_no_devtest, sample_pairs, split_people
+
+from sample_gallery import lfw_root_or_skip, single_face_photos
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def tiny_lfw(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An LFW-shaped folder from the sample gallery; its first two people play DevTest."""
+    root = tmp_path_factory.mktemp("lfw")
+    people = single_face_photos()
+    names = sorted(people)
+    for name in names:
+        (root / "images" / name).mkdir(parents=True)
+        for photo in people[name]:
+            shutil.copy(photo, root / "images" / name / photo.name)
+    first = [int(p.stem.rsplit("_", 1)[1]) for p in people[names[0]]]
+    second = int(people[names[1]][0].stem.rsplit("_", 1)[1])
+    (root / "pairsDevTest.txt").write_text(
+        f"2\n{names[0]}\t{first[0]}\t{first[1]}\n{names[0]}\t{first[0]}\t{names[1]}\t{second}\n"
+    )
+    return root
+
+
+def test_training_pool_never_contains_devtest_people(tiny_lfw: Path) -> None:
+    layout = LfwLayout(tiny_lfw)
+    devtest = layout.devtest_people()
+    assert len(devtest) == 2
+    assert not devtest & set(layout.training_pool())
+    with pytest.raises(FacesimError, match="DevTest"):
+        assert_no_devtest([sorted(devtest)[0]], layout)
+
+
+def test_real_lfw_pool_excludes_all_963_devtest_people() -> None:
+    layout = LfwLayout(lfw_root_or_skip())
+    pool = layout.training_pool()
+    assert len(layout.devtest_people()) == 963
+    assert not layout.devtest_people() & set(pool)
+    assert sum(len(images) for images in pool.values()) == 13233 - 2741
+
+
+def test_a_cache_holding_devtest_faces_is_refused(tiny_lfw: Path, tmp_path: Path) -> None:
+    devtest_name = sorted(LfwLayout(tiny_lfw).devtest_people())[0]
+    (tmp_path / "meta.json").write_text(json.dumps({"labels": [devtest_name], "paths": ["x.jpg"]}))
+    with pytest.raises(FacesimError, match="DevTest"):
+        load_pool_cache(tmp_path, LfwLayout(tiny_lfw))
+
+
+def test_split_is_by_person_and_seeded() -> None:
+    people = [f"p{i:03d}" for i in range(200)]
+    train, val = split_people(people)
+    assert not set(train) & set(val)
+    assert len(val) == 20
+    assert split_people(list(reversed(people))) == (train, val)
+
+
+def test_sampled_pairs_are_balanced_and_labelled_right() -> None:
+    labels = ["a"] * 5 + ["b"] * 3 + ["c"]
+    pairs = sample_pairs(labels, n_each=6, seed=0)
+    same = [p for p in pairs if p[2]]
+    assert len(same) == 6 and len(pairs) == 12
+    assert all((labels[a] == labels[b]) == is_same for a, b, is_same in pairs)
+
+
+def test_two_step_training_then_calibration(tiny_lfw: Path, tmp_path: Path) -> None:
+    weights = tmp_path / "encoder.pt"
+    cache = tmp_path / "cache"
+    result = runner.invoke(
+        app, ["train", "--lfw", str(tiny_lfw), "--max-steps", "2", "--weights", str(weights), "--cache", str(cache)]
+    )
+    assert result.exit_code == 0, result.output
+    card = json.loads(weights.with_suffix(".json").read_text())
+    assert card["training"]["final_epoch"]["step"] == 2
+    assert card["training"]["train_people"] == 8 - card["training"]["validation_people"]
+    meta = json.loads((cache / "meta.json").read_text())
+    assert not set(meta["labels"]) & LfwLayout(tiny_lfw).devtest_people()
+
+    result = runner.invoke(app, ["calibrate", "--lfw", str(tiny_lfw), "--weights", str(weights), "--cache", str(cache)])
+    assert result.exit_code == 0, result.output
+    card = json.loads(weights.with_suffix(".json").read_text())
+    assert 0 < card["threshold"] < 2
+    assert card["calibration"]["pairs"] >= 2
+    assert np.isfinite(card["calibration"]["at_threshold"]["f1"])

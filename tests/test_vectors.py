@@ -1,0 +1,218 @@
+"""The FAISS index: exact and HNSW search, atomic save, and repair from SQLite."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from facesim.detection import DetectedFace
+from facesim.pipeline import Face
+from index.gallery import META_VECTOR_INDEX, Gallery
+from index.store import Store
+from index.vectors import Fingerprint, VectorIndex, choose_kind, open_vectors, sidecar_path
+
+MODEL = "model-a"
+DIM = 128
+
+
+def unit_vectors(count: int, seed: int = 0, dim: int = DIM) -> np.ndarray:
+    vectors = np.random.default_rng(seed).normal(size=(count, dim)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def add_photos(store: Store, count: int, seed: int, faces_per_photo: int = 1) -> None:
+    vectors = unit_vectors(count * faces_per_photo, seed)
+    landmarks = ((1, 1), (2, 2), (3, 3), (4, 4), (5, 5))
+    for index in range(count):
+        faces = [
+            Face(DetectedFace((0, 0, 10, 10), 1.0, landmarks), vectors[index * faces_per_photo + offset])
+            for offset in range(faces_per_photo)
+        ]
+        store.record_photo(
+            f"/photos/{seed}-{index}.jpg",
+            status="indexed",
+            content_hash=str(index),
+            size=1,
+            mtime_ns=1,
+            model_id=MODEL,
+            faces=faces,
+        )
+
+
+def brute_force(gallery_ids: np.ndarray, gallery: np.ndarray, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+    distances = np.linalg.norm(gallery - query, axis=1)
+    order = np.argsort(distances)[:k]
+    return [(int(gallery_ids[i]), float(distances[i])) for i in order]
+
+
+@pytest.fixture
+def store(tmp_path):
+    with Store(tmp_path / "gallery.db") as opened:
+        opened.set_meta("model_id", MODEL)
+        yield opened
+
+
+def test_flat_search_matches_brute_force_euclidean():
+    ids = np.arange(1000, 1200, dtype=np.int64) * 3  # sparse, non-contiguous ids
+    vectors = unit_vectors(200, seed=1)
+    index = VectorIndex.build(ids, vectors)
+    assert index.kind == "flat"
+    queries = unit_vectors(5, seed=2)
+    for query, found in zip(queries, index.search(queries, 7), strict=True):
+        expected = brute_force(ids, vectors, query, 7)
+        assert [face_id for face_id, _ in found] == [face_id for face_id, _ in expected]
+        np.testing.assert_allclose([d for _, d in found], [d for _, d in expected], atol=1e-5)
+
+
+def test_search_caps_k_and_handles_empty_and_single_queries():
+    vectors = unit_vectors(3, seed=3)
+    index = VectorIndex.build(np.array([7, 8, 9]), vectors)
+    (found,) = index.search(vectors[1], 50)  # a 1-D vector is one query
+    assert len(found) == 3
+    assert found[0][0] == 8 and found[0][1] == pytest.approx(0.0, abs=1e-3)
+    assert VectorIndex.empty().search(vectors, 5) == [[], [], []]
+    with pytest.raises(ValueError):
+        index.search(np.ones((1, DIM + 1), dtype=np.float32), 1)
+
+
+def test_kind_follows_the_size_threshold():
+    assert choose_kind(9, hnsw_min_faces=10) == "flat"
+    assert choose_kind(10, hnsw_min_faces=10) == "hnsw"
+
+
+def test_hnsw_finds_exact_duplicates_and_cannot_remove():
+    ids = np.arange(1, 501, dtype=np.int64)
+    vectors = unit_vectors(500, seed=4)
+    index = VectorIndex.build(ids, vectors, hnsw_min_faces=100)
+    assert index.kind == "hnsw"
+    found = index.search(vectors[:20], 1)
+    assert [row[0][0] for row in found] == ids[:20].tolist()
+    with pytest.raises(ValueError):
+        index.remove(ids[:1])
+
+
+def test_fingerprint_names_the_id_set_and_model():
+    ids = np.array([5, 1, 9])
+    assert Fingerprint.of(ids, MODEL) == Fingerprint.of(np.array([1, 5, 9]), MODEL)
+    assert Fingerprint.of(ids, MODEL) != Fingerprint.of(np.array([1, 5, 10]), MODEL)
+    assert Fingerprint.of(ids, MODEL) != Fingerprint.of(ids, "model-b")
+    empty = Fingerprint.of(np.array([], dtype=np.int64), None)
+    assert (empty.count, empty.max_id) == (0, 0)
+
+
+def test_save_load_round_trip_leaves_no_temp_files(tmp_path):
+    ids = np.array([3, 4, 11], dtype=np.int64)
+    index = VectorIndex.build(ids, unit_vectors(3, seed=5))
+    path = tmp_path / "faces.faiss"
+    index.save(path, MODEL)
+    loaded, model_id = VectorIndex.load(path)
+    assert model_id == MODEL
+    assert loaded.ids().tolist() == ids.tolist()
+    assert loaded.search(unit_vectors(1, seed=5), 3) == index.search(unit_vectors(1, seed=5), 3)
+    sidecar = json.loads(sidecar_path(path).read_text())
+    assert (sidecar["count"], sidecar["max_id"], sidecar["model_id"], sidecar["kind"]) == (3, 11, MODEL, "flat")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["faces.faiss", "faces.faiss.json"]
+
+
+@pytest.mark.parametrize("damage", ["missing", "flipped", "truncated", "garbage", "no_sidecar", "bad_sidecar"])
+def test_damaged_file_is_rebuilt_from_sqlite_with_the_same_ids(store, tmp_path, damage):
+    add_photos(store, 40, seed=6, faces_per_photo=2)
+    path = tmp_path / "faces.faiss"
+    saved, changed = open_vectors(store, path, model_id=MODEL)
+    assert changed  # no file yet
+    saved.save(path, MODEL)
+    data = path.read_bytes()
+    if damage == "missing":
+        path.unlink()
+    elif damage == "flipped":
+        flipped = bytearray(data)
+        flipped[len(data) // 2] ^= 0xFF  # inside the vectors: FAISS alone would not notice
+        path.write_bytes(bytes(flipped))
+    elif damage == "truncated":
+        path.write_bytes(data[: len(data) // 3])
+    elif damage == "garbage":
+        path.write_bytes(b"\0not faiss" * 50)
+    elif damage == "no_sidecar":
+        sidecar_path(path).unlink()
+    else:
+        sidecar_path(path).write_text("{not json")
+    assert VectorIndex.load(path) is None
+    rebuilt, changed = open_vectors(store, path, model_id=MODEL)
+    assert changed
+    assert rebuilt.ids().tolist() == store.face_ids().tolist()
+    _, vectors = store.face_vectors()
+    assert [row[0][0] for row in rebuilt.search(vectors, 1)] == store.face_ids().tolist()
+
+
+def test_sound_file_is_used_as_is(store, tmp_path):
+    add_photos(store, 10, seed=7)
+    path = tmp_path / "faces.faiss"
+    first, _ = open_vectors(store, path, model_id=MODEL)
+    first.save(path, MODEL)
+    again, changed = open_vectors(store, path, model_id=MODEL)
+    assert not changed
+    assert again.ids().tolist() == store.face_ids().tolist()
+
+
+def test_stale_file_catches_up_with_added_and_removed_faces(store, tmp_path):
+    add_photos(store, 10, seed=8)
+    path = tmp_path / "faces.faiss"
+    index, _ = open_vectors(store, path, model_id=MODEL)
+    index.save(path, MODEL)
+    first_photo = store.photos_by_path()["/photos/8-0.jpg"]
+    store.mark_gone([first_photo.id])
+    add_photos(store, 5, seed=9)
+    caught_up, changed = open_vectors(store, path, model_id=MODEL)
+    assert changed
+    assert caught_up.ids().tolist() == store.face_ids().tolist()
+    _, vectors = store.face_vectors()
+    assert [row[0][0] for row in caught_up.search(vectors, 1)] == store.face_ids().tolist()
+
+
+def test_file_from_another_model_is_rebuilt(store, tmp_path):
+    add_photos(store, 5, seed=10)
+    path = tmp_path / "faces.faiss"
+    index, _ = open_vectors(store, path, model_id=MODEL)
+    index.save(path, "some-older-model")
+    _, changed = open_vectors(store, path, model_id=MODEL)
+    assert changed
+
+
+def test_hnsw_gallery_rebuilds_on_removal_and_switches_kind_with_size(store, tmp_path):
+    add_photos(store, 30, seed=11)
+    path = tmp_path / "faces.faiss"
+    index, _ = open_vectors(store, path, model_id=MODEL, hnsw_min_faces=25)
+    assert index.kind == "hnsw"
+    index.save(path, MODEL)
+    gone = [row.id for row in list(store.photos_by_path().values())[:10]]
+    store.mark_gone(gone)  # 20 faces left: under the threshold
+    shrunk, changed = open_vectors(store, path, model_id=MODEL, hnsw_min_faces=25)
+    assert changed and shrunk.kind == "flat"
+    assert shrunk.ids().tolist() == store.face_ids().tolist()
+
+
+def test_gallery_repairs_and_records_kind(tmp_path):
+    with Gallery.open(tmp_path / "g") as gallery:
+        gallery.store.set_meta("model_id", MODEL)
+        add_photos(gallery.store, 12, seed=12)
+        index = gallery.vectors()
+        assert index.ids().tolist() == gallery.store.face_ids().tolist()
+        assert gallery.vectors_path.exists()  # no writer running: the repaired file is cached
+        assert gallery.store.get_meta(META_VECTOR_INDEX) == "flat"
+        gallery.vectors_path.write_bytes(b"corrupt")
+    with Gallery.open(tmp_path / "g", create=False) as reader:
+        assert reader.vectors().ids().tolist() == reader.store.face_ids().tolist()
+        assert VectorIndex.load(reader.vectors_path) is not None
+
+
+def test_reader_does_not_write_while_a_writer_holds_the_lock(tmp_path):
+    with Gallery.open(tmp_path / "g") as writer, writer.write_lock():
+        writer.store.set_meta("model_id", MODEL)
+        add_photos(writer.store, 4, seed=13)
+        with Gallery.open(tmp_path / "g", create=False) as reader:
+            assert reader.vectors().size == 4
+        assert not writer.vectors_path.exists()
+        assert writer.sync_vectors().size == 4
+        assert VectorIndex.load(writer.vectors_path)[0].size == 4
