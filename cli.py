@@ -4,6 +4,7 @@ happen inside the commands so that `--help` and errors stay instant."""
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import sys
 from collections.abc import Iterator
@@ -42,11 +43,18 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except FacesimError as exc:
-        err.print(f"error: {exc}", markup=False, soft_wrap=True)
+        err.print(f"error: {_printable(str(exc))}", markup=False, soft_wrap=True)
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
         err.print("interrupted: everything committed so far is kept; run again to resume", markup=False)
         raise typer.Exit(130) from None
+    except (typer.Exit, typer.Abort):
+        raise
+    except Exception as exc:
+        if os.environ.get("FACESIM_DEBUG"):
+            raise
+        err.print(f"error: unexpected {type(exc).__name__}: {exc} (FACESIM_DEBUG=1 shows details)", markup=False)
+        raise typer.Exit(1) from None
 
 
 def _detector(name: str) -> str:
@@ -63,6 +71,261 @@ def _print_json(data: Any) -> None:
 
 def _invocation() -> str:
     return "facesim " + shlex.join(sys.argv[1:])
+
+
+def _printable(text: str | Path) -> str:
+    """File names need not be UTF-8; escape what a terminal could not print."""
+    return os.fsencode(text).decode("utf-8", "backslashreplace")
+
+
+def _shown(path: Path | str) -> str:
+    """Relative to the working folder when inside it, which keeps tables readable."""
+    path = Path(path)
+    if path.is_absolute() and path.is_relative_to(Path.cwd()):
+        path = path.relative_to(Path.cwd())
+    return _printable(path)
+
+
+@app.command("index")
+def index_photos(
+    path: Annotated[Path, typer.Argument(help="Photo folder (searched recursively) or a single photo.")],
+    index: IndexOption = None,
+    workers: Annotated[int, typer.Option(min=1, help="Processes for decoding, detection and embedding.")] = 1,
+    detector: DetectorOption = "hog",
+    retry_errors: Annotated[bool, typer.Option("--retry-errors", help="Retry files that failed before.")] = False,
+    reembed: Annotated[
+        bool, typer.Option("--reembed", help="Re-embed photos whose vectors an older model made.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Find and embed every face in every photo under PATH. Reruns only do new or changed files."""
+    with user_errors():
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        from index.gallery import Gallery
+        from index.indexer import index_folder
+
+        with (
+            Gallery.open(index) as gallery,
+            Progress(
+                TextColumn("indexing"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=err,
+                disable=as_json,
+                transient=True,
+            ) as progress,
+        ):
+            task = progress.add_task("index", total=None)
+
+            def advance(total: int, done: int, _current: Path | None) -> None:
+                progress.update(task, total=total, completed=done)
+
+            summary = index_folder(
+                gallery,
+                path,
+                detector=_detector(detector),
+                workers=workers,
+                retry_errors=retry_errors,
+                reembed=reembed,
+                progress=advance,
+            )
+            info = gallery.info()
+    problems = [(p, m) for p, m in summary.errors + summary.unreadable]
+    if as_json:
+        _print_json(
+            {
+                **summary.counts(),
+                "errors": [{"path": _shown(p), "error": m} for p, m in problems],
+                "gallery": {"path": str(info.directory), "photos": info.photos, "faces": info.faces},
+            }
+        )
+        return
+    for _, message in problems:
+        err.print(f"skipped {_printable(message)}", markup=False, soft_wrap=True)
+    out.print(
+        f"photos {summary.photos_seen}: {summary.indexed} indexed, {summary.faces} faces, "
+        f"{summary.skipped} unchanged, {summary.no_face} without a face, {len(problems)} errors, "
+        f"{summary.gone} gone"
+    )
+    out.print(f"gallery {_shown(info.directory)}: {info.photos.get('indexed', 0)} photos, {info.faces} faces")
+
+
+@app.command()
+def match(
+    query: Annotated[Path, typer.Argument(help="Photo of the person to look for.")],
+    index: IndexOption = None,
+    top_k: Annotated[int, typer.Option("--top-k", min=1, help="How many nearest faces to list.")] = 10,
+    all_faces: Annotated[
+        bool, typer.Option("--all-faces", help="Search for every face in the query, not only the main one.")
+    ] = False,
+    detector: DetectorOption = "hog",
+    as_json: JsonOption = False,
+) -> None:
+    """Which indexed photos show this person? Nearest faces first, with the same-person verdict."""
+    with user_errors():
+        import numpy as np
+
+        from facesim.errors import NoFaceError
+        from facesim.model_card import threshold
+        from facesim.pipeline import faces_in_photo, main_face
+        from index.gallery import Gallery
+        from index.persons import persons_of_faces
+        from index.search import match as search
+
+        with Gallery.open(index, create=False) as gallery:
+            if all_faces:
+                faces = faces_in_photo(query, _detector(detector))
+                if not faces:
+                    raise NoFaceError(f"{query}: no face found")
+            else:
+                faces = [main_face(query, _detector(detector))]
+            found = search(gallery, np.stack([face.embedding for face in faces]), top_k)
+            people = persons_of_faces(gallery.store, [hit.face_id for hits in found for hit in hits])
+        limit = threshold()
+    rows = [
+        {
+            "query_face": number,
+            "query_box": list(face.detection.box),
+            "path": _shown(hit.path),
+            "box": list(hit.box),
+            "distance": round(hit.distance, 4),
+            "same_person": hit.same_person,
+            "person": people.get(hit.face_id, (None, ""))[0],
+            "name": people.get(hit.face_id, (None, ""))[1],
+        }
+        for number, (face, hits) in enumerate(zip(faces, found, strict=True))
+        for hit in hits
+    ]
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table(title=f"nearest faces (same person below {limit:.3f})")
+    for column in (["query face"] if all_faces else []) + ["distance", "same person", "photo", "box", "person"]:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        verdict = "[green]yes[/green]" if row["same_person"] else "no"
+        cells = [str(row["query_face"])] if all_faces else []
+        person = row["name"] or ("" if row["person"] is None else str(row["person"]))
+        box = ",".join(map(str, row["box"]))
+        table.add_row(*cells, f"{row['distance']:.3f}", verdict, row["path"], box, person)
+    out.print(table)
+
+
+@app.command()
+def info(index: IndexOption = None, as_json: JsonOption = False) -> None:
+    """The model (architecture, input size, threshold, accuracy) and the gallery (photos, faces, clusters)."""
+    with user_errors():
+        from facesim.model_card import read_card
+        from index.gallery import Gallery
+
+        card = read_card()
+        with Gallery.open(index, create=False) as gallery:
+            gallery_info = gallery.info()
+            clusters = gallery.person_count()
+    devtest = card.get("evaluation", {}).get("lfw_devtest", {})
+    data = {
+        "photos": gallery_info.photos.get("indexed", 0),
+        "faces": gallery_info.faces,
+        "clusters": clusters,
+        "photo_status": gallery_info.photos,
+        "index_path": str(gallery_info.directory),
+        "vector_index": gallery_info.vector_index,
+        "model": {
+            "model_id": card.get("model_id"),
+            "architecture": card.get("architecture", {}).get("name"),
+            "input_size": card.get("input", {}).get("input_size"),
+            "threshold": card.get("threshold"),
+            "lfw_devtest": {k: devtest.get(k) for k in ("accuracy", "f1", "roc_auc", "tar_at_far_1e-3")},
+        },
+    }
+    if as_json:
+        _print_json(data)
+        return
+    model = data["model"]
+    out.print(f"model    {model['model_id']} ({model['architecture']}, {model['input_size']} px input)")
+    out.print(f"         threshold {model['threshold']}, LFW DevTest {model['lfw_devtest']}")
+    out.print(f"gallery  {_shown(data['index_path'])} ({data['vector_index'] or 'no'} vector index)")
+    out.print(f"         {data['photos']} photos, {data['faces']} faces, {data['clusters']} clusters")
+    out.print(f"         photo status: {data['photo_status']}")
+
+
+@app.command()
+def clusters(
+    index: IndexOption = None,
+    export: Annotated[str | None, typer.Option("--export", help="Write every face as csv, json or html.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")] = None,
+    min_size: Annotated[int, typer.Option("--min-size", min=1, help="Hide persons with fewer faces.")] = 2,
+    as_json: JsonOption = False,
+) -> None:
+    """Group the gallery's faces into persons at the calibrated threshold. Person ids stay stable
+    across runs; faces from one photo are never put in one person."""
+    with user_errors():
+        from facesim.model_card import threshold
+        from index.export import hide_small
+        from index.gallery import Gallery
+        from index.persons import cluster_gallery
+
+        if export not in (None, "csv", "json", "html"):
+            raise FacesimError(f"unknown export format {export!r}; choose csv, json or html")
+        with Gallery.open(index, create=False) as gallery, gallery.write_lock():
+            result = cluster_gallery(gallery.store, threshold())
+        rows, hidden = hide_small(result.rows, min_size)
+        if export or as_json:
+            _write_export(export or "json", rows, hidden, output)
+    summary = f"{result.persons} persons, {result.singletons} faces that match nobody"
+    if hidden:
+        summary += f" ({hidden} faces in persons under --min-size {min_size} not shown)"
+    if export or as_json:
+        if output is not None:
+            err.print(f"wrote {len(rows)} faces to {_shown(output)}: {summary}", markup=False)
+        return
+    table = Table(title=summary)
+    for column in ("person", "name", "faces", "photos"):
+        table.add_column(column, overflow="fold")
+    by_person: dict[int, list] = {}
+    for row in rows:
+        by_person.setdefault(row.person_id, []).append(row)
+    for person, faces in by_person.items():
+        photos = ", ".join(_shown(face.photo_path) for face in faces[:3]) + (" ..." if len(faces) > 3 else "")
+        table.add_row(str(person), faces[0].name, str(len(faces)), photos)
+    out.print(table)
+
+
+def _write_export(fmt: str, rows: list, hidden: int, output: Path | None) -> None:
+    from index.export import write_csv, write_html, write_json
+    from index.thumbnails import face_thumbnail
+
+    target = output if output is not None else sys.stdout
+    try:
+        if fmt == "csv":
+            write_csv(rows, target)
+        elif fmt == "json":
+            write_json(rows, target)
+        else:
+            write_html(rows, target, face_thumbnail, hidden_faces=hidden)
+    except BrokenPipeError:
+        # The reader (e.g. `head`) has seen enough; that is not an error.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except OSError as exc:
+        raise FacesimError(f"{output}: cannot write ({exc.strerror})") from None
+
+
+@app.command()
+def name(
+    person_id: Annotated[int, typer.Argument(help="Person id, as listed by `facesim clusters`.")],
+    person_name: Annotated[str, typer.Argument(metavar="NAME", help="The name to show for this person.")],
+    index: IndexOption = None,
+) -> None:
+    """Name a person; the name follows them through later re-clusterings and shows in exports and matches."""
+    with user_errors():
+        from index.gallery import Gallery
+        from index.persons import set_name
+
+        with Gallery.open(index, create=False) as gallery, gallery.write_lock():
+            set_name(gallery.store, person_id, person_name)
+    out.print(f"person {person_id} is now {person_name!r}")
 
 
 @app.command()
@@ -131,9 +394,14 @@ def train(
     weights: Annotated[Path | None, typer.Option(help="Where to write the weights (default: the package's).")] = None,
     cache: Annotated[Path | None, typer.Option(help="Chip cache dir (default: $FACESIM_CACHE or ~/.cache).")] = None,
     fresh: Annotated[bool, typer.Option("--fresh", help="Ignore an existing checkpoint.")] = False,
+    threads: Annotated[int | None, typer.Option(help="CPU threads for torch (default: torch's choice).")] = None,
 ) -> None:
     """Train the Siamese encoder on LFW minus DevTest's people (resumes from its checkpoint)."""
     with user_errors():
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
         from facesim.config import MODEL_CARD_PATH, WEIGHTS_PATH
         from facesim.training.trainer import TrainSettings
         from facesim.training.workflow import train_encoder
@@ -165,6 +433,41 @@ def calibrate(
         f"threshold {card['threshold']:.4f}: F1 {report['f1']:.4f}, "
         f"accuracy {report['accuracy']:.4f} on {report['n_pairs']} validation pairs"
     )
+
+
+@app.command()
+def doctor(
+    index: IndexOption = None,
+    repair: Annotated[
+        bool,
+        typer.Option(
+            "--repair", help="Rebuild the FAISS file from SQLite and mark missing photos gone; never touches photos."
+        ),
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Check the gallery against its FAISS file and the photos on disk; say what to run for each
+    problem. Exits 0 when healthy, 1 while problems remain."""
+    with user_errors():
+        from index.doctor import run_doctor
+        from index.gallery import Gallery
+
+        with Gallery.open(index, create=False) as gallery:
+            checkup = run_doctor(gallery, repair=repair)
+    if as_json:
+        _print_json(checkup.as_dict())
+    else:
+        out.print(f"gallery {_shown(checkup.gallery)}: {checkup.photos} photos, {checkup.faces} faces", markup=False)
+        for action in checkup.repaired:
+            out.print(f"repaired: {action}", markup=False, soft_wrap=True)
+        for finding in checkup.findings:
+            more = f" ({finding.count - len(finding.examples)} more)" if finding.count > len(finding.examples) else ""
+            out.print(f"problem: {finding.count} {finding.title}", markup=False, soft_wrap=True)
+            out.print(f"  e.g. {_printable('; '.join(finding.examples))}{more}", markup=False, soft_wrap=True)
+            out.print(f"  fix: {_printable(finding.advice)}", markup=False, soft_wrap=True)
+        out.print("healthy" if checkup.healthy else f"{len(checkup.findings)} kinds of problem remain", markup=False)
+    if not checkup.healthy:
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":

@@ -47,11 +47,11 @@ import numpy as np
 
 DEFAULT_K = 40
 EXACT_SEARCH_MAX_FACES = 20_000
-HNSW_LINKS = 32
-HNSW_EF_CONSTRUCTION = 80
+HNSW_LINKS = 24
+HNSW_EF_CONSTRUCTION = 60
 HNSW_MIN_EF_SEARCH = 64
 CHINESE_WHISPERS_ITERATIONS = 100
-_BLOCK_ROWS = 2048
+_BLOCK_ELEMENTS = 1 << 22  # float32 products per block: 16 MiB
 _UNIT_TOLERANCE = 1e-3
 
 
@@ -178,7 +178,7 @@ def _knn_search(vectors: np.ndarray, wanted: int, exact_search_max: int) -> tupl
             index.add(vectors)
         finally:
             faiss.omp_set_num_threads(threads)
-        index.hnsw.efSearch = max(2 * wanted, HNSW_MIN_EF_SEARCH)
+        index.hnsw.efSearch = max(wanted, HNSW_MIN_EF_SEARCH)
     similarities, ids = index.search(vectors, wanted)
     return similarities, ids
 
@@ -210,88 +210,141 @@ def _neighbour_graph(
     return _Graph(first[unique], second[unique], edge_distance[unique], floor)
 
 
-def _cross_distance_sum(vectors: np.ndarray, first: list[int], second: list[int]) -> float:
-    """Exact sum of all |first| x |second| distances, in row blocks to bound memory."""
-    left, right = vectors[first], vectors[second]
-    total = 0.0
-    for start in range(0, len(left), _BLOCK_ROWS):
-        products = left[start : start + _BLOCK_ROWS] @ right.T
-        total += float(np.sqrt(np.maximum(2.0 - 2.0 * products, 0.0)).sum(dtype=np.float64))
-    return total
+def _distance_sums(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """For each row of right, the sum of its distances to all rows of left (in blocks, to bound memory)."""
+    sums = np.zeros(len(right), dtype=np.float64)
+    step = max(1, _BLOCK_ELEMENTS // max(1, len(right)))
+    for start in range(0, len(left), step):
+        products = left[start : start + step] @ right.T
+        sums += np.sqrt(np.maximum(2.0 - 2.0 * products, 0.0)).sum(axis=0, dtype=np.float64)
+    return sums
 
 
 def _agglomerate(vectors: np.ndarray, photo_ids: np.ndarray, graph: _Graph, threshold: float) -> list[list[int]]:
     """Greedy average linkage over graph-adjacent groups; returns each final group's faces.
 
-    A group is named by one of its faces. adjacency[x][y] is a [known distance sum, known pair
-    count] list shared by both directions. Heap entries carry both groups' versions, so entries
-    made stale by a later merge are skipped when popped.
+    A group is named by one of its faces and keeps its vectors in one contiguous, doubling buffer,
+    so exact cross sums are a matrix product with no gathering. adjacency[x][y] is the pair's
+    record [known distance sum, known pair count, queued key], shared by both directions; the
+    queued key is the key of the pair's one live candidate entry (None when it has none), so an
+    entry whose key differs, or whose groups are no longer adjacent, is stale and skipped.
+
+    Keys are lower bounds, evaluated lazily: when a merge raises a pair's bound its older, smaller
+    entry is kept and re-keyed only when it surfaces; a lowered bound is pushed at once. When a
+    group absorbs another, a neighbour whose pair with it was exact only lacks the block against
+    the absorbed (usually smaller) group; that block is computed at once for candidate pairs,
+    so a big person growing face by face is never re-verified in full. Candidates come from two
+    sorted sources: the initial edges as one pre-sorted list, and a heap for re-keyed pairs.
     """
-    n = len(vectors)
+    n, dim = vectors.shape
     size = [1] * n
     members = [[i] for i in range(n)]
+    rows = [vectors[i : i + 1] for i in range(n)]  # views until a group grows, then its own buffer
+    no_rows = np.empty((0, dim), dtype=np.float32)
     photos = [{photo} for photo in photo_ids.tolist()]
     floor = graph.floor.tolist()
-    version = [0] * n
-    adjacency: list[dict[int, list[float]]] = [{} for _ in range(n)]
-    heap: list[tuple[float, int, int, int, int]] = []
-    for a, b, d in zip(graph.first.tolist(), graph.second.tolist(), graph.distance.tolist(), strict=True):
-        record = [d, 1]
+    alive = [True] * n
+    adjacency: list[dict[int, list]] = [{} for _ in range(n)]
+    order = np.lexsort((graph.second, graph.first, graph.distance))
+    edges = list(
+        zip(graph.distance[order].tolist(), graph.first[order].tolist(), graph.second[order].tolist(), strict=True)
+    )
+    for d, a, b in edges:
+        record = [d, 1, d]
         adjacency[a][b] = record
         adjacency[b][a] = record
-        heap.append((d, a, b, 0, 0))
-    heapq.heapify(heap)
+    heap: list[tuple[float, int, int]] = []
+    next_edge = 0
 
-    while heap:
-        key, a, b, version_a, version_b = heapq.heappop(heap)
+    def queue(x: int, y: int, record: list, key: float) -> None:
+        record[2] = key
+        heapq.heappush(heap, (key, x, y) if x < y else (key, y, x))
+
+    while True:
+        if next_edge < len(edges) and (not heap or edges[next_edge] < heap[0]):
+            key, a, b = edges[next_edge]
+            next_edge += 1
+        elif heap:
+            key, a, b = heapq.heappop(heap)
+        else:
+            break
         if key >= threshold:
             break
-        if version[a] != version_a or version[b] != version_b:
+        record = adjacency[a].get(b)
+        if record is None or record[2] != key:
             continue
+        record[2] = None
         if not photos[a].isdisjoint(photos[b]):
             # Groups only grow, so a pair that shares a photo stays forbidden.
             del adjacency[a][b], adjacency[b][a]
             continue
-        record = adjacency[a][b]
         pairs = size[a] * size[b]
+        current = (record[0] + (pairs - record[1]) * max(floor[a], floor[b])) / pairs
+        if current > key:
+            if current < threshold:
+                queue(a, b, record, current)
+            continue
         if record[1] < pairs:
-            record[0] = _cross_distance_sum(vectors, members[a], members[b])
+            record[0] = float(_distance_sums(rows[a][: size[a]], rows[b][: size[b]]).sum())
             record[1] = pairs
-            mean = record[0] / pairs
-            if mean < threshold:
-                heapq.heappush(heap, (mean, a, b, version_a, version_b))
+            if record[0] / pairs < threshold:
+                queue(a, b, record, record[0] / pairs)
             continue
 
         keep, gone = (a, b) if size[a] >= size[b] else (b, a)
+        keep_size, gone_size = size[keep], size[gone]
         del adjacency[keep][gone], adjacency[gone][keep]
-        kept = adjacency[keep]
-        for other, other_record in adjacency[gone].items():
+        kept, gone_adjacency = adjacency[keep], adjacency[gone]
+        for other, moved in gone_adjacency.items():
             del adjacency[other][gone]
             existing = kept.get(other)
             if existing is None:
-                kept[other] = other_record
-                adjacency[other][keep] = other_record
+                moved[2] = None  # its entry names `gone`, so it needs a new one
+                kept[other] = moved
+                adjacency[other][keep] = moved
             else:
-                existing[0] += other_record[0]
-                existing[1] += other_record[1]
+                existing[0] += moved[0]
+                existing[1] += moved[1]
         adjacency[gone] = {}
-        size[keep] += size[gone]
+        merged_size = keep_size + gone_size
+        if len(rows[keep]) < merged_size:
+            grown = np.empty((max(merged_size, 2 * len(rows[keep])), dim), dtype=np.float32)
+            grown[:keep_size] = rows[keep][:keep_size]
+            rows[keep] = grown
+        rows[keep][keep_size:merged_size] = rows[gone][:gone_size]
+        rows[gone] = no_rows
+        size[keep] = merged_size
         members[keep].extend(members[gone])
         members[gone] = []
         photos[keep] |= photos[gone]
         photos[gone] = set()
         floor[keep] = min(floor[keep], floor[gone])
-        version[keep] += 1
-        version[gone] = -1
+        alive[gone] = False
 
-        for other, (total, known) in kept.items():
-            pairs = size[keep] * size[other]
-            bound = (total + (pairs - known) * max(floor[keep], floor[other])) / pairs
-            if bound < threshold:
-                low, high = (keep, other) if keep < other else (other, keep)
-                heapq.heappush(heap, (bound, low, high, version[low], version[high]))
+        keep_floor = floor[keep]
+        completing: list[tuple[int, list]] = []
+        for other, record in kept.items():  # the hot path: bounds inlined
+            pairs = merged_size * size[other]
+            missing_floor = keep_floor if keep_floor > floor[other] else floor[other]
+            new_key = (record[0] + (pairs - record[1]) * missing_floor) / pairs
+            if new_key >= threshold:
+                continue
+            if record[1] == keep_size * size[other] and other not in gone_adjacency:
+                completing.append((other, record))  # exact but for the block against `gone`
+            elif record[2] is None or new_key < record[2]:
+                queue(keep, other, record, new_key)
+        if completing:
+            blocks = [rows[other][: size[other]] for other, _ in completing]
+            starts = np.cumsum([0] + [len(block) for block in blocks[:-1]])
+            sums = _distance_sums(rows[keep][keep_size:merged_size], np.concatenate(blocks))
+            for (other, record), block_sum in zip(completing, np.add.reduceat(sums, starts).tolist(), strict=True):
+                record[0] += block_sum
+                record[1] = merged_size * size[other]
+                mean = record[0] / record[1]
+                if mean < threshold and (record[2] is None or mean < record[2]):
+                    queue(keep, other, record, mean)
 
-    return [members[x] for x in range(n) if version[x] >= 0]
+    return [members[x] for x in range(n) if alive[x]]
 
 
 def _numbered_by_first_face(raw: np.ndarray) -> np.ndarray:

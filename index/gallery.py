@@ -16,6 +16,7 @@ from typing import Any
 from facesim.config import GALLERY_DB_NAME, GALLERY_LOCK_NAME, GALLERY_VECTORS_NAME, HNSW_MIN_FACES, resolve_index_dir
 from facesim.errors import FacesimError
 from index.lock import WriteLock
+from index.persons import person_count
 from index.store import Store
 from index.vectors import VectorIndex, open_vectors
 
@@ -155,6 +156,9 @@ class Gallery:
             self.store.set_meta(META_VECTOR_INDEX, index.kind)
 
     # --- counts -----------------------------------------------------------------------------
+
+    def person_count(self) -> int:
+        return person_count(self.store)
 
     def info(self) -> GalleryInfo:
         return GalleryInfo(

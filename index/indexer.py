@@ -13,6 +13,8 @@ import hashlib
 import multiprocessing
 import os
 import signal
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -39,6 +41,8 @@ ProgressCallback = Callable[[int, int, Path | None], None]
 _HASH_CHUNK = 1 << 20
 # Tasks queued per worker: enough to keep workers busy, few enough that Ctrl-C stops promptly.
 _QUEUE_PER_WORKER = 4
+# How often a worker checks that the indexer that started it is still alive.
+_PARENT_CHECK_SECONDS = 1.0
 
 
 @dataclass
@@ -327,10 +331,20 @@ def _init_worker(weights: str, detector: Detector) -> None:
     which stops the run cleanly instead of every worker printing a traceback."""
     global _worker_embedder, _worker_detector
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     # The workers are the parallelism; threads inside each would only fight over the cores.
     torch.set_num_threads(1)
     _worker_embedder = Embedder(Path(weights))
     _worker_detector = detector
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Ends this worker once the indexer is gone. After a kill -9 of the indexer nothing else
+    would: each worker holds the write end of its own task queue, so it never sees end-of-file
+    and would sit forever with the model in memory."""
+    while os.getppid() == parent:
+        time.sleep(_PARENT_CHECK_SECONDS)
+    os._exit(1)
 
 
 def _examine_in_worker(task: _Task) -> _Outcome:

@@ -7,6 +7,7 @@ together, so a run killed at any point leaves whole photos or nothing.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -175,13 +176,14 @@ class Store:
     # --- photos -----------------------------------------------------------------------------
 
     def photo(self, path: str | Path) -> PhotoRow | None:
-        rows = list(self.db["photos"].rows_where("path = ?", [str(path)]))
-        return PhotoRow(**rows[0]) if rows else None
+        rows = list(self.db["photos"].rows_where("path = ?", [_db_path(path)]))
+        return _photo_row(rows[0]) if rows else None
 
     def photos_by_path(self) -> dict[str, PhotoRow]:
         """Every photo at once: the indexer compares a whole folder against it without a query
         per file."""
-        return {row["path"]: PhotoRow(**row) for row in self.db["photos"].rows}
+        photos = (_photo_row(row) for row in self.db["photos"].rows)
+        return {photo.path: photo for photo in photos}
 
     def record_photo(
         self,
@@ -204,12 +206,12 @@ class Store:
         if status != "indexed" and faces:
             raise ValueError(f"a photo with status {status!r} cannot have faces")
         record = {
-            "path": str(path),
+            "path": _db_path(path),
             "content_hash": content_hash,
             "size": size,
             "mtime_ns": mtime_ns,
             "status": status,
-            "error": error,
+            "error": None if error is None else _db_text(error),
             "n_faces": len(faces),
             "model_id": model_id,
             "indexed_at": utc_now(),
@@ -300,7 +302,8 @@ class Store:
                 f"FROM faces f JOIN photos p ON p.id = f.photo_id WHERE f.id IN ({marks})"
             )
             for face_id, photo_id, path, left, top, right, bottom, status, model_id in self.db.execute(sql, chunk):
-                hits[face_id] = FaceHit(face_id, photo_id, path, (left, top, right, bottom), status, model_id)
+                box = (left, top, right, bottom)
+                hits[face_id] = FaceHit(face_id, photo_id, _path_of(path), box, status, model_id)
         return hits
 
     def faces_of(self, photo_id: int) -> list[dict[str, Any]]:
@@ -316,7 +319,7 @@ class Store:
 
     def start_run(self, root: str | Path) -> int:
         runs = self.db["runs"]
-        runs.insert({"root": str(root), "started_at": utc_now()})
+        runs.insert({"root": _db_path(root), "started_at": utc_now()})
         return int(runs.last_pk)
 
     def finish_run(self, run_id: int, counts: dict[str, int]) -> None:
@@ -331,11 +334,37 @@ class Store:
         run_id, root, started_at, finished_at, counts = found
         return {
             "id": run_id,
-            "root": root,
+            "root": None if root is None else _path_of(root),
             "started_at": started_at,
             "finished_at": finished_at,
             "counts": json.loads(counts) if counts else None,
         }
+
+
+def _db_path(path: str | Path) -> str | bytes:
+    """A file name as SQLite keeps it. Linux names are bytes and need not be UTF-8, which SQLite
+    text must be: such a name is kept as its raw bytes (a BLOB), so it still round-trips exactly
+    and one bad name cannot crash a whole run; every other name stays readable text."""
+    text = os.fspath(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(text)
+    return text
+
+
+def _path_of(value: str | bytes) -> str:
+    """The inverse of _db_path."""
+    return value if isinstance(value, str) else os.fsdecode(value)
+
+
+def _db_text(text: str) -> str:
+    """A message for people (it may quote a non-UTF-8 file name), escaped to valid UTF-8."""
+    return os.fsencode(text).decode("utf-8", "backslashreplace")
+
+
+def _photo_row(row: dict[str, Any]) -> PhotoRow:
+    return PhotoRow(**{**row, "path": _path_of(row["path"])})
 
 
 def _face_record(photo_id: int, face: Face, model_id: str) -> dict[str, Any]:

@@ -1,0 +1,161 @@
+"""CLI cold start: wall time of whole `facesim` commands from process start to exit, and where
+it goes (imports, by `python -X importtime`, versus model loading and the actual work).
+
+Every command runs as a fresh process several times (files already in the page cache, as on a
+second use); min and median are reported. The import table sums `-X importtime` self times by
+top-level package and names the first facesim module on each package's import chain: that is
+the import to make lazy if the command does not need it.
+
+    python benchmarks/cold_start.py --lfw ../shared/data/lfw [--runs 5] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from speedkit import DEFAULT_LFW, FACESIM_CLI, copy_photos, lfw_images, markdown_table, print_header, run_child
+
+OUR_PACKAGES = ("cli", "facesim", "index")
+GALLERY_PHOTOS = 20
+
+# Runs in a child: the verify path step by step, so model loading is told apart from imports.
+_VERIFY_SPLIT = """
+import json, sys, time
+started = time.perf_counter()
+from facesim.model_card import threshold
+from facesim.pipeline import face_distance, main_face
+imported = time.perf_counter()
+threshold()
+a = main_face(sys.argv[1])
+first = time.perf_counter()
+b = main_face(sys.argv[2])
+second = time.perf_counter()
+face_distance(a.embedding, b.embedding)
+print(json.dumps({
+    "imports (facesim.pipeline: torch, dlib, PIL, numpy)": imported - started,
+    "first photo (loads encoder + dlib models, detects, embeds)": first - imported,
+    "second photo (detect + embed only)": second - first,
+}))
+"""
+
+
+@dataclass(frozen=True)
+class ImportLine:
+    self_us: int
+    cumulative_us: int
+    depth: int
+    module: str
+
+
+def parse_importtime(stderr: str) -> list[ImportLine]:
+    """`-X importtime` lines, in the order printed (children before their parent)."""
+    lines = []
+    for line in stderr.splitlines():
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        self_us, cumulative_us, name = line[len("import time:") :].split("|", 2)
+        stripped = name.lstrip(" ")
+        lines.append(ImportLine(int(self_us), int(cumulative_us), (len(name) - len(stripped) - 1) // 2, stripped))
+    return lines
+
+
+def imports_by_package(lines: list[ImportLine]) -> list[tuple[str, float, str]]:
+    """(top-level package, seconds of self time, first facesim module that pulled it in).
+
+    Parents are printed after their children, one indent level up, so the importer of a line is
+    the next line below it with a smaller depth.
+    """
+    totals: dict[str, float] = defaultdict(float)
+    first_importer: dict[str, str] = {}
+    for position, line in enumerate(lines):
+        package = line.module.split(".")[0]
+        totals[package] += line.self_us / 1e6
+        if package in first_importer or package in OUR_PACKAGES:
+            continue
+        depth = line.depth
+        for parent in lines[position + 1 :]:
+            if parent.depth < depth:
+                depth = parent.depth
+                if parent.module.split(".")[0] in OUR_PACKAGES:
+                    first_importer[package] = parent.module
+                    break
+        else:
+            first_importer[package] = "(interpreter start-up)"
+    ranked = sorted(totals.items(), key=lambda item: item[1], reverse=True)
+    return [(package, seconds, first_importer.get(package, "")) for package, seconds in ranked]
+
+
+def import_profile(args: list[str | Path]) -> tuple[float, list[tuple[str, float, str]]]:
+    process = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "cli", *map(str, args)], capture_output=True, text=True
+    )
+    lines = parse_importtime(process.stderr)
+    total = sum(line.self_us for line in lines) / 1e6
+    return total, imports_by_package(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lfw", type=Path, default=DEFAULT_LFW)
+    parser.add_argument("--runs", type=int, default=5, help="fresh processes per command")
+    parser.add_argument("--quick", action="store_true", help="2 runs per command")
+    args = parser.parse_args()
+    runs = 2 if args.quick else args.runs
+    print_header("CLI cold start")
+
+    images = lfw_images(args.lfw)
+    person = images[0].parent
+    photo_a, photo_b = sorted(person.glob("*.jpg"))[:2]
+    with tempfile.TemporaryDirectory(prefix="facesim-cold-") as tmp:
+        gallery = Path(tmp) / "gallery"
+        folder = copy_photos(images[:GALLERY_PHOTOS], Path(tmp) / "photos")
+        run_child([FACESIM_CLI, "index", folder, "--index", gallery, "--json"])
+        commands: dict[str, list[str | Path]] = {
+            "python -c pass (interpreter floor)": [sys.executable, "-c", "pass"],
+            "facesim --help": [FACESIM_CLI, "--help"],
+            "facesim info --json": [FACESIM_CLI, "info", "--index", gallery, "--json"],
+            "facesim verify a.jpg b.jpg --json": [FACESIM_CLI, "verify", photo_a, photo_b, "--json"],
+            f"facesim match q.jpg --json ({GALLERY_PHOTOS}-photo gallery)": [
+                FACESIM_CLI, "match", photo_a, "--index", gallery, "--json",
+            ],
+        }  # fmt: skip
+        rows = []
+        for name, command in commands.items():
+            timings = [run_child(command) for _ in range(runs)]
+            walls = [timing.wall_s for timing in timings]
+            rows.append(
+                [
+                    name,
+                    f"{min(walls):.2f}",
+                    f"{statistics.median(walls):.2f}",
+                    f"{statistics.median(t.cpu_s for t in timings):.2f}",
+                    f"{max(t.peak_rss_mb for t in timings):.0f}",
+                ]
+            )
+        profiles = {
+            "facesim --help": import_profile(["--help"]),
+            "facesim verify": import_profile(["verify", photo_a, photo_b, "--json"]),
+            "facesim match": import_profile(["match", photo_a, "--index", gallery, "--json"]),
+        }
+        split = json.loads(run_child([sys.executable, "-c", _VERIFY_SPLIT, photo_a, photo_b]).stdout)
+
+    print(f"{runs} fresh processes per command; a.jpg, b.jpg = {photo_a.name}, {photo_b.name}\n")
+    print(markdown_table(["command", "min wall s", "median wall s", "median CPU s", "peak RSS MB"], rows))
+    for name, (total, packages) in profiles.items():
+        print(f"\n`{name}`: imports take {total:.2f} s (sum of -X importtime self times); largest packages:\n")
+        table = [[package, f"{seconds:.3f}", importer] for package, seconds, importer in packages[:8]]
+        print(markdown_table(["package", "import s", "imported first by"], table))
+    print("\n`facesim verify` in one process, step by step:\n")
+    print(markdown_table(["step", "wall s"], [[step, f"{seconds:.2f}"] for step, seconds in split.items()]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,230 @@
+"""Per-photo time for large photos (1, 4 and 12 MP) and whether their faces are still found.
+
+Test photos are made from LFW: single-face LFW photos are upscaled and pasted onto a 4:3
+canvas (smooth gradient plus noise, saved as JPEG quality 92 like a camera file), so there are
+real faces at known places. "portrait" tiles are a fifth of the canvas width (faces about 9% of
+the width); "crowd" tiles are 180 px at 12 MP (faces of roughly 80 px), below what detection on
+the downscaled copy can see. facesim detects on a copy whose longer side is at most
+DETECTION_MAX_SIDE and maps boxes back; the baseline (face_recognition) runs HOG with one
+upsample on the full-resolution photo.
+
+    python benchmarks/large_photos.py --lfw ../shared/data/lfw [--quick] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from face_recognition_baseline import FaceRecognitionPipeline
+from PIL import Image
+from speedkit import DEFAULT_LFW, lfw_sample, markdown_table, print_header
+
+from facesim.config import DETECTION_MAX_SIDE, HOG_UPSAMPLE
+from facesim.detection import detect_faces, downscale_for_detection
+from facesim.images import load_rgb
+from facesim.pipeline import faces_in_photo
+
+# HOG's window is 80 px; each upsample halves the smallest face it can find.
+HOG_MIN_FACE = 80 / 2**HOG_UPSAMPLE
+TILES = 4
+
+
+@dataclass(frozen=True)
+class TestPhoto:
+    name: str
+    path: Path
+    size: tuple[int, int]
+    tiles: tuple[tuple[int, int, int, int], ...]  # left, top, right, bottom of each pasted LFW photo
+
+    @property
+    def megapixels(self) -> float:
+        return self.size[0] * self.size[1] / 1e6
+
+    def faces_in_tiles(self, boxes: list[tuple[int, int, int, int]]) -> int:
+        """Pasted faces found: tiles holding at least one box centre."""
+        return sum(
+            any(left <= (b[0] + b[2]) / 2 <= right and top <= (b[1] + b[3]) / 2 <= bottom for b in boxes)
+            for left, top, right, bottom in self.tiles
+        )
+
+
+def single_face_photos(lfw: Path, count: int) -> tuple[list[Path], float]:
+    """LFW photos in which the detector finds exactly one face, so every tile holds one face, and
+    the mean width of those faces as a fraction of the photo's (to state face sizes in pixels)."""
+    chosen, widths = [], []
+    for path in lfw_sample(lfw, 200):
+        rgb = load_rgb(path)
+        found = detect_faces(rgb)
+        if len(found) == 1:
+            chosen.append(path)
+            widths.append((found[0].box[2] - found[0].box[0]) / rgb.shape[1])
+            if len(chosen) == count:
+                return chosen, float(np.mean(widths))
+    raise SystemExit("not enough single-face LFW photos in the sample")
+
+
+def make_photo(name: str, folder: Path, size: tuple[int, int], tile: int, faces: list[Path]) -> TestPhoto:
+    width, height = size
+    rng = np.random.default_rng(0)
+    ramp = np.linspace(60, 190, width, dtype=np.float32)[None, :, None] + np.linspace(-30, 30, height)[:, None, None]
+    canvas = np.clip(ramp + rng.normal(0, 6, (height, width, 3)), 0, 255).astype(np.uint8)
+    image = Image.fromarray(canvas)
+    gap = (width - TILES * tile) // (TILES + 1)
+    top = (height - tile) // 2
+    tiles = []
+    for i, face in enumerate(faces):
+        left = gap + i * (tile + gap)
+        with Image.open(face) as lfw_photo:
+            image.paste(lfw_photo.convert("RGB").resize((tile, tile), Image.Resampling.BICUBIC), (left, top))
+        tiles.append((left, top, left + tile, top + tile))
+    path = folder / f"{name}.jpg"
+    image.save(path, quality=92)
+    return TestPhoto(name, path, size, tuple(tiles))
+
+
+def timed(work: Callable[[], object], repeats: int) -> tuple[float, float, object]:
+    """Median wall and CPU seconds over `repeats` runs, and the last result."""
+    walls, cpus = [], []
+    result: object = None
+    for _ in range(repeats):
+        wall, cpu = time.perf_counter(), time.process_time()
+        result = work()
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return statistics.median(walls), statistics.median(cpus), result
+
+
+def detection_copy_sizes(photo: TestPhoto, baseline: FaceRecognitionPipeline, repeats: int) -> list[list[str]]:
+    """What DETECTION_MAX_SIDE trades: faces found and HOG cost at a few detection copy sizes."""
+    rgb = load_rgb(photo.path)
+    rows = []
+    # The copy shrinks by an integer step, so at 12 MP only steps 3 (today) and 2 differ below
+    # full resolution, whose cost the baseline table shows.
+    for max_side in sorted({DETECTION_MAX_SIDE, 2000}):
+        small, scale = downscale_for_detection(rgb, max_side)
+        _, cpu, rects = timed(lambda image=small: baseline.detector.run(image, HOG_UPSAMPLE, 0.0)[0], repeats)
+        boxes = [
+            (int(r.left() * scale), int(r.top() * scale), int(r.right() * scale), int(r.bottom() * scale))
+            for r in rects  # type: ignore[attr-defined]
+        ]
+        found = photo.faces_in_tiles(boxes)
+        rows.append(
+            [
+                f"{max_side}{' (current)' if max_side == DETECTION_MAX_SIDE else ''}",
+                f"{small.shape[1]}x{small.shape[0]}",
+                f"{HOG_MIN_FACE * scale:.0f}",
+                f"{found}/{TILES} (+{len(boxes) - found})",
+                f"{cpu * 1000:.0f}",
+            ]
+        )
+    return rows
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lfw", type=Path, default=DEFAULT_LFW)
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per photo for facesim (median)")
+    parser.add_argument("--quick", action="store_true", help="one facesim run per photo, baseline at 1 MP only")
+    args = parser.parse_args()
+    repeats = 1 if args.quick else args.repeats
+    print_header("Large photos: per-photo time and faces found")
+
+    faces, face_fraction = single_face_photos(args.lfw, TILES)
+    baseline = FaceRecognitionPipeline()
+    with tempfile.TemporaryDirectory(prefix="facesim-large-") as tmp:
+        folder = Path(tmp)
+        photos = [
+            make_photo("1 MP portrait", folder, (1152, 864), 1152 // 5, faces),
+            make_photo("4 MP portrait", folder, (2304, 1728), 2304 // 5, faces),
+            make_photo("12 MP portrait", folder, (4000, 3000), 4000 // 5, faces),
+            make_photo("12 MP crowd", folder, (4000, 3000), 180, faces),
+        ]
+        faces_in_photo(photos[0].path)  # loads the models outside the timings
+
+        rows = []
+        for photo in photos:
+            rgb = load_rgb(photo.path)
+            small, scale = downscale_for_detection(rgb)
+            decode_s = timed(lambda p=photo: load_rgb(p.path), repeats)[0]
+            downscale_s = timed(lambda image=rgb: downscale_for_detection(image), repeats)[0]
+            detect_s = timed(lambda image=rgb: detect_faces(image), repeats)[0]
+            wall, cpu, found = timed(lambda p=photo: faces_in_photo(p.path), repeats)
+            boxes = [face.detection.box for face in found]  # type: ignore[attr-defined]
+            face_px = (photo.tiles[0][2] - photo.tiles[0][0]) * face_fraction
+            rows.append(
+                [
+                    photo.name,
+                    f"{photo.size[0]}x{photo.size[1]}",
+                    f"{small.shape[1]}x{small.shape[0]}",
+                    f"~{face_px:.0f}",
+                    f"{HOG_MIN_FACE * scale:.0f}",
+                    f"{photo.faces_in_tiles(boxes)}/{TILES} (+{len(boxes) - photo.faces_in_tiles(boxes)})",
+                    f"{wall * 1000:.0f}",
+                    f"{cpu * 1000:.0f}",
+                    f"{decode_s * 1000:.0f}",
+                    f"{downscale_s * 1000:.0f}",
+                    f"{detect_s * 1000:.0f}",
+                ]
+            )
+        facesim_rss = peak_rss_mb()
+
+        baseline_rows = []
+        for photo in photos[:1] if args.quick else photos:
+            wall, cpu, rects = timed(lambda p=photo: baseline.locations(baseline.load(p.path)), 1)
+            boxes = [(r.left(), r.top(), r.right(), r.bottom()) for r in rects]  # type: ignore[attr-defined]
+            found = photo.faces_in_tiles(boxes)
+            baseline_rows.append(
+                [photo.name, f"{found}/{TILES} (+{len(boxes) - found})", f"{wall * 1000:.0f}", f"{cpu * 1000:.0f}"]
+            )
+        baseline_rss = peak_rss_mb()
+        crowd_rows = detection_copy_sizes(photos[-1], baseline, repeats)
+
+    print(
+        f"facesim: faces_in_photo (decode, detect on a copy of at most {DETECTION_MAX_SIDE} px, landmarks and "
+        f"chips at full resolution, embed), median of {repeats}; the stage columns are separate timings\n"
+    )
+    headers = [
+        "photo",
+        "pixels",
+        "detection copy",
+        "face px",
+        "smallest findable face px",
+        "pasted faces found (+other)",
+        "facesim ms",
+        "facesim CPU ms",
+        "decode ms",
+        "downscale ms",
+        "detect (downscale, HOG, landmarks) ms",
+    ]
+    print(markdown_table(headers, rows))
+    print("\nbaseline: face_recognition decode + HOG upsample 1 at full resolution (detection only, one run)\n")
+    print(markdown_table(["photo", "pasted faces found (+other)", "wall ms", "CPU ms"], baseline_rows))
+    print(
+        f"\npeak RSS of this process: {facesim_rss:.0f} MB after the facesim runs, "
+        f"{baseline_rss:.0f} MB after the baseline's full-resolution detection"
+    )
+    print(f"\n{photos[-1].name}: HOG (upsample {HOG_UPSAMPLE}) on other detection copy sizes (recall vs cost):\n")
+    headers = [
+        "max side px",
+        "detection copy",
+        "smallest findable face px",
+        "pasted faces found (+other)",
+        "HOG CPU ms",
+    ]
+    print(markdown_table(headers, crowd_rows))
+
+
+if __name__ == "__main__":
+    main()

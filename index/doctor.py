@@ -1,0 +1,325 @@
+"""Checks a gallery against its FAISS file and the photos on disk, and repairs what it safely can.
+
+SQLite is the source of truth, so every repair follows from it: the FAISS file is rebuilt from
+it, photos missing from disk are marked gone, face rows without an indexed photo are dropped.
+Repairs never touch the photos. What needs the photos read again (changed files, vectors from
+another model, an interrupted run) is left to `facesim index`, and each finding says which
+command to run. Nothing here prints.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from facesim import model_card
+from facesim.config import GALLERY_VECTORS_NAME
+from index.gallery import Gallery
+from index.store import Store
+from index.vectors import VectorIndex, sidecar_path
+
+# Examples listed per finding; the count says how many there are in all.
+MAX_EXAMPLES = 5
+# What an interrupted atomic write of the FAISS file or its sidecar leaves (see vectors._atomic_write).
+_TEMP_GLOB = f".{GALLERY_VECTORS_NAME}*.tmp"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One class of problem: how many, a few examples, and what to do about it."""
+
+    kind: str
+    title: str
+    count: int
+    examples: list[str]
+    advice: str
+
+
+@dataclass
+class Checkup:
+    gallery: Path
+    photos: int  # photos the gallery still tracks (any status but gone)
+    faces: int
+    findings: list[Finding]  # problems that remain, in a fixed order of kinds
+    repaired: list[str] = field(default_factory=list)  # what --repair did, one line each
+
+    @property
+    def healthy(self) -> bool:
+        return not self.findings
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "gallery": str(self.gallery),
+            "healthy": self.healthy,
+            "photos": self.photos,
+            "faces": self.faces,
+            "problems": [asdict(finding) for finding in self.findings],
+            "repaired": self.repaired,
+        }
+
+
+@dataclass
+class _Evidence:
+    """What the checks found, with the ids a repair needs; `findings` is what the user sees."""
+
+    missing_photo_ids: list[int] = field(default_factory=list)
+    orphan_face_ids: list[int] = field(default_factory=list)
+    vectors_wrong: bool = False
+    temp_files: list[Path] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+
+def run_doctor(gallery: Gallery, *, repair: bool = False, model_id: str | None = None) -> Checkup:
+    """Checks the gallery and, with `repair`, fixes what SQLite alone can fix, then checks again.
+
+    Holds the writer's lock throughout, even to only check: while an indexer runs, a FAISS file
+    behind SQLite and a run without an end are normal, not problems, so the doctor refuses to
+    run beside one rather than report them. `model_id` defaults to the shipped model's.
+    """
+    shipped = model_id or model_card.model_id()
+    with gallery.write_lock():
+        evidence = _examine(gallery, shipped)
+        repaired = _repair(gallery, evidence) if repair else []
+        if repaired:
+            evidence = _examine(gallery, shipped)
+        counts = gallery.store.status_counts()
+        tracked = sum(count for status, count in counts.items() if status != "gone")
+        return Checkup(gallery.directory, tracked, gallery.store.face_count(), evidence.findings, repaired)
+
+
+def _examine(gallery: Gallery, shipped_model: str) -> _Evidence:
+    evidence = _Evidence()
+    store = gallery.store
+    roots = _run_roots(store)
+    index_command = f"--index {shlex.quote(str(gallery.directory))}"
+
+    missing, unreadable, changed = _check_photos(store)
+    evidence.missing_photo_ids = [photo_id for photo_id, _ in missing]
+    _add(
+        evidence,
+        "missing_photos",
+        "photos missing from disk",
+        [path for _, path in missing],
+        "`facesim doctor --repair` marks them gone, which takes their faces out of search",
+    )
+    _add(
+        evidence,
+        "unreadable_photos",
+        "photos that cannot be checked (permissions, link loops)",
+        unreadable,
+        "fix the file or folder permissions; they are not marked gone, since unreadable is not deleted",
+    )
+    _add(
+        evidence,
+        "changed_photos",
+        "photos whose bytes changed since they were indexed",
+        changed,
+        f"re-index them: {_commands(roots, changed, index_command)}",
+    )
+
+    vector_problem, orphan_vectors, unsearchable = _check_vectors(gallery)
+    evidence.vectors_wrong = bool(vector_problem or orphan_vectors or unsearchable)
+    rebuild = "`facesim doctor --repair` rebuilds it from SQLite"
+    _add(evidence, "vector_file", "FAISS file missing, damaged or made for another model", vector_problem, rebuild)
+    _add(evidence, "orphan_vectors", "FAISS vectors for faces SQLite does not have", orphan_vectors, rebuild)
+    _add(evidence, "missing_vectors", "faces in SQLite that the FAISS file lacks", unsearchable, rebuild)
+
+    orphan_faces = _orphan_faces(store)
+    evidence.orphan_face_ids = [face_id for face_id, _ in orphan_faces]
+    _add(
+        evidence,
+        "orphan_faces",
+        "faces without an indexed photo",
+        [description for _, description in orphan_faces],
+        "`facesim doctor --repair` removes them",
+    )
+
+    stale = _other_model_photos(store, shipped_model)
+    if not stale and gallery.model_id not in (None, shipped_model):
+        # No vectors, but `facesim index` still refuses the gallery until one --reembed relabels it.
+        stale_items = [f"the gallery itself (labelled {gallery.model_id!r})"]
+    else:
+        stale_items = stale
+    _add(
+        evidence,
+        "model_mismatch",
+        f"photos whose vectors another model made than the shipped one ({shipped_model})",
+        stale_items,
+        f"re-embed them: {_commands(roots, stale, index_command + ' --reembed')}",
+    )
+
+    interrupted = _unresumed_runs(store)
+    _add(
+        evidence,
+        "interrupted_runs",
+        "indexing runs that stopped before the end and were not run again",
+        [f"run {run_id} over {root} started {started}" for run_id, root, started in interrupted],
+        "resume: " + "; ".join(f"facesim index {shlex.quote(root)} {index_command}" for _, root, _ in interrupted),
+    )
+
+    evidence.temp_files = sorted(gallery.directory.glob(_TEMP_GLOB))
+    _add(
+        evidence,
+        "leftover_files",
+        "temporary files left by an interrupted write",
+        [str(path) for path in evidence.temp_files],
+        "`facesim doctor --repair` deletes them",
+    )
+    return evidence
+
+
+def _add(evidence: _Evidence, kind: str, title: str, items: list[str], advice: str) -> None:
+    if items:
+        evidence.findings.append(Finding(kind, title, len(items), items[:MAX_EXAMPLES], advice))
+
+
+def _check_photos(store: Store) -> tuple[list[tuple[int, str]], list[str], list[str]]:
+    """(missing (id, path), unreadable paths, changed paths) over every photo not yet gone.
+
+    Size and mtime decide first, so a healthy gallery costs one stat per photo; only a photo
+    whose stat differs is hashed, and one merely touched (same bytes) is not a problem.
+    """
+    missing: list[tuple[int, str]] = []
+    unreadable: list[str] = []
+    changed: list[str] = []
+    for path, row in store.photos_by_path().items():
+        if row.status == "gone":
+            continue
+        try:
+            info = os.stat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            missing.append((row.id, path))
+            continue
+        except OSError as exc:
+            unreadable.append(f"{path} ({exc.strerror or type(exc).__name__})")
+            continue
+        if (info.st_size, info.st_mtime_ns) == (row.size, row.mtime_ns):
+            continue
+        if row.content_hash is None:
+            changed.append(path)
+            continue
+        try:
+            digest = _content_hash(path)
+        except OSError as exc:
+            unreadable.append(f"{path} ({exc.strerror or type(exc).__name__})")
+            continue
+        if digest != row.content_hash:
+            changed.append(path)
+    return missing, unreadable, changed
+
+
+def _content_hash(path: str) -> str:
+    """The indexer's own hash, so the two can never disagree; imported only here because the
+    indexer loads torch, which the checkup of a gallery whose photos are unchanged never needs."""
+    from index.indexer import file_hash
+
+    return file_hash(path)
+
+
+def _check_vectors(gallery: Gallery) -> tuple[list[str], list[str], list[str]]:
+    """(what is wrong with the file, FAISS ids SQLite lacks, SQLite ids FAISS lacks)."""
+    path = gallery.vectors_path
+    loaded = VectorIndex.load(path)
+    if loaded is None:
+        state = "missing" if not (path.exists() and sidecar_path(path).exists()) else "damaged"
+        return [f"{path} ({state})"], [], []
+    index, made_for = loaded
+    if made_for != gallery.model_id:
+        return [f"{path} (made for model {made_for!r}, the gallery holds {gallery.model_id!r})"], [], []
+    in_faiss, in_sqlite = index.ids(), gallery.store.face_ids()
+    orphans = np.setdiff1d(in_faiss, in_sqlite, assume_unique=True)
+    lacking = np.setdiff1d(in_sqlite, in_faiss, assume_unique=True)
+    return [], [f"face id {face_id}" for face_id in orphans.tolist()], [f"face id {i}" for i in lacking.tolist()]
+
+
+def _orphan_faces(store: Store) -> list[tuple[int, str]]:
+    """Faces whose photo row is gone or not `indexed`. Transactions should make this impossible;
+    a database edited by hand, or written without foreign keys, can still hold them."""
+    sql = (
+        "SELECT f.id, f.photo_id, p.status FROM faces f LEFT JOIN photos p ON p.id = f.photo_id "
+        "WHERE p.id IS NULL OR p.status != 'indexed' ORDER BY f.id"
+    )
+    return [
+        (face_id, f"face id {face_id} of {'missing' if status is None else status} photo {photo_id}")
+        for face_id, photo_id, status in store.db.execute(sql)
+    ]
+
+
+def _other_model_photos(store: Store, shipped_model: str) -> list[str]:
+    """Photos with a face that another model made: comparing those vectors with the shipped
+    model's would be meaningless."""
+    sql = (
+        "SELECT DISTINCT p.path FROM faces f JOIN photos p ON p.id = f.photo_id "
+        "WHERE f.model_id IS NOT ? ORDER BY p.path"
+    )
+    return [_text_path(path) for (path,) in store.db.execute(sql, [shipped_model])]
+
+
+def _unresumed_runs(store: Store) -> list[tuple[int, str, str]]:
+    """Runs without finished_at that no later finished run over the same folder, or one around
+    it, made good. Runs resumed that way are history, not problems."""
+    runs = store.db.execute("SELECT id, root, started_at, finished_at FROM runs ORDER BY id").fetchall()
+    finished = [(run_id, _text_path(root)) for run_id, root, _, end in runs if end is not None]
+    return [
+        (run_id, _text_path(root), started)
+        for run_id, root, started, end in runs
+        if end is None and not any(later > run_id and _inside(_text_path(root), done) for later, done in finished)
+    ]
+
+
+def _run_roots(store: Store) -> list[str]:
+    return sorted({_text_path(root) for (root,) in store.db.execute("SELECT DISTINCT root FROM runs")})
+
+
+def _text_path(value: str | bytes | None) -> str:
+    """Paths the store kept as bytes (non-UTF-8 names) back to str; None only in a hand-made row."""
+    if value is None:
+        return ""
+    return os.fsdecode(value) if isinstance(value, bytes) else value
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _commands(roots: list[str], paths: Iterable[str], index_option: str) -> str:
+    """The `facesim index` commands that would reach these photos: the innermost indexed folder
+    holding each, or the photo's own folder when no run covers it; with no photos, every folder
+    indexed so far."""
+    folders: set[str] = set()
+    for path in paths:
+        around = [root for root in roots if _inside(path, root)]
+        folders.add(max(around, key=len) if around else os.path.dirname(path))
+    folders = folders or set(roots) or {"PHOTOS"}
+    return "; ".join(f"facesim index {shlex.quote(folder)} {index_option}" for folder in sorted(folders))
+
+
+def _repair(gallery: Gallery, evidence: _Evidence) -> list[str]:
+    """Only what follows from SQLite; never a write to a photo. Returns one line per action."""
+    done: list[str] = []
+    store = gallery.store
+    if evidence.missing_photo_ids:
+        store.mark_gone(evidence.missing_photo_ids)
+        done.append(f"marked {len(evidence.missing_photo_ids)} missing photos gone")
+    if evidence.orphan_face_ids:
+        with store.transaction():
+            for face_id in evidence.orphan_face_ids:
+                store.db.execute("DELETE FROM faces WHERE id = ?", [face_id])
+        done.append(f"removed {len(evidence.orphan_face_ids)} faces without an indexed photo")
+    for temp in evidence.temp_files:
+        temp.unlink(missing_ok=True)
+    if evidence.temp_files:
+        done.append(f"deleted {len(evidence.temp_files)} leftover temporary files")
+    if evidence.vectors_wrong or evidence.missing_photo_ids or evidence.orphan_face_ids:
+        # Without its sidecar the file cannot pass for current, so this is a full rebuild from
+        # SQLite, not a catch-up of whatever the old file held.
+        sidecar_path(gallery.vectors_path).unlink(missing_ok=True)
+        rebuilt = gallery.sync_vectors()
+        done.append(f"rebuilt {gallery.vectors_path.name} from SQLite ({rebuilt.size} faces)")
+    return done

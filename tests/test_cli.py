@@ -1,0 +1,226 @@
+"""Every command on the sample gallery, through the real CLI, with answers checked against the
+people in the photos (file names and groups.json say who is who)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from cli import app
+from index.cluster_metrics import bcubed
+
+from sample_gallery import SAMPLE_DATA, SAMPLE_PHOTOS, single_face_photos
+
+runner = CliRunner()
+GROUPS = json.loads((SAMPLE_DATA / "groups.json").read_text())
+BAD_FILES = ("bad_empty.jpg", "bad_text.png", "bad_truncated.jpg")
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, [str(a) for a in args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def run_json(*args: str) -> object:
+    code, stdout, stderr = run(*args, "--json")
+    assert code == 0, stderr
+    return json.loads(stdout)
+
+
+def expected_faces() -> int:
+    singles = sum(len(photos) for photos in single_face_photos().values())
+    return singles + 1 + sum(len(group["people"]) for group in GROUPS.values())  # + rotated_exif.jpg
+
+
+def person_of(path: str, box: list[int]) -> str:
+    """Who a face is: LFW file names name the person; group shots are looked up by tile."""
+    name = Path(path).name
+    if name in GROUPS:
+        centre_x, centre_y = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        for person in GROUPS[name]["people"]:
+            left, top, right, bottom = person["tile"]
+            if left <= centre_x < right and top <= centre_y < bottom:
+                return person["name"]
+        raise AssertionError(f"no tile holds the face at {box} in {name}")
+    if name == "rotated_exif.jpg":
+        return "Amelie_Mauresmo"
+    return Path(path).stem.rsplit("_", 1)[0]
+
+
+@pytest.fixture(scope="module")
+def gallery(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict]:
+    """A gallery of a copy of the sample photos, indexed once for the whole module."""
+    base = tmp_path_factory.mktemp("cli")
+    photos = base / "photos"
+    shutil.copytree(SAMPLE_PHOTOS, photos)
+    index_dir = base / "gallery"
+    summary = run_json("index", photos, "--index", index_dir)
+    return photos, index_dir, summary
+
+
+def test_index_finds_every_face_and_reports_bad_files(gallery: tuple[Path, Path, dict]) -> None:
+    photos, _, summary = gallery
+    assert summary["photos_seen"] == len(list(photos.iterdir()))
+    assert summary["faces"] == expected_faces()
+    assert summary["no_face"] == 1
+    bad = sorted(Path(e["path"]).name for e in summary["errors"])
+    assert bad == sorted(BAD_FILES)
+    for error in summary["errors"]:
+        assert Path(error["path"]).name in error["error"] and "\n" not in error["error"]
+
+
+def test_rerun_does_only_new_or_changed_files(gallery: tuple[Path, Path, dict], tmp_path: Path) -> None:
+    photos, index_dir, _ = gallery
+    again = run_json("index", photos, "--index", index_dir)
+    assert (again["indexed"], again["faces"], again["skipped"]) == (0, 0, again["photos_seen"])
+
+    extra = tmp_path / "more"
+    shutil.copytree(photos, extra)
+    new_photo = next(extra.glob("Jiang_Zemin_*.jpg"))
+    shutil.copy(new_photo, extra / "new_copy.jpg")
+    changed = next(extra.glob("Salma_Hayek_*.jpg"))
+    changed.write_bytes(changed.read_bytes() + b"\0")  # same picture, new content hash
+    scratch = tmp_path / "scratch_gallery"
+    first = run_json("index", extra, "--index", scratch)
+    (extra / "new_copy.jpg").unlink()
+    shutil.copy(new_photo, extra / "another_copy.jpg")
+    changed.write_bytes(changed.read_bytes() + b"\0")
+    second = run_json("index", extra, "--index", scratch)
+    assert first["indexed"] > 40
+    assert (second["indexed"], second["gone"]) == (2, 1)
+
+
+def test_match_ranks_the_same_person_first(gallery: tuple[Path, Path, dict]) -> None:
+    _, index_dir, _ = gallery
+    people = single_face_photos()
+    correct = total = 0
+    for name, photos in people.items():
+        hits = run_json("match", photos[0], "--index", index_dir, "--top-k", "4")
+        same = [hit for hit in hits if hit["same_person"]]
+        for hit in same:
+            total += 1
+            correct += person_of(hit["path"], hit["box"]) == name
+        assert hits[0]["distance"] < 0.01 and Path(hits[0]["path"]).name == photos[0].name
+        assert person_of(hits[1]["path"], hits[1]["box"]) == name, (name, hits[1])
+    assert correct / total >= 0.9
+
+
+def test_match_all_faces_of_a_group_photo(gallery: tuple[Path, Path, dict]) -> None:
+    photos, index_dir, _ = gallery
+    hits = run_json("match", photos / "group_02.jpg", "--index", index_dir, "--all-faces", "--top-k", "2")
+    assert len({hit["query_face"] for hit in hits}) == len(GROUPS["group_02.jpg"]["people"])
+    for hit in hits:
+        if Path(hit["path"]).name != "group_02.jpg":
+            box = hit["query_box"]
+            assert person_of(hit["path"], hit["box"]) == person_of(str(photos / "group_02.jpg"), box)
+
+
+def test_verify_same_and_different_people() -> None:
+    people = single_face_photos()
+    names = sorted(people)
+    same = run_json("verify", people[names[0]][0], people[names[0]][1])
+    different = run_json("verify", people[names[0]][0], people[names[1]][0])
+    assert set(same) == {"distance", "threshold", "same_person"}
+    assert same["same_person"] is True and different["same_person"] is False
+    assert same["distance"] < same["threshold"] <= different["distance"]
+
+
+def test_verify_reads_exif_rotation() -> None:
+    result = run_json("verify", SAMPLE_PHOTOS / "rotated_exif.jpg", SAMPLE_PHOTOS / "Amelie_Mauresmo_0001.jpg")
+    assert result["same_person"] is True
+
+
+@pytest.mark.parametrize(
+    ("photo", "says"),
+    [
+        ("missing.jpg", "no such file"),
+        ("bad_empty.jpg", "not an image"),
+        ("bad_text.png", "not an image"),
+        ("bad_truncated.jpg", "truncated"),
+        ("no_face.jpg", "no face"),
+        (".", "folder"),
+    ],
+)
+def test_verify_bad_input_is_one_line_and_non_zero(photo: str, says: str) -> None:
+    path = SAMPLE_PHOTOS / photo if photo != "." else SAMPLE_PHOTOS
+    code, stdout, stderr = run("verify", path, SAMPLE_PHOTOS / "Jiang_Zemin_0001.jpg")
+    assert code != 0 and stdout == ""
+    assert len(stderr.strip().splitlines()) == 1 and says in stderr and path.name in stderr
+
+
+def test_a_real_process_prints_no_traceback(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "cli", "verify", str(SAMPLE_PHOTOS / "bad_truncated.jpg"), str(tmp_path)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_clusters_group_the_people(gallery: tuple[Path, Path, dict]) -> None:
+    _, index_dir, _ = gallery
+    code, stdout, stderr = run("clusters", "--index", index_dir, "--export", "csv", "--min-size", "1")
+    assert code == 0, stderr
+    rows = list(csv.DictReader(io.StringIO(stdout)))
+    assert len(rows) == expected_faces()
+    truth = [person_of(r["photo_path"], [int(r[k]) for k in ("left", "top", "right", "bottom")]) for r in rows]
+    predicted = np.array([int(r["person_id"]) for r in rows])
+    labels = {name: i for i, name in enumerate(sorted(set(truth)))}
+    quality = bcubed(np.array([labels[t] for t in truth]), predicted)
+    assert quality.f >= 0.9, quality
+    by_photo: dict[str, list[int]] = {}
+    for row in rows:
+        by_photo.setdefault(row["photo_path"], []).append(int(row["person_id"]))
+    for persons in by_photo.values():
+        assert len(persons) == len(set(persons)), "two faces of one photo in one person"
+
+
+def test_person_ids_and_names_survive_reindexing(gallery: tuple[Path, Path, dict], tmp_path: Path) -> None:
+    photos, index_dir, _ = gallery
+    scratch = tmp_path / "gallery"
+    shutil.copytree(index_dir, scratch)
+    first = run_json("clusters", "--index", scratch)
+    biggest = first[0]
+    assert run("name", str(biggest["id"]), "Ada Lovelace", "--index", scratch)[0] == 0
+    more = tmp_path / "more"
+    more.mkdir()
+    for photo in list(photos.glob("*_0*.jpg"))[:3]:
+        shutil.copy(photo, more / f"copy_{photo.name}")
+    run_json("index", more, "--index", scratch)
+    second = run_json("clusters", "--index", scratch)
+    renamed = [person for person in second if person["id"] == biggest["id"]]
+    assert renamed and renamed[0]["name"] == "Ada Lovelace"
+    assert {f["face_id"] for f in biggest["faces"]} <= {f["face_id"] for f in renamed[0]["faces"]}
+
+
+def test_html_contact_sheet(gallery: tuple[Path, Path, dict], tmp_path: Path) -> None:
+    _, index_dir, _ = gallery
+    sheet = tmp_path / "people.html"
+    code, _, stderr = run("clusters", "--index", index_dir, "--export", "html", "--output", sheet)
+    assert code == 0, stderr
+    text = sheet.read_text()
+    persons = run_json("clusters", "--index", index_dir)
+    assert text.count('<section class="person"') == len(persons)
+    assert text.count('<img class="face"') == sum(len(p["faces"]) for p in persons)
+
+
+def test_info_counts(gallery: tuple[Path, Path, dict]) -> None:
+    _, index_dir, _ = gallery
+    run("clusters", "--index", index_dir)
+    info = run_json("info", "--index", index_dir)
+    assert info["faces"] == expected_faces()
+    assert info["photos"] == len(list(SAMPLE_PHOTOS.iterdir())) - len(BAD_FILES) - 1
+    assert info["clusters"] >= 8
+    assert info["model"]["threshold"] > 0
+
+
+def test_index_of_a_missing_folder_fails_cleanly(tmp_path: Path) -> None:
+    code, _, stderr = run("index", tmp_path / "nowhere", "--index", tmp_path / "g")
+    assert code != 0 and "nowhere" in stderr and len(stderr.strip().splitlines()) == 1

@@ -1,0 +1,217 @@
+"""Person clustering: the average-linkage rule, cannot-link, determinism; BCubed; stable person IDs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from index.cluster_metrics import bcubed
+from index.clustering import chinese_whispers, cluster_faces
+from index.person_ids import assign_stable_ids
+
+DIM = 128
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+
+
+def on_circle(angles: np.ndarray) -> np.ndarray:
+    """Unit vectors at the given angles in the plane of the first two axes (exact distances by hand)."""
+    vectors = np.zeros((len(angles), DIM), dtype=np.float32)
+    vectors[:, 0], vectors[:, 1] = np.cos(angles), np.sin(angles)
+    return vectors
+
+
+def gallery(persons: int, faces_each: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    centres = unit(rng.standard_normal((persons, DIM)))
+    labels = np.repeat(np.arange(persons), faces_each)
+    return unit(centres[labels] + noise * rng.standard_normal((len(labels), DIM)) / np.sqrt(DIM)), labels
+
+
+def reference_average_linkage(vectors: np.ndarray, photo_ids: np.ndarray, threshold: float) -> np.ndarray:
+    """Textbook O(n^3) greedy average linkage over all pairs, skipping groups that share a photo."""
+    distance = np.sqrt(np.clip(2 - 2 * vectors.astype(np.float64) @ vectors.T.astype(np.float64), 0, None))
+    groups = [[i] for i in range(len(vectors))]
+    while True:
+        best = None
+        for i in range(len(groups)):
+            for j in range(i + 1, len(groups)):
+                if set(photo_ids[groups[i]]) & set(photo_ids[groups[j]]):
+                    continue
+                mean = distance[np.ix_(groups[i], groups[j])].mean()
+                if mean < threshold and (best is None or mean < best[0]):
+                    best = (mean, i, j)
+        if best is None:
+            break
+        _, i, j = best
+        groups[i] += groups.pop(j)
+    labels = np.empty(len(vectors), dtype=np.int64)
+    for number, members in enumerate(sorted(groups, key=min)):
+        labels[members] = number
+    return labels
+
+
+def test_same_photo_faces_never_share_a_cluster() -> None:
+    vectors = unit(np.tile(np.eye(DIM, dtype=np.float32)[0], (2, 1)) + np.float32(1e-4) * np.eye(DIM)[:2])
+    assert len(set(cluster_faces(vectors, np.array([7, 7]), threshold=0.5).tolist())) == 2
+    assert len(set(cluster_faces(vectors, np.array([7, 8]), threshold=0.5).tolist())) == 1
+
+
+def test_cannot_link_holds_for_grown_groups() -> None:
+    """a1 and b share a photo; once a1 and a2 merge, b must not join them through a2 either."""
+    vectors = on_circle(np.array([0.0, 0.05, 0.1]))
+    labels = cluster_faces(vectors, np.array(["p1", "p2", "p1"]), threshold=0.5)
+    assert labels[0] != labels[2]
+    assert labels[1] in (labels[0], labels[2])
+
+
+def test_average_linkage_does_not_chain() -> None:
+    """A dense arc: each face within T of the next, the ends 1.66 apart (far beyond T = 0.5)."""
+    vectors = on_circle(np.arange(40) * 0.05)
+    threshold = 0.5
+    distance = np.linalg.norm(vectors[:, None] - vectors[None], axis=2)
+    assert np.all(np.diag(distance, 1) < threshold) and distance[0, -1] > 3 * threshold  # single link: one chain
+    labels = cluster_faces(vectors, np.arange(40), threshold)
+    assert labels[0] != labels[-1]
+    # Dlib's Chinese whispers, which sees only under-T edges, does glue the ends together.
+    assert any(chinese_whispers(vectors, threshold, seed=seed)[-1] == 0 for seed in range(5))
+
+
+def test_one_close_pair_does_not_merge_two_far_groups() -> None:
+    """Groups A and B (1.29 apart) touch through one close pair; the sparse graph sees little else.
+
+    Taking unknown cross pairs as T would reduce the rule to "mean of the known pairs < T", and
+    the one known pair (0.3) would merge A and B. The exact mean (about 1.1) must keep them apart.
+    """
+    rng = np.random.default_rng(3)
+    core_a = unit(on_circle(np.zeros(5)) + 0.03 * rng.standard_normal((5, DIM)))
+    core_b = unit(on_circle(np.full(5, 1.4)) + 0.03 * rng.standard_normal((5, DIM)))
+    bridge = on_circle(np.array([0.55, 0.85]))
+    vectors = np.concatenate([core_a, core_b, bridge])
+    photo_ids = np.arange(len(vectors))
+    labels = cluster_faces(vectors, photo_ids, threshold=0.9, k=5)
+    assert len(set(labels[:5].tolist())) == 1 and len(set(labels[5:10].tolist())) == 1
+    assert labels[0] != labels[5]
+    np.testing.assert_array_equal(labels, reference_average_linkage(vectors, photo_ids, 0.9))
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("k", [8, 200])
+def test_matches_textbook_average_linkage(seed: int, k: int) -> None:
+    """k=200 covers every pair (exact by construction); k=8 is a sparse graph on clear clusters."""
+    rng = np.random.default_rng(seed)
+    vectors, _ = gallery(persons=6, faces_each=10, noise=0.6, seed=seed)
+    photo_ids = rng.integers(0, 45, len(vectors))  # some same-person faces share photos: cannot-link bites
+    expected = reference_average_linkage(vectors, photo_ids, threshold=1.0)
+    np.testing.assert_array_equal(cluster_faces(vectors, photo_ids, 1.0, k=k), expected)
+
+
+@pytest.mark.parametrize("exact_search_max", [10**9, 0])
+def test_recovers_separated_persons_with_flat_and_hnsw(exact_search_max: int) -> None:
+    vectors, truth = gallery(persons=60, faces_each=8, noise=0.5, seed=1)
+    labels = cluster_faces(vectors, np.arange(len(vectors)), 0.9, exact_search_max=exact_search_max)
+    assert bcubed(truth, labels).f1 > 0.99
+
+
+@pytest.mark.parametrize("exact_search_max", [10**9, 0])
+def test_same_input_same_labels(exact_search_max: int) -> None:
+    vectors, _ = gallery(persons=150, faces_each=6, noise=1.0, seed=2)
+    photo_ids = np.arange(len(vectors)) // 3
+    runs = [cluster_faces(vectors, photo_ids, 1.1, exact_search_max=exact_search_max) for _ in range(2)]
+    np.testing.assert_array_equal(runs[0], runs[1])
+    assert 150 // 2 < runs[0].max() + 1 < len(vectors)  # a real clustering, not all-or-nothing
+
+
+def test_chinese_whispers_is_seeded() -> None:
+    """On an arc, the visiting order decides where Chinese whispers cuts, so equal runs mean a fixed seed."""
+    vectors = on_circle(np.arange(40) * 0.05)
+    by_seed = {tuple(chinese_whispers(vectors, 0.5, seed=seed).tolist()) for seed in range(5)}
+    assert len(by_seed) > 1
+    runs = {tuple(chinese_whispers(vectors, 0.5).tolist()) for _ in range(3)}
+    assert len(runs) == 1
+
+
+def test_labels_are_numbered_by_first_face_and_singletons_kept() -> None:
+    vectors = on_circle(np.array([2.0, 0.0, 2.02, 4.0, 0.02]))
+    labels = cluster_faces(vectors, np.arange(5), threshold=0.3)
+    assert labels.tolist() == [0, 1, 0, 2, 1]
+
+
+def test_degenerate_and_bad_input() -> None:
+    assert cluster_faces(np.zeros((0, DIM), np.float32), np.zeros(0), 0.6).shape == (0,)
+    assert cluster_faces(on_circle(np.zeros(1)), np.zeros(1), 0.6).tolist() == [0]
+    with pytest.raises(ValueError, match="unit length"):
+        cluster_faces(2 * on_circle(np.zeros(2)), np.arange(2), 0.6)
+    with pytest.raises(ValueError, match="photo_ids"):
+        cluster_faces(on_circle(np.zeros(2)), np.arange(3), 0.6)
+    with pytest.raises(ValueError, match="threshold"):
+        chinese_whispers(on_circle(np.zeros(2)), 0.0)
+
+
+# BCubed, on examples worked by hand.
+
+
+def test_bcubed_perfect_clustering_ignores_label_names() -> None:
+    assert bcubed(np.array(["a", "a", "b"]), np.array([5, 5, 9])) == (1.0, 1.0, 1.0)
+
+
+def test_bcubed_one_big_cluster_and_all_singletons() -> None:
+    truth = np.array(["a", "a", "b", "b"])
+    # One cluster: each face's cluster is half its own person -> P = 1/2; R = 1; F = 2/3.
+    assert bcubed(truth, np.zeros(4)) == pytest.approx((0.5, 1.0, 2 / 3))
+    # Singletons: P = 1; each face holds half its person -> R = 1/2.
+    assert bcubed(truth, np.arange(4)) == pytest.approx((1.0, 0.5, 2 / 3))
+
+
+def test_bcubed_mixed_example() -> None:
+    # Clusters {0,1} (a,a) and {2,3,4} (a,b,b).
+    # P per face: 1, 1, 1/3, 2/3, 2/3 -> 11/15.  R per face: 2/3, 2/3, 1/3, 1, 1 -> 11/15.
+    truth = np.array(["a", "a", "a", "b", "b"])
+    assert bcubed(truth, np.array([1, 1, 2, 2, 2])) == pytest.approx((11 / 15, 11 / 15, 11 / 15))
+    # Clusters {0} (a) and {1,2,3,4} (a,a,b,b): P per face 1, 1/2, 1/2, 1/2, 1/2 -> 3/5;
+    # R per face 1/3, 2/3, 2/3, 1, 1 -> 11/15; F = 2PR / (P + R) = 0.66.
+    assert bcubed(truth, np.array([0, 1, 1, 1, 1])) == pytest.approx((3 / 5, 11 / 15, 0.66))
+
+
+# Stable person IDs.
+
+
+def test_first_run_hands_out_fresh_ids_in_label_order() -> None:
+    ids, next_id = assign_stable_ids({}, np.array([10, 11, 12]), np.array([1, 0, 1]), next_id=100)
+    assert ids == {10: 101, 11: 100, 12: 101} and next_id == 102
+
+
+def test_adding_photos_keeps_existing_ids() -> None:
+    previous = {1: 40, 2: 40, 3: 41, 4: 41}
+    # A re-run numbers clusters differently, grows both persons, and finds a new person.
+    face_ids = np.array([1, 2, 3, 4, 5, 6, 7])
+    labels = np.array([1, 1, 0, 0, 1, 0, 2])
+    ids, next_id = assign_stable_ids(previous, face_ids, labels, next_id=42)
+    assert ids == {1: 40, 2: 40, 5: 40, 3: 41, 4: 41, 6: 41, 7: 42} and next_id == 43
+
+
+def test_split_keeps_the_id_on_the_larger_part() -> None:
+    previous = {1: 7, 2: 7, 3: 7, 4: 7, 5: 7}
+    ids, next_id = assign_stable_ids(previous, np.array([1, 2, 3, 4, 5]), np.array([0, 0, 1, 1, 1]), next_id=8)
+    assert [ids[f] for f in (1, 2, 3, 4, 5)] == [8, 8, 7, 7, 7] and next_id == 9
+
+
+def test_merge_keeps_the_id_of_the_larger_previous_person() -> None:
+    previous = {1: 3, 2: 3, 3: 9, 4: 9, 5: 9}
+    ids, next_id = assign_stable_ids(previous, np.array([1, 2, 3, 4, 5]), np.zeros(5, dtype=int), next_id=10)
+    assert set(ids.values()) == {9} and next_id == 10
+
+
+def test_equal_overlap_goes_to_the_older_id_and_deleted_faces_are_ignored() -> None:
+    previous = {1: 6, 2: 5, 3: 4}  # face 3 was deleted since
+    ids, _ = assign_stable_ids(previous, np.array([1, 2]), np.array([0, 0]), next_id=7)
+    assert ids == {1: 5, 2: 5}
+
+
+def test_fresh_ids_never_reuse_an_old_one() -> None:
+    with pytest.raises(ValueError, match="next_id"):
+        assign_stable_ids({1: 5}, np.array([1, 2]), np.array([0, 1]), next_id=5)
+    with pytest.raises(ValueError, match="unique"):
+        assign_stable_ids({}, np.array([1, 1]), np.array([0, 1]), next_id=0)
