@@ -53,7 +53,11 @@ def user_errors() -> Iterator[None]:
     except Exception as exc:
         if os.environ.get("FACESIM_DEBUG"):
             raise
-        err.print(f"error: unexpected {type(exc).__name__}: {exc} (FACESIM_DEBUG=1 shows details)", markup=False)
+        err.print(
+            f"error: unexpected {type(exc).__name__}: {_printable(str(exc))} (FACESIM_DEBUG=1 shows details)",
+            markup=False,
+            soft_wrap=True,
+        )
         raise typer.Exit(1) from None
 
 
@@ -113,7 +117,7 @@ def index_photos(
                 MofNCompleteColumn(),
                 TimeRemainingColumn(),
                 console=err,
-                disable=as_json,
+                disable=as_json or not err.is_terminal,
                 transient=True,
             ) as progress,
         ):
@@ -409,7 +413,9 @@ def train(
         target = weights or WEIGHTS_PATH
         card_path = MODEL_CARD_PATH if weights is None else target.with_suffix(".json")
         settings = TrainSettings(epochs=epochs, max_steps=max_steps)
-        card = train_encoder(lfw, settings, _invocation(), target, card_path, cache, resume=not fresh)
+        card = train_encoder(
+            lfw, settings, _invocation(), target, card_path, cache, resume=not fresh, log=lambda line: out.print(line)
+        )
     out.print(f"trained {card['model_id']} in {card['training']['seconds']:.0f}s -> {target}")
     out.print("next: facesim calibrate --lfw DIR, then facesim evaluate --lfw DIR --update-card")
 
@@ -465,7 +471,8 @@ def doctor(
             out.print(f"problem: {finding.count} {finding.title}", markup=False, soft_wrap=True)
             out.print(f"  e.g. {_printable('; '.join(finding.examples))}{more}", markup=False, soft_wrap=True)
             out.print(f"  fix: {_printable(finding.advice)}", markup=False, soft_wrap=True)
-        out.print("healthy" if checkup.healthy else f"{len(checkup.findings)} kinds of problem remain", markup=False)
+        kinds = len(checkup.findings)
+        out.print("healthy" if checkup.healthy else f"not healthy: {kinds} kind{'s' * (kinds != 1)} of problem")
     if not checkup.healthy:
         raise typer.Exit(1)
 

@@ -23,7 +23,7 @@ DETECTION_MAX_SIDE = 1600
 # HOG finds faces down to about 80 px; one 2x upsample brings that to about 40 px.
 HOG_UPSAMPLE = 1
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 HEIC_SUFFIXES = frozenset({".heic", ".heif"})
 # Pillow's default bomb limit; larger images are refused rather than decoded.
 MAX_IMAGE_PIXELS = 89_478_485

@@ -14,23 +14,31 @@ groups are worth comparing; only edges under T are kept, since a pair of groups 
 are all at T or more cannot have a mean under T.
 
 How average linkage is kept correct on a sparse graph (the design choice). Each pair of adjacent
-groups carries the sum and count of the cross distances the graph knows; most cross pairs of two
+groups carries the sum and count of the cross distances known so far; most cross pairs of two
 grown groups are unknown. Unknown pairs are neither taken as T nor as 0. Counting them as T would
 turn the rule into "the mean of the *known* pairs is under T", which lets two large groups merge
 on one bridging edge, the very chaining average linkage exists to stop. Instead:
 
-* the decision is exact: before a merge whose cross distances are not all known, the full
-  |A| x |B| sum is computed from the vectors, so no merge rests on an estimate;
-* the heap order uses a lower bound: known sum plus, for each unknown pair, a floor on its
-  distance (a pair absent from the kNN lists is at least as far as either face's k-th neighbour,
-  and a pruned pair at least T). With lower bounds as keys, a popped exact key is the smallest true
-  mean (as in A* search), so merges happen in exact greedy average-linkage order, and pairs whose
-  bound already reaches T are never computed.
+* the decision is exact: before a merge whose cross distances are not all known, the missing
+  part of the |A| x |B| sum is computed from the vectors, so no merge rests on an estimate;
+* the order uses lower bounds: known sum plus, for each unknown pair, a floor on its distance (a
+  pair absent from the kNN lists is at least as far as either face's k-th neighbour, and a
+  pruned pair at least T). The smallest bound is taken first, re-keyed if it rose since it was
+  queued, and pairs whose bound reaches T are never computed. A merge re-keys only the pairs of
+  the absorbed group; a pair whose bound fell because its other group grew is decided when its
+  older entry surfaces rather than re-queued at once (re-queuing would cost a pass over a big
+  person's neighbours at every merge). When every pair is searched (n <= k + 1) the floors are
+  T, bounds can only rise, and the result is textbook greedy average linkage (the tests check
+  this against an O(n^3) reference).
+
+Cost: exact sums are matrix products over per-group vector buffers, and a pair's exactly known
+block is kept as its groups grow, so a person of m faces costs O(m^2) distances, not O(m^3).
 
 Limits: groups never joined by a kept edge are never compared, so a person whose faces form two
 sub-blobs each denser than k faces can stay split; raise k for galleries with very large persons.
-With HNSW the neighbour lists, and so the floors, are approximate: that can change the merge order,
-never the rule that every merge has an exact mean under T.
+A pair whose bound reached T is looked at again only when a merge touches it through the absorbed
+group. With HNSW the neighbour lists, and so the floors, are approximate: that can change the
+merge order, never the rule that every merge has an exact mean under T.
 
 Determinism: same input, same labels. Ties break on face index, HNSW is built single-threaded
 (FAISS's multi-threaded HNSW add is order-dependent), FAISS search is deterministic, and labels
@@ -223,18 +231,23 @@ def _distance_sums(left: np.ndarray, right: np.ndarray) -> np.ndarray:
 def _agglomerate(vectors: np.ndarray, photo_ids: np.ndarray, graph: _Graph, threshold: float) -> list[list[int]]:
     """Greedy average linkage over graph-adjacent groups; returns each final group's faces.
 
-    A group is named by one of its faces and keeps its vectors in one contiguous, doubling buffer,
-    so exact cross sums are a matrix product with no gathering. adjacency[x][y] is the pair's
-    record [known distance sum, known pair count, queued key], shared by both directions; the
-    queued key is the key of the pair's one live candidate entry (None when it has none), so an
-    entry whose key differs, or whose groups are no longer adjacent, is stale and skipped.
+    A group is named by one of its faces and keeps its vectors in one append-only, doubling
+    buffer (the absorbed group's rows go after the survivor's), so exact sums are matrix
+    products with no gathering, and a pair summed exactly over the buffers' first rows stays
+    exact there after either group grows: a later verification computes only the new rows.
 
-    Keys are lower bounds, evaluated lazily: when a merge raises a pair's bound its older, smaller
-    entry is kept and re-keyed only when it surfaces; a lowered bound is pushed at once. When a
-    group absorbs another, a neighbour whose pair with it was exact only lacks the block against
-    the absorbed (usually smaller) group; that block is computed at once for candidate pairs,
-    so a big person growing face by face is never re-verified in full. Candidates come from two
-    sorted sources: the initial edges as one pre-sorted list, and a heap for re-keyed pairs.
+    adjacency[x][y] is the pair's record, shared by both directions:
+    [rect sum, extra sum, extra pairs, queued key, side, side rows, other rows], meaning: the
+    first `side rows` rows of group `side` against the first `other rows` rows of the other group
+    sum exactly to `rect sum`; `extra` holds further known pairs outside that rectangle; `queued
+    key` is the key of the pair's one live candidate entry (None when it has none), so an entry
+    whose key differs, or whose groups are no longer adjacent, is stale and skipped.
+
+    Keys are lower bounds (known sums plus floors) and are refreshed lazily: a merge re-keys only
+    the pairs it touched (the absorbed group's, so total work follows the smaller side of each
+    merge); a pair whose bound moved is re-keyed when its entry surfaces, and decided exactly
+    whatever its key. Candidates come from two sorted sources: the initial edges as one pre-sorted
+    list, and a heap for pairs re-keyed since.
     """
     n, dim = vectors.shape
     size = [1] * n
@@ -250,14 +263,14 @@ def _agglomerate(vectors: np.ndarray, photo_ids: np.ndarray, graph: _Graph, thre
         zip(graph.distance[order].tolist(), graph.first[order].tolist(), graph.second[order].tolist(), strict=True)
     )
     for d, a, b in edges:
-        record = [d, 1, d]
+        record = [d, 0.0, 0, d, a, 1, 1]
         adjacency[a][b] = record
         adjacency[b][a] = record
     heap: list[tuple[float, int, int]] = []
     next_edge = 0
 
     def queue(x: int, y: int, record: list, key: float) -> None:
-        record[2] = key
+        record[3] = key
         heapq.heappush(heap, (key, x, y) if x < y else (key, y, x))
 
     while True:
@@ -271,41 +284,36 @@ def _agglomerate(vectors: np.ndarray, photo_ids: np.ndarray, graph: _Graph, thre
         if key >= threshold:
             break
         record = adjacency[a].get(b)
-        if record is None or record[2] != key:
+        if record is None or record[3] != key:
             continue
-        record[2] = None
+        record[3] = None
         if not photos[a].isdisjoint(photos[b]):
             # Groups only grow, so a pair that shares a photo stays forbidden.
             del adjacency[a][b], adjacency[b][a]
             continue
         pairs = size[a] * size[b]
-        current = (record[0] + (pairs - record[1]) * max(floor[a], floor[b])) / pairs
+        known = record[5] * record[6] + record[2]
+        current = (record[0] + record[1] + (pairs - known) * max(floor[a], floor[b])) / pairs
         if current > key:
             if current < threshold:
                 queue(a, b, record, current)
             continue
-        if record[1] < pairs:
-            record[0] = float(_distance_sums(rows[a][: size[a]], rows[b][: size[b]]).sum())
-            record[1] = pairs
-            if record[0] / pairs < threshold:
-                queue(a, b, record, record[0] / pairs)
+        if known < pairs:
+            side, other = (a, b) if record[4] == a else (b, a)
+            side_rows, other_rows = rows[side][: size[side]], rows[other][: size[other]]
+            done_side, done_other = record[5], record[6]
+            total = record[0]
+            if done_side < size[side] and done_other:
+                total += float(_distance_sums(side_rows[done_side:], other_rows[:done_other]).sum())
+            if done_other < size[other]:
+                total += float(_distance_sums(side_rows, other_rows[done_other:]).sum())
+            record[:] = [total, 0.0, 0, None, side, size[side], size[other]]
+            if total / pairs < threshold:
+                queue(a, b, record, total / pairs)
             continue
 
         keep, gone = (a, b) if size[a] >= size[b] else (b, a)
         keep_size, gone_size = size[keep], size[gone]
-        del adjacency[keep][gone], adjacency[gone][keep]
-        kept, gone_adjacency = adjacency[keep], adjacency[gone]
-        for other, moved in gone_adjacency.items():
-            del adjacency[other][gone]
-            existing = kept.get(other)
-            if existing is None:
-                moved[2] = None  # its entry names `gone`, so it needs a new one
-                kept[other] = moved
-                adjacency[other][keep] = moved
-            else:
-                existing[0] += moved[0]
-                existing[1] += moved[1]
-        adjacency[gone] = {}
         merged_size = keep_size + gone_size
         if len(rows[keep]) < merged_size:
             grown = np.empty((max(merged_size, 2 * len(rows[keep])), dim), dtype=np.float32)
@@ -321,28 +329,26 @@ def _agglomerate(vectors: np.ndarray, photo_ids: np.ndarray, graph: _Graph, thre
         floor[keep] = min(floor[keep], floor[gone])
         alive[gone] = False
 
-        keep_floor = floor[keep]
-        completing: list[tuple[int, list]] = []
-        for other, record in kept.items():  # the hot path: bounds inlined
+        del adjacency[keep][gone], adjacency[gone][keep]
+        kept = adjacency[keep]
+        for other, moved in adjacency[gone].items():
+            del adjacency[other][gone]
+            # The absorbed rows now sit mid-buffer, so what was known about them becomes "extra".
+            moved_sum, moved_pairs = moved[0] + moved[1], moved[5] * moved[6] + moved[2]
+            record = kept.get(other)
+            if record is None:
+                record = [0.0, moved_sum, moved_pairs, None, keep, 0, 0]
+                kept[other] = record
+                adjacency[other][keep] = record
+            else:
+                record[1] += moved_sum
+                record[2] += moved_pairs
             pairs = merged_size * size[other]
-            missing_floor = keep_floor if keep_floor > floor[other] else floor[other]
-            new_key = (record[0] + (pairs - record[1]) * missing_floor) / pairs
-            if new_key >= threshold:
-                continue
-            if record[1] == keep_size * size[other] and other not in gone_adjacency:
-                completing.append((other, record))  # exact but for the block against `gone`
-            elif record[2] is None or new_key < record[2]:
+            known = record[5] * record[6] + record[2]
+            new_key = (record[0] + record[1] + (pairs - known) * max(floor[keep], floor[other])) / pairs
+            if new_key < threshold and (record[3] is None or new_key < record[3]):
                 queue(keep, other, record, new_key)
-        if completing:
-            blocks = [rows[other][: size[other]] for other, _ in completing]
-            starts = np.cumsum([0] + [len(block) for block in blocks[:-1]])
-            sums = _distance_sums(rows[keep][keep_size:merged_size], np.concatenate(blocks))
-            for (other, record), block_sum in zip(completing, np.add.reduceat(sums, starts).tolist(), strict=True):
-                record[0] += block_sum
-                record[1] = merged_size * size[other]
-                mean = record[0] / record[1]
-                if mean < threshold and (record[2] is None or mean < record[2]):
-                    queue(keep, other, record, mean)
+        adjacency[gone] = {}
 
     return [members[x] for x in range(n) if alive[x]]
 

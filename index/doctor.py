@@ -100,13 +100,33 @@ def _examine(gallery: Gallery, shipped_model: str) -> _Evidence:
     index_command = f"--index {shlex.quote(str(gallery.directory))}"
 
     missing, unreadable, changed = _check_photos(store)
-    evidence.missing_photo_ids = [photo_id for photo_id, _ in missing]
+    deleted: list[tuple[int, str]] = []
+    unplugged: list[str] = []
+    absent_folders: set[str] = set()
+    for photo_id, path in missing:
+        folder = _innermost(roots, path)
+        if folder is not None and not os.path.isdir(folder):
+            unplugged.append(path)
+            absent_folders.add(folder)
+        else:
+            deleted.append((photo_id, path))
+    evidence.missing_photo_ids = [photo_id for photo_id, _ in deleted]
     _add(
         evidence,
         "missing_photos",
         "photos missing from disk",
-        [path for _, path in missing],
+        [path for _, path in deleted],
         "`facesim doctor --repair` marks them gone, which takes their faces out of search",
+    )
+    # A whole indexed folder gone at once is more likely an unplugged drive than deleted photos;
+    # marking them gone would throw away their faces and the names given to their persons.
+    _add(
+        evidence,
+        "missing_folders",
+        "photos whose whole indexed folder is missing (an unplugged drive?)",
+        unplugged,
+        "reconnect it; --repair leaves these photos alone. If the folder is gone for good, create it empty "
+        f"and run {_commands(sorted(absent_folders), [], index_command)}, which marks its photos gone",
     )
     _add(
         evidence,
@@ -149,7 +169,7 @@ def _examine(gallery: Gallery, shipped_model: str) -> _Evidence:
     _add(
         evidence,
         "model_mismatch",
-        f"photos whose vectors another model made than the shipped one ({shipped_model})",
+        f"photos with vectors from another model than the shipped one ({shipped_model})",
         stale_items,
         f"re-embed them: {_commands(roots, stale, index_command + ' --reembed')}",
     )
@@ -284,6 +304,13 @@ def _text_path(value: str | bytes | None) -> str:
     return os.fsdecode(value) if isinstance(value, bytes) else value
 
 
+def _innermost(roots: list[str], path: str) -> str | None:
+    """The innermost folder indexed so far that holds this photo (a photo indexed on its own
+    is not its own folder)."""
+    around = [root for root in roots if root != path and _inside(path, root)]
+    return max(around, key=len) if around else None
+
+
 def _inside(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
@@ -292,11 +319,7 @@ def _commands(roots: list[str], paths: Iterable[str], index_option: str) -> str:
     """The `facesim index` commands that would reach these photos: the innermost indexed folder
     holding each, or the photo's own folder when no run covers it; with no photos, every folder
     indexed so far."""
-    folders: set[str] = set()
-    for path in paths:
-        around = [root for root in roots if _inside(path, root)]
-        folders.add(max(around, key=len) if around else os.path.dirname(path))
-    folders = folders or set(roots) or {"PHOTOS"}
+    folders = {_innermost(roots, path) or os.path.dirname(path) for path in paths} or set(roots) or {"PHOTOS"}
     return "; ".join(f"facesim index {shlex.quote(folder)} {index_option}" for folder in sorted(folders))
 
 

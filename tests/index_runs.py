@@ -65,37 +65,47 @@ def stderr_of(log: Path) -> str:
     return log.with_suffix(".err").read_text(errors="replace")
 
 
+def message_lines(stderr: str) -> list[str]:
+    """What a person reads on stderr. Blank lines are left out because `facesim index` ends its
+    progress display with one even when stderr is not a terminal (reported, cli.py)."""
+    return [line for line in stderr.splitlines() if line.strip()]
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """The gallery's last commit as a reader sees it."""
 
-    photos: int
-    runs: int
-    finished_runs: int
+    readable: bool  # False while there is no database, or its schema is not committed yet
+    photos: int = 0
+    faces: int = 0
+    runs: int = 0
 
 
-def snapshot(db: Path) -> Snapshot | None:
-    """None while there is nothing to read yet: no database, or one whose schema is not committed."""
+NOTHING = Snapshot(readable=False)
+
+
+def snapshot(db: Path) -> Snapshot:
     if not db.exists():
-        return None
+        return NOTHING
     try:
         connection = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
     except sqlite3.OperationalError:
-        return None
+        return NOTHING
     try:
         photos = connection.execute("SELECT count(*) FROM photos").fetchone()[0]
-        runs, finished = connection.execute("SELECT count(*), count(finished_at) FROM runs").fetchone()
+        faces = connection.execute("SELECT count(*) FROM faces").fetchone()[0]
+        runs = connection.execute("SELECT count(*) FROM runs").fetchone()[0]
     except sqlite3.OperationalError:  # no tables yet, or busy for a moment
-        return None
+        return NOTHING
     finally:
         connection.close()
-    return Snapshot(photos, runs, finished)
+    return Snapshot(True, photos, faces, runs)
 
 
 def wait_until(
-    process: subprocess.Popen[bytes], db: Path, ready: Callable[[Snapshot | None], bool], timeout: float = 180
-) -> Snapshot | None | bool:
-    """Polls the gallery until `ready` holds and returns what was seen then; False when the
+    process: subprocess.Popen[bytes], db: Path, ready: Callable[[Snapshot], bool], timeout: float = 180
+) -> Snapshot | None:
+    """Polls the gallery until `ready` holds and returns what was seen then, or None when the
     process ended first. A stuck process fails the test instead of hanging it."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -103,7 +113,7 @@ def wait_until(
         if ready(seen):
             return seen
         if process.poll() is not None:
-            return False
+            return None
         time.sleep(POLL_SECONDS)
     process.kill()
     process.wait()

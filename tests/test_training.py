@@ -86,7 +86,7 @@ def test_two_step_training_then_calibration(tiny_lfw: Path, tmp_path: Path) -> N
     )
     assert result.exit_code == 0, result.output
     card = json.loads(weights.with_suffix(".json").read_text())
-    assert card["training"]["final_epoch"]["step"] == 2
+    assert card["training"]["history"][-1]["step"] == 2
     assert card["training"]["train_people"] == 8 - card["training"]["validation_people"]
     meta = json.loads((cache / "meta.json").read_text())
     assert not set(meta["labels"]) & LfwLayout(tiny_lfw).devtest_people()

@@ -6,6 +6,7 @@ import json
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -59,7 +60,7 @@ def train(
     checkpoint: Path,
     weights_out: Path,
     resume: bool = True,
-    log=print,
+    log: Callable[[str], None] = print,
 ) -> dict:
     torch.manual_seed(settings.seed)
     # Adam's second moments sink into denormal floats, which made each step 50x slower on CPU.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -65,11 +66,12 @@ def train_encoder(
     card_path: Path = MODEL_CARD_PATH,
     cache: Path | None = None,
     resume: bool = True,
+    log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     layout = LfwLayout(lfw_root)
     train_data, _, summary = _split(layout, cache)
     checkpoint = (cache or pool_cache_dir(cache_dir())) / "checkpoint.pt"
-    result = train(train_data, settings, checkpoint, weights, resume=resume)
+    result = train(train_data, settings, checkpoint, weights, resume=resume, log=log)
     model = Embedder(weights).model
     card = {
         "model_id": _model_id(weights),
@@ -94,7 +96,7 @@ def train_encoder(
             "command": command,
             "seconds": result["train_seconds"],
             "settings": result["settings"],
-            "final_epoch": result["history"][-1] if result["history"] else None,
+            "history": result["history"],
         },
     }
     write_card(card, card_path)
