@@ -249,7 +249,8 @@ def info(index: IndexOption = None, as_json: JsonOption = False) -> None:
         return
     model = data["model"]
     out.print(f"model    {model['model_id']} ({model['architecture']}, {model['input_size']} px input)")
-    out.print(f"         threshold {model['threshold']}, LFW DevTest {model['lfw_devtest']}")
+    scores = ", ".join(f"{k} {v:.3f}" for k, v in model["lfw_devtest"].items() if v is not None) or "not evaluated"
+    out.print(f"         threshold {model['threshold']}; LFW DevTest: {scores}")
     out.print(f"gallery  {_shown(data['index_path'])} ({data['vector_index'] or 'no'} vector index)")
     out.print(f"         {data['photos']} photos, {data['faces']} faces, {data['clusters']} clusters")
     out.print(f"         photo status: {data['photo_status']}")

@@ -75,8 +75,9 @@ class Embedder:
         out = []
         for start in range(0, len(chips), self.batch_size):
             batch = prepare_batch(np.stack(chips[start : start + self.batch_size]), self.input_size)
-            vectors = self.model(batch) + self.model(batch.flip(3))
-            out.append(F.normalize(vectors, dim=1).numpy())
+            # Chips and mirrors in one pass: one larger batch runs faster than two small ones.
+            both = self.model(torch.cat([batch, batch.flip(3)]))
+            out.append(F.normalize(both[: len(batch)] + both[len(batch) :], dim=1).numpy())
         return np.concatenate(out).astype(np.float32)
 
 

@@ -122,11 +122,12 @@ class VectorIndex:
 
     def remove(self, ids: np.ndarray) -> None:
         """Flat only: an HNSW graph cannot drop nodes, so callers rebuild it instead."""
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        if not ids.size:
+            return
         if self.kind != "flat":
             raise ValueError("an HNSW index cannot remove vectors; rebuild it")
-        ids = np.ascontiguousarray(ids, dtype=np.int64)
-        if ids.size:
-            self.index.remove_ids(ids)
+        self.index.remove_ids(ids)
 
     def search(self, queries: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
         """Top-k (face id, distance) per query, nearest first; k is capped at the index size."""

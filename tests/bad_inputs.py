@@ -111,3 +111,19 @@ def make_bad_corpus(directory: Path) -> dict[str, Path]:
 def portrait_face() -> Image.Image:
     """The upright picture that the EXIF-rotated entry should load as."""
     return face_rgb().crop(PORTRAIT_BOX)
+
+
+# Corpus entries no command may use, with a word of the reason the one-line error must give.
+REFUSED = {
+    "empty": "not an image",
+    "truncated": "truncated",
+    "text_as_jpg": "not an image",
+    "png_bomb": "too large",
+    "png_soft_bomb": "too large",
+    "one_pixel": "too small",
+    "broken_symlink": "no such file",
+    "symlink_loop": "symbolic links",
+    "folder": "folder",
+}
+# Corpus entries that are real pictures in unusual clothing and must load.
+LOADED = ("grayscale", "cmyk", "grey16", "animated_gif", "animated_webp", "exif_rotated", "non_utf8_name")

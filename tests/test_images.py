@@ -22,24 +22,10 @@ from facesim.detection import detect_faces
 from facesim.errors import ImageError
 from facesim.images import load_rgb
 
-from bad_inputs import SAMPLE_PHOTOS, face_rgb, make_bad_corpus, portrait_face
+from bad_inputs import LOADED, REFUSED, SAMPLE_PHOTOS, face_rgb, make_bad_corpus, portrait_face
 
 SAMPLE_DATA = SAMPLE_PHOTOS.parent
 
-# Corpus entries load_rgb must refuse, with a word of the reason its message should give.
-REFUSED = {
-    "empty": "not an image",
-    "truncated": "truncated",
-    "text_as_jpg": "not an image",
-    "png_bomb": "too large",
-    "png_soft_bomb": "too large",
-    "one_pixel": "too small",
-    "broken_symlink": "no such file",
-    "symlink_loop": "symbolic links",
-    "folder": "folder",
-}
-# Corpus entries that are real pictures in unusual clothing and must load.
-LOADED = ("grayscale", "cmyk", "grey16", "animated_gif", "animated_webp", "exif_rotated", "non_utf8_name")
 # Readable or not depending on who runs the tests; see the permission tests.
 PERMISSION_DEPENDENT = ("unreadable",)
 

@@ -193,6 +193,20 @@ def test_hnsw_gallery_rebuilds_on_removal_and_switches_kind_with_size(store, tmp
     assert shrunk.ids().tolist() == store.face_ids().tolist()
 
 
+def test_a_saved_hnsw_file_reopens_and_catches_up(store, tmp_path):
+    """Every match on a gallery past the HNSW size reopens a saved HNSW file."""
+    add_photos(store, 30, seed=12)
+    path = tmp_path / "faces.faiss"
+    index, _ = open_vectors(store, path, model_id=MODEL, hnsw_min_faces=25)
+    index.save(path, MODEL)
+    reopened, changed = open_vectors(store, path, model_id=MODEL, hnsw_min_faces=25)
+    assert not changed and reopened.kind == "hnsw"
+    add_photos(store, 2, seed=13)
+    grown, changed = open_vectors(store, path, model_id=MODEL, hnsw_min_faces=25)
+    assert changed and grown.kind == "hnsw"
+    assert grown.ids().tolist() == store.face_ids().tolist()
+
+
 def test_gallery_repairs_and_records_kind(tmp_path):
     with Gallery.open(tmp_path / "g") as gallery:
         gallery.store.set_meta("model_id", MODEL)
