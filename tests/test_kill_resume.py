@@ -40,9 +40,9 @@ from index_runs import (
     wait_until,
 )
 
-# The kills below need at least 8 batches to commit; 2 more absorb a delayed kill that lands
-# after a commit instead of before it on a fast machine.
-N_PHOTOS = 10 * INDEX_BATCH_SIZE
+# The kills below need at least 8 batches to commit; the rest absorb kills that land a batch
+# late on a loaded machine, so the run does not finish before the last kill points.
+N_PHOTOS = 16 * INDEX_BATCH_SIZE
 # Until a batch has been timed; only a delayed kill before the first timed batch would use it.
 FIRST_GUESS_BATCH_SECONDS = 2.0
 
