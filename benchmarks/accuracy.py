@@ -69,7 +69,7 @@ def main() -> None:
     ]
     print(
         f"LFW View 1 DevTest, {len(pairs)} pairs, {len(chips.chips)} photos, "
-        f"{len(chips.undetected)} without a HOG detection (central box used for both models)"
+        f"{len(chips.undetected)} with no detection by HOG or the CNN detector (central box used for both models)"
     )
     print(f"machine: {platform.processor() or platform.machine()}, {platform.python_version()}, date {date.today()}")
     print("| model | threshold | accuracy | F1 | ROC AUC | TAR@FAR=1e-3 | embed ms/face |")
