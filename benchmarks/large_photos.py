@@ -128,16 +128,6 @@ def detection_copy_sizes(photo: TestPhoto, baseline: FaceRecognitionPipeline, re
     return rows
 
 
-def pillow_reduce(rgb: np.ndarray, step: int) -> np.ndarray:
-    """A candidate for downscale_for_detection: the same integer-step box filter (same crop, same
-    pixels up to rounding), done by Pillow's C code on uint8 instead of numpy on float32."""
-    if step <= 1:
-        return rgb
-    height, width = rgb.shape[:2]
-    box = (0, 0, width - width % step, height - height % step)
-    return np.asarray(Image.fromarray(rgb).reduce(step, box=box))
-
-
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -169,7 +159,6 @@ def main() -> None:
             small, scale = downscale_for_detection(rgb)
             decode_s = timed(lambda p=photo: load_rgb(p.path), repeats)[1]
             downscale_s = timed(lambda image=rgb: downscale_for_detection(image), repeats)[1]
-            reduce_s = timed(lambda image=rgb, s=scale: pillow_reduce(image, int(s)), repeats)[1]
             detect_s = timed(lambda image=rgb: detect_faces(image), repeats)[1]
             wall, cpu, found = timed(lambda p=photo: faces_in_photo(p.path), repeats)
             boxes = [face.detection.box for face in found]  # type: ignore[attr-defined]
@@ -186,7 +175,6 @@ def main() -> None:
                     f"{cpu * 1000:.0f}",
                     f"{decode_s * 1000:.0f}",
                     f"{downscale_s * 1000:.0f}",
-                    f"{reduce_s * 1000:.0f}",
                     f"{detect_s * 1000:.0f}",
                 ]
             )
@@ -218,7 +206,6 @@ def main() -> None:
         "facesim CPU ms",
         "decode CPU ms",
         "downscale CPU ms",
-        "Pillow reduce() CPU ms (candidate)",
         "detect (downscale, HOG, landmarks) CPU ms",
     ]
     print(markdown_table(headers, rows))

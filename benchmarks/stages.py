@@ -22,15 +22,13 @@ from pathlib import Path
 
 import dlib
 import numpy as np
-import torch
 from face_recognition_baseline import FaceRecognitionPipeline
 from PIL import Image
 from speedkit import DEFAULT_LFW, lfw_sample, markdown_table, print_header
-from torch.nn import functional as F
 
 from facesim.alignment import align_face
 from facesim.detection import DetectedFace, detect_faces
-from facesim.embedder import default_embedder, prepare_batch
+from facesim.embedder import default_embedder
 from facesim.images import load_rgb
 
 Box = tuple[int, int, int, int]  # left, top, right, bottom
@@ -42,8 +40,7 @@ DECODE = "decode: facesim load_rgb"
 DECODE_BASELINE = "decode: face_recognition"
 LANDMARKS = "5-point landmarks"
 ALIGN = "align (dlib get_face_chip)"
-EMBED_TODAY = "embed: facesim, per photo (today)"
-EMBED_ONE_PASS = "embed: facesim, per photo, flip in one pass"
+EMBED_TODAY = "embed: facesim, per photo (as the indexer does)"
 EMBED_BATCHED = f"embed: facesim, batches of {CROSS_PHOTO_BATCH} across photos"
 EMBED_DLIB = "embed: dlib ResNet (baseline)"
 
@@ -127,15 +124,6 @@ def matched(reference: list[Box], candidate: list[Box]) -> int:
     return hits
 
 
-def embed_flip_in_one_pass(model: torch.nn.Module, chips: list[np.ndarray]) -> np.ndarray:
-    """The same vectors as Embedder.embed (chip + mirror summed), but one forward pass over a
-    batch of 2N instead of two passes over N, halving per-layer call overhead for small N."""
-    batch = prepare_batch(np.stack(chips))
-    with torch.inference_mode():
-        out = model(torch.cat([batch, batch.flip(3)]))
-        return F.normalize(out[: len(chips)] + out[len(chips) :], dim=1).numpy()
-
-
 def profile(photos: list[Path]) -> tuple[Clock, dict[str, list[list[Box]]], int]:
     """Runs every stage and variant on every photo; returns the clock, each variant's boxes per
     photo, and the number of faces the current detector found."""
@@ -172,8 +160,6 @@ def profile(photos: list[Path]) -> tuple[Clock, dict[str, list[list[Box]]], int]
         all_chips += chips
         with clock.stage(EMBED_TODAY):
             embedder.embed(chips)
-        with clock.stage(EMBED_ONE_PASS):
-            embed_flip_in_one_pass(embedder.model, chips)
         with clock.stage(EMBED_DLIB):
             for shape in shapes:
                 baseline.encoder.compute_face_descriptor(rgb, shape, 1)
