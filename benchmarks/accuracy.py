@@ -17,29 +17,22 @@ from pathlib import Path
 
 import numpy as np
 
-from facesim.config import cache_dir
 from facesim.embedder import default_embedder
 from facesim.model_card import threshold
 from facesim.teacher import DlibTeacher
-from facesim.training.chip_cache import load_pool_cache, pool_cache_dir
-from facesim.training.lfw import LfwLayout, sample_pairs, split_people
+from facesim.training.lfw import LfwLayout
 from facesim.training.metrics import best_f1_threshold, verification_report
 from facesim.training.pair_eval import chips_for_pairs, pair_distances
-from facesim.training.workflow import CALIBRATION_PAIRS_EACH, CALIBRATION_SEED
+from facesim.training.workflow import calibration_distances, split_pool
 
 DLIB_DOCUMENTED_THRESHOLD = 0.6
 
 
 def dlib_validation_threshold(layout: LfwLayout) -> float:
     """The teacher's max-F1 threshold on the same validation pairs facesim calibrates on."""
-    data = load_pool_cache(pool_cache_dir(cache_dir()), layout)
-    _, val_people = split_people(sorted(set(data.labels)))
-    keep = np.flatnonzero(np.isin(np.array(data.labels), val_people))
-    labels = [data.labels[i] for i in keep]
-    vectors = data.teacher[keep]
-    pairs = sample_pairs(labels, CALIBRATION_PAIRS_EACH, CALIBRATION_SEED)
-    distances = np.linalg.norm(vectors[[a for a, _, _ in pairs]] - vectors[[b for _, b, _ in pairs]], axis=1)
-    return best_f1_threshold(distances, np.array([s for _, _, s in pairs]))
+    _, val_data, _ = split_pool(layout, None)
+    distances, same = calibration_distances(val_data.labels, val_data.teacher)
+    return best_f1_threshold(distances, same)
 
 
 def timed_distances(pairs, chips, embed) -> tuple[np.ndarray, np.ndarray, float]:

@@ -16,14 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from facesim.config import cache_dir
 from facesim.embedder import default_embedder
 from facesim.teacher import DlibTeacher
-from facesim.training.chip_cache import load_pool_cache, pool_cache_dir
-from facesim.training.lfw import LfwLayout, Pair, sample_pairs, split_people
+from facesim.training.lfw import LfwLayout, Pair
 from facesim.training.metrics import best_f1_threshold
 from facesim.training.pair_eval import chips_for_pairs
-from facesim.training.workflow import CALIBRATION_PAIRS_EACH, CALIBRATION_SEED
+from facesim.training.workflow import calibration_distances, split_pool
 
 
 def unit(vectors: np.ndarray) -> np.ndarray:
@@ -33,14 +31,9 @@ def unit(vectors: np.ndarray) -> np.ndarray:
 def dlib_unit_threshold(layout: LfwLayout) -> float:
     """Clustering needs unit vectors, so dlib's threshold is re-calibrated on unit vectors of the
     same validation people facesim calibrates on."""
-    data = load_pool_cache(pool_cache_dir(cache_dir()), layout)
-    _, val_people = split_people(sorted(set(data.labels)))
-    keep = np.flatnonzero(np.isin(np.array(data.labels), val_people))
-    labels = [data.labels[i] for i in keep]
-    vectors = unit(data.teacher[keep])
-    pairs = sample_pairs(labels, CALIBRATION_PAIRS_EACH, CALIBRATION_SEED)
-    distances = np.linalg.norm(vectors[[a for a, _, _ in pairs]] - vectors[[b for _, b, _ in pairs]], axis=1)
-    return best_f1_threshold(distances, np.array([s for _, _, s in pairs]))
+    _, val_data, _ = split_pool(layout, None)
+    distances, same = calibration_distances(val_data.labels, unit(val_data.teacher))
+    return best_f1_threshold(distances, same)
 
 
 def main() -> None:

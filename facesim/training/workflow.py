@@ -29,7 +29,7 @@ def _card_or_empty(path: Path) -> dict[str, Any]:
     return read_card(path) if path.is_file() else {}
 
 
-def _split(layout: LfwLayout, cache: Path | None) -> tuple[ChipSet, ChipSet, dict[str, Any]]:
+def split_pool(layout: LfwLayout, cache: Path | None) -> tuple[ChipSet, ChipSet, dict[str, Any]]:
     """Training and validation chips, split by person; DevTest people are refused upstream."""
     cache = cache or pool_cache_dir(cache_dir())
     if not (cache / "meta.json").is_file():
@@ -69,7 +69,7 @@ def train_encoder(
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     layout = LfwLayout(lfw_root)
-    train_data, _, summary = _split(layout, cache)
+    train_data, _, summary = split_pool(layout, cache)
     checkpoint = (cache or pool_cache_dir(cache_dir())) / "checkpoint.pt"
     result = train(train_data, settings, checkpoint, weights, resume=resume, log=log)
     model = Embedder(weights).model
@@ -103,6 +103,15 @@ def train_encoder(
     return card
 
 
+def calibration_distances(labels: list[str], vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distances of the fixed, seeded calibration pairs, so every model (ours, or the dlib
+    baseline in benchmarks) is calibrated on exactly the same validation pairs."""
+    pairs = sample_pairs(labels, CALIBRATION_PAIRS_EACH, CALIBRATION_SEED)
+    a = vectors[[i for i, _, _ in pairs]]
+    b = vectors[[j for _, j, _ in pairs]]
+    return np.linalg.norm(a - b, axis=1), np.array([same for _, _, same in pairs])
+
+
 def calibrate_encoder(
     lfw_root: Path,
     command: str,
@@ -112,20 +121,15 @@ def calibrate_encoder(
 ) -> dict[str, Any]:
     """Chooses the max-F1 threshold on pairs of held-out people that training never saw."""
     layout = LfwLayout(lfw_root)
-    _, val_data, _ = _split(layout, cache)
+    _, val_data, _ = split_pool(layout, cache)
     embedder = Embedder(weights)
-    vectors = embedder.embed(np.asarray(val_data.chips))
-    pairs = sample_pairs(val_data.labels, CALIBRATION_PAIRS_EACH, CALIBRATION_SEED)
-    a = vectors[[i for i, _, _ in pairs]]
-    b = vectors[[j for _, j, _ in pairs]]
-    distances = np.linalg.norm(a - b, axis=1)
-    same = np.array([s for _, _, s in pairs])
+    distances, same = calibration_distances(val_data.labels, embedder.embed(np.asarray(val_data.chips)))
     threshold = best_f1_threshold(distances, same)
     card = _card_or_empty(card_path)
     card["threshold"] = round(threshold, 4)
     card["calibration"] = {
         "method": "threshold maximising F1 on balanced same/different pairs of validation people",
-        "pairs": len(pairs),
+        "pairs": len(distances),
         "seed": CALIBRATION_SEED,
         "command": command,
         "at_threshold": verification_report(distances, same, threshold),
