@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from facesim.config import CLUSTER_LINKAGES, DEFAULT_LINKAGE
 from facesim.errors import FacesimError
 
 app = typer.Typer(
@@ -62,7 +63,7 @@ def user_errors() -> Iterator[None]:
 
 
 def _detector(name: str) -> str:
-    from facesim.detection import DETECTORS
+    from facesim.config import DETECTORS
 
     if name not in DETECTORS:
         raise FacesimError(f"unknown detector {name!r}; choose one of: {', '.join(DETECTORS)}")
@@ -90,6 +91,18 @@ def _shown(path: Path | str) -> str:
     return _printable(path)
 
 
+def _engine(name: str, workers: int, address: str | None) -> str:
+    from index.indexer import ENGINES
+
+    if name not in ENGINES:
+        raise FacesimError(f"unknown engine {name!r}; choose one of: {', '.join(ENGINES)}")
+    if name == "ray" and workers != 1:
+        raise FacesimError("--workers is for the local engine; --engine ray runs one actor per CPU of the cluster")
+    if name != "ray" and address is not None:
+        raise FacesimError("--address needs --engine ray")
+    return name
+
+
 @app.command("index")
 def index_photos(
     path: Annotated[Path, typer.Argument(help="Photo folder (searched recursively) or a single photo.")],
@@ -100,6 +113,17 @@ def index_photos(
     reembed: Annotated[
         bool, typer.Option("--reembed", help="Re-embed photos whose vectors an older model made.")
     ] = False,
+    engine: Annotated[
+        str, typer.Option("--engine", help="local: this machine (--workers processes); ray: a Ray cluster.")
+    ] = "local",
+    address: Annotated[
+        str | None,
+        typer.Option(
+            "--address",
+            help="With --engine ray: the cluster's HOST:PORT or auto "
+            "(default: $RAY_ADDRESS, else a running local cluster, else a new one).",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Find and embed every face in every photo under PATH. Reruns only do new or changed files."""
@@ -134,6 +158,8 @@ def index_photos(
                 retry_errors=retry_errors,
                 reembed=reembed,
                 progress=advance,
+                engine=_engine(engine, workers, address),
+                ray_address=address,
             )
             info = gallery.info()
     problems = [(p, m) for p, m in summary.errors + summary.unreadable]
@@ -262,6 +288,13 @@ def clusters(
     export: Annotated[str | None, typer.Option("--export", help="Write every face as csv, json or html.")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")] = None,
     min_size: Annotated[int, typer.Option("--min-size", min=1, help="Hide persons with fewer faces.")] = 2,
+    linkage: Annotated[
+        str,
+        typer.Option(
+            help="complete: every two faces of a person are under the threshold; "
+            "average: their groups' mean distance is (merges more, splits less)."
+        ),
+    ] = DEFAULT_LINKAGE,
     as_json: JsonOption = False,
 ) -> None:
     """Group the gallery's faces into persons at the calibrated threshold. Person ids stay stable
@@ -274,8 +307,10 @@ def clusters(
 
         if export not in (None, "csv", "json", "html"):
             raise FacesimError(f"unknown export format {export!r}; choose csv, json or html")
+        if linkage not in CLUSTER_LINKAGES:
+            raise FacesimError(f"unknown linkage {linkage!r}; choose {' or '.join(CLUSTER_LINKAGES)}")
         with Gallery.open(index, create=False) as gallery, gallery.write_lock():
-            result = cluster_gallery(gallery.store, threshold())
+            result = cluster_gallery(gallery.store, threshold(), linkage)
         rows, hidden = hide_small(result.rows, min_size)
         if export or as_json:
             _write_export(export or "json", rows, hidden, output)

@@ -1,4 +1,4 @@
-"""Cluster quality: facesim's average linkage (with cannot-link) against dlib's Chinese whispers.
+"""Cluster quality: facesim's complete and average linkage (with cannot-link) against dlib's Chinese whispers.
 
 Prints BCubed precision / recall / F, the number of clusters against true persons, and wall time
 for both algorithms, on a synthetic labelled gallery, and (with --vectors) on real faces saved as
@@ -109,7 +109,8 @@ def report(
     header = ("precision", 10), ("recall", 9), ("F", 8), ("clusters", 10), ("size>=2", 9), ("wall s", 8), ("cpu s", 8)
     print(f"{'algorithm':<28}" + "".join(f"{name:>{width}}" for name, width in header))
     runs: list[tuple[str, Callable[[], np.ndarray]]] = [
-        ("average linkage + cannot", lambda: cluster_faces(vectors, photo_ids, threshold, k)),
+        ("complete linkage + cannot", lambda: cluster_faces(vectors, photo_ids, threshold, k, linkage="complete")),
+        ("average linkage + cannot", lambda: cluster_faces(vectors, photo_ids, threshold, k, linkage="average")),
         ("chinese whispers (dlib)", lambda: chinese_whispers(vectors, threshold, k)),
     ]
     for name, run in runs:

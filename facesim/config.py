@@ -22,6 +22,11 @@ EMBEDDING_DIM = 128
 DETECTION_MAX_SIDE = 1600
 # HOG finds faces down to about 80 px; one 2x upsample brings that to about 40 px.
 HOG_UPSAMPLE = 1
+# Here rather than in detection.py, so that checking a --detector option does not import dlib.
+DETECTORS: tuple[str, ...] = ("hog", "cnn")
+# dlib's frontal face detector as `dlib.get_frontal_face_detector().save(path)` writes it. Loading
+# this file takes about 2 ms; building the detector from the copy compiled into dlib takes 0.5 s.
+HOG_DETECTOR_PATH = PACKAGE_DIR / "weights" / "dlib_frontal_face_detector.svm"
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 HEIC_SUFFIXES = frozenset({".heic", ".heif"})
@@ -65,11 +70,34 @@ GALLERY_LOCK_NAME = "index.lock"
 # Photos per SQLite transaction: a crash loses at most this much work, while committing less
 # often keeps fsyncs from dominating the cost of small photos.
 INDEX_BATCH_SIZE = 32
-# Exact search scans every vector (a few ms per query at 100k faces); past this many faces an
-# HNSW graph keeps queries fast at a small recall cost.
-HNSW_MIN_FACES = 100_000
-HNSW_M = 32
-HNSW_EF_CONSTRUCTION = 80
-HNSW_EF_SEARCH = 128
+# Exact search scans every vector: about 3.5 ms per query at 100k faces and 21 ms at 1M on one
+# core, with recall 1 and in-place removal, but it holds 512 bytes a face that every `facesim
+# match` reads from disk. Past IVFPQ_MIN_FACES the index becomes IVF-PQ: each face is a short code
+# in one of IVFPQ_NLIST cells, a query scans IVFPQ_NPROBE cells, and the best
+# IVFPQ_RERANK_FACTOR * k candidates are re-ranked with their exact vectors from SQLite, which
+# brings recall@10 back to >= 0.99 (benchmarks/ivfpq_scale.py measures all of this).
+IVFPQ_MIN_FACES = 2_000_000
+IVFPQ_NLIST = 1024
+IVFPQ_M = 16  # sub-vectors per face, so bytes of code per face at IVFPQ_NBITS = 8
+IVFPQ_NBITS = 8
+IVFPQ_NPROBE = 128
+IVFPQ_RERANK_FACTOR = 10
+# Vectors the cells and codebooks are learnt from: about 100 per cell, beyond which training only
+# gets slower. The trained quantizer is stored beside the index and reused by every rebuild.
+IVFPQ_TRAIN_SAMPLE = 100_000
 # How long a connection waits for another one's transaction before reporting the gallery busy.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+# --- `facesim clusters` -----------------------------------------------------------------------
+# How two groups of faces must relate to become one person: every cross pair under the threshold
+# (complete) or their mean (average). Complete won on real faces: BCubed F 0.922 against 0.842 on
+# 2,196 LFW DevTest faces with dlib vectors (BENCHMARKS.md, "Clustering quality").
+CLUSTER_LINKAGES = ("complete", "average")
+DEFAULT_LINKAGE = "complete"
+
+# --- `facesim index --engine ray` -----------------------------------------------------------
+# Photos per Ray Data batch: their chips share one encoder call, and a node lost mid-run costs
+# at most this many photos per actor to redo.
+RAY_PHOTOS_PER_BATCH = 8
+# Ray's own connect retries for minutes; an address where nothing listens fails after this.
+RAY_CONNECT_TIMEOUT_S = 5.0

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from facesim.alignment import align_face
 from facesim.detection import DetectedFace, Detector, detect_faces, find_primary_face
-from facesim.embedder import Embedder, default_embedder
 from facesim.errors import NoFaceError
 from facesim.images import load_rgb
+
+# torch comes with the embedder, on first use: unpickling a Face (the indexer's parent receives
+# them from its workers) must not load 0.5 GB of torch into a process that never embeds.
+if TYPE_CHECKING:
+    from facesim.embedder import Embedder
 
 
 @dataclass(frozen=True)
@@ -20,13 +25,21 @@ class Face:
     embedding: np.ndarray  # unit length, float32
 
 
+def _or_default(embedder: Embedder | None) -> Embedder:
+    if embedder is not None:
+        return embedder
+    from facesim.embedder import default_embedder
+
+    return default_embedder()
+
+
 def faces_in_rgb(rgb: np.ndarray, detector: Detector = "hog", embedder: Embedder | None = None) -> list[Face]:
     """Every face in the photo, largest first, each with its vector."""
     detections = detect_faces(rgb, detector)
     if not detections:
         return []
     chips = [align_face(rgb, detection) for detection in detections]
-    vectors = (embedder or default_embedder()).embed(chips)
+    vectors = _or_default(embedder).embed(chips)
     return [Face(detection, vector) for detection, vector in zip(detections, vectors, strict=True)]
 
 
@@ -40,7 +53,7 @@ def main_face(path: str | Path, detector: Detector = "hog", embedder: Embedder |
     chosen = find_primary_face(rgb, detector)
     if chosen is None:
         raise NoFaceError(f"{path}: no face found")
-    vector = (embedder or default_embedder()).embed([align_face(rgb, chosen)])[0]
+    vector = _or_default(embedder).embed([align_face(rgb, chosen)])[0]
     return Face(chosen, vector)
 
 

@@ -1,23 +1,29 @@
-"""Group a gallery's faces into persons: average linkage over a sparse kNN graph, with cannot-link.
+"""Group a gallery's faces into persons: complete (default) or average linkage over a sparse kNN
+graph, with cannot-link.
 
-Why average linkage. Single link, and Chinese whispers (label propagation over the same graph of
+Why not chaining. Single link, and Chinese whispers (label propagation over the same graph of
 under-threshold pairs), chain: A~B, B~C, ..., Y~Z puts A and Z in one person although they are far
-apart, and at gallery scale one run of blurry faces or lookalikes glues families together. Here two
-groups merge only while the mean distance over *all* their cross pairs stays under the calibrated
-threshold T, so a merge is justified by the groups as a whole, not by their closest pair.
+apart, and at gallery scale one run of blurry faces or lookalikes glues families together.
+
+Why complete linkage by default. Two groups merge only if *every* cross pair is under the
+calibrated threshold T, so every two faces of a person would pass `verify`: the card's one
+threshold means the same thing in clusters as in verification. Average linkage (the mean cross
+distance under T) lets one tight pair of look-alikes pull a third face in; on real faces it
+over-merged (BCubed precision 0.74 against 0.93, F 0.84 against 0.92, BENCHMARKS.md).
 
 Why cannot-link. Two faces in one photo are two people; no cluster may contain both.
 
-Why a sparse graph. Exact average linkage needs every pairwise distance (n^2/2 = 5e9 at 100k faces).
+Why a sparse graph. Exact linkage needs every pairwise distance (n^2/2 = 5e9 at 100k faces).
 A FAISS kNN graph (exact IndexFlatIP up to EXACT_SEARCH_MAX_FACES faces, HNSW above) says which
 groups are worth comparing; only edges under T are kept, since a pair of groups whose cross pairs
-are all at T or more cannot have a mean under T.
+are all at T or more cannot have a mean (let alone a maximum) under T.
 
-How average linkage is kept correct on a sparse graph (the design choice). Each pair of adjacent
-groups carries the sum and count of the cross distances known so far; most cross pairs of two
-grown groups are unknown. Unknown pairs are neither taken as T nor as 0. Counting them as T would
-turn the rule into "the mean of the *known* pairs is under T", which lets two large groups merge
-on one bridging edge, the very chaining average linkage exists to stop. Instead:
+How average linkage is kept correct on a sparse graph (complete linkage is simpler: see
+_agglomerate_complete). Each pair of adjacent groups carries the sum and count of the cross
+distances known so far; most cross pairs of two grown groups are unknown. Unknown pairs are
+neither taken as T nor as 0. Counting them as T would turn the rule into "the mean of the *known*
+pairs is under T", which lets two large groups merge on one bridging edge, the very chaining
+average linkage exists to stop. Instead:
 
 * the decision is exact: before a merge whose cross distances are not all known, the missing
   part of the |A| x |B| sum is computed from the vectors, so no merge rests on an estimate;
@@ -53,6 +59,8 @@ from dataclasses import dataclass
 import faiss
 import numpy as np
 
+from facesim.config import CLUSTER_LINKAGES, DEFAULT_LINKAGE
+
 DEFAULT_K = 40
 EXACT_SEARCH_MAX_FACES = 20_000
 HNSW_LINKS = 24
@@ -82,17 +90,21 @@ def cluster_faces(
     threshold: float,
     k: int = DEFAULT_K,
     *,
+    linkage: str = DEFAULT_LINKAGE,
     exact_search_max: int = EXACT_SEARCH_MAX_FACES,
 ) -> np.ndarray:
     """Label every face with a person cluster (0..C-1); singletons are clusters of their own.
 
     vectors: (n, d) unit-length float32 embeddings. photo_ids: (n,) the photo each face came
     from; faces sharing a photo id never share a cluster. threshold: the calibrated same-person
-    distance T; two groups merge only if their mean cross distance is under it. k: neighbours
-    per face in the candidate graph. exact_search_max: largest n searched exhaustively; above
-    it HNSW is used (a parameter so tests and benchmarks can exercise both paths).
+    distance T. linkage: "complete" merges two groups only if every cross pair is under T (every
+    two faces of a person would pass `verify`); "average" if their mean cross distance is. k:
+    neighbours per face in the candidate graph. exact_search_max: largest n searched
+    exhaustively; above it HNSW is used (a parameter so tests and benchmarks can exercise both).
     Labels are numbered in order of each cluster's first face, so equal input gives equal output.
     """
+    if linkage not in CLUSTER_LINKAGES:
+        raise ValueError(f"linkage must be one of {', '.join(CLUSTER_LINKAGES)}, not {linkage!r}")
     vectors = _checked_vectors(vectors, threshold, k)
     photo_ids = np.asarray(photo_ids)
     if photo_ids.shape != (len(vectors),):
@@ -100,7 +112,8 @@ def cluster_faces(
     if len(vectors) == 0:
         return np.zeros(0, dtype=np.int64)
     graph = _neighbour_graph(vectors, threshold, k, exact_search_max, photo_ids)
-    groups = _agglomerate(vectors, photo_ids, graph, threshold)
+    merge = _agglomerate if linkage == "average" else _agglomerate_complete
+    groups = merge(vectors, photo_ids, graph, threshold)
     raw = np.empty(len(vectors), dtype=np.int64)
     for number, members in enumerate(groups):
         raw[members] = number
@@ -348,6 +361,99 @@ def _agglomerate(vectors: np.ndarray, photo_ids: np.ndarray, graph: _Graph, thre
             new_key = (record[0] + record[1] + (pairs - known) * max(floor[keep], floor[other])) / pairs
             if new_key < threshold and (record[3] is None or new_key < record[3]):
                 queue(keep, other, record, new_key)
+        adjacency[gone] = {}
+
+    return [members[x] for x in range(n) if alive[x]]
+
+
+def _max_cross_distance(left: np.ndarray, right: np.ndarray) -> float:
+    """The largest distance between a row of left and a row of right (in blocks, to bound memory)."""
+    lowest = np.inf
+    step = max(1, _BLOCK_ELEMENTS // max(1, len(right)))
+    for start in range(0, len(left), step):
+        lowest = min(lowest, float((left[start : start + step] @ right.T).min()))
+    return float(np.sqrt(max(2.0 - 2.0 * lowest, 0.0)))
+
+
+def _agglomerate_complete(
+    vectors: np.ndarray, photo_ids: np.ndarray, graph: _Graph, threshold: float
+) -> list[list[int]]:
+    """Greedy complete linkage over graph-adjacent groups; returns each final group's faces.
+
+    adjacency[x][y] is the pair's record, shared by both directions: [bound, covered, queued key].
+    bound is the largest cross distance known, a lower bound on the pair's complete-linkage
+    distance (inf once the pair is ruled out); covered counts the cross pairs behind it, so the
+    bound is exact when covered == size[x] * size[y]. Unlike average linkage, complete linkage
+    is monotone: a pair ruled out (a cross pair at T or more, or a shared photo) stays ruled out
+    whatever either group absorbs, so a merge just takes the max of the two records it joins.
+    Candidates surface in order of their bound; an inexact one is computed from the vectors and
+    re-queued, so every merge is the true closest pair and every merged pair is under T.
+    """
+    n = len(vectors)
+    size = [1] * n
+    members = [[i] for i in range(n)]
+    photos = [{photo} for photo in photo_ids.tolist()]
+    alive = [True] * n
+    adjacency: list[dict[int, list]] = [{} for _ in range(n)]
+    heap: list[tuple[float, int, int]] = []
+    for d, a, b in zip(graph.distance.tolist(), graph.first.tolist(), graph.second.tolist(), strict=True):
+        record = [d, 1, d]
+        adjacency[a][b] = record
+        adjacency[b][a] = record
+        heap.append((d, a, b))
+    heapq.heapify(heap)
+
+    def queue(x: int, y: int, record: list) -> None:
+        record[2] = record[0]
+        heapq.heappush(heap, (record[0], x, y) if x < y else (record[0], y, x))
+
+    while heap:
+        key, a, b = heapq.heappop(heap)
+        if key >= threshold:
+            break
+        record = adjacency[a].get(b)
+        if record is None or record[2] != key:
+            continue
+        record[2] = None
+        if not photos[a].isdisjoint(photos[b]):
+            record[0] = np.inf
+            continue
+        if record[0] > key:
+            if record[0] < threshold:
+                queue(a, b, record)
+            continue
+        if record[1] < size[a] * size[b]:
+            record[0] = _max_cross_distance(vectors[members[a]], vectors[members[b]])
+            record[1] = size[a] * size[b]
+            if record[0] < threshold:
+                queue(a, b, record)
+            else:
+                record[0] = np.inf
+            continue
+
+        keep, gone = (a, b) if size[a] >= size[b] else (b, a)
+        size[keep] += size[gone]
+        members[keep].extend(members[gone])
+        members[gone] = []
+        photos[keep] |= photos[gone]
+        photos[gone] = set()
+        alive[gone] = False
+        del adjacency[keep][gone], adjacency[gone][keep]
+        kept = adjacency[keep]
+        for other, moved in adjacency[gone].items():
+            del adjacency[other][gone]
+            record = kept.get(other)
+            if record is None:
+                # Its queued entry named the absorbed group, so it is stale now.
+                record = [moved[0], moved[1], None]
+                kept[other] = record
+                adjacency[other][keep] = record
+            else:
+                # A live entry of the kept pair surfaces at its old key and re-queues if the bound rose.
+                record[0] = max(record[0], moved[0])
+                record[1] += moved[1]
+            if record[0] < threshold and record[2] is None:
+                queue(keep, other, record)
         adjacency[gone] = {}
 
     return [members[x] for x in range(n) if alive[x]]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from facesim.config import GALLERY_DB_NAME, GALLERY_LOCK_NAME, GALLERY_VECTORS_NAME, HNSW_MIN_FACES, resolve_index_dir
+from facesim.config import GALLERY_DB_NAME, GALLERY_LOCK_NAME, GALLERY_VECTORS_NAME, IVFPQ_MIN_FACES, resolve_index_dir
 from facesim.errors import FacesimError
 from index.lock import WriteLock
 from index.persons import person_count
@@ -36,16 +36,16 @@ class GalleryInfo:
 
 
 class Gallery:
-    def __init__(self, directory: Path, store: Store, *, hnsw_min_faces: int = HNSW_MIN_FACES) -> None:
+    def __init__(self, directory: Path, store: Store, *, ivfpq_min_faces: int = IVFPQ_MIN_FACES) -> None:
         self.directory = directory
         self.store = store
-        self.hnsw_min_faces = hnsw_min_faces
+        self.ivfpq_min_faces = ivfpq_min_faces
         self._lock = WriteLock(directory / GALLERY_LOCK_NAME)
         self._vectors: VectorIndex | None = None
 
     @classmethod
     def open(
-        cls, index_dir: str | Path | None = None, *, create: bool = True, hnsw_min_faces: int = HNSW_MIN_FACES
+        cls, index_dir: str | Path | None = None, *, create: bool = True, ivfpq_min_faces: int = IVFPQ_MIN_FACES
     ) -> Gallery:
         """`index_dir` follows the project rule (option, then $FACESIM_INDEX, then the default).
         `create=False` is for commands that only read: a missing gallery is an error, not a new
@@ -58,7 +58,7 @@ class Gallery:
                 raise FacesimError(f"{directory}: cannot create gallery folder ({exc.strerror})") from None
         elif not directory.is_dir():
             raise FacesimError(f"no gallery at {directory}; run `facesim index` first")
-        return cls(directory, Store(directory / GALLERY_DB_NAME, create=create), hnsw_min_faces=hnsw_min_faces)
+        return cls(directory, Store(directory / GALLERY_DB_NAME, create=create), ivfpq_min_faces=ivfpq_min_faces)
 
     @property
     def vectors_path(self) -> Path:
@@ -115,7 +115,7 @@ class Gallery:
         """
         if self._vectors is None:
             index, changed = open_vectors(
-                self.store, self.vectors_path, model_id=self.model_id, hnsw_min_faces=self.hnsw_min_faces
+                self.store, self.vectors_path, model_id=self.model_id, ivfpq_min_faces=self.ivfpq_min_faces
             )
             self._vectors = index
             if changed and self._lock.held:
@@ -130,7 +130,7 @@ class Gallery:
             raise FacesimError("sync_vectors() needs the gallery's write lock")
         self._vectors = None
         index, changed = open_vectors(
-            self.store, self.vectors_path, model_id=self.model_id, hnsw_min_faces=self.hnsw_min_faces
+            self.store, self.vectors_path, model_id=self.model_id, ivfpq_min_faces=self.ivfpq_min_faces
         )
         if changed:
             self._save(index)

@@ -19,24 +19,30 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING, Literal
 
 from facesim import model_card
 from facesim.config import INDEX_BATCH_SIZE, WEIGHTS_PATH
-from facesim.detection import Detector
-from facesim.embedder import Embedder, default_embedder
 from facesim.errors import FacesimError
-from facesim.pipeline import Face, faces_in_photo
 from index.gallery import META_MODEL_ID, Gallery
 from index.scan import FolderScan, scan_folder
 from index.store import PhotoRow, Store
 
+# torch and dlib (through the pipeline) are imported where photos are embedded: with --workers
+# only the workers embed, and the parent stays about 0.5 GB smaller without torch.
+if TYPE_CHECKING:
+    from facesim.detection import Detector
+    from facesim.embedder import Embedder
+    from facesim.pipeline import Face
+
 # (total photos, photos done, photo just done or None for a bulk step such as the skips)
 ProgressCallback = Callable[[int, int, Path | None], None]
+# local: this process, or --workers processes on this machine; ray: a Ray cluster (index.ray_engine).
+Engine = Literal["local", "ray"]
+ENGINES: tuple[Engine, ...] = ("local", "ray")
 
 _HASH_CHUNK = 1 << 20
 # Tasks queued per worker: enough to keep workers busy, few enough that Ctrl-C stops promptly.
@@ -95,6 +101,8 @@ def examine(path: str | Path, known_hash: str | None, detector: Detector, embedd
         return _Outcome(None, error=f"{path}: cannot read ({exc.strerror or type(exc).__name__})")
     if digest == known_hash:
         return _Outcome(digest, unchanged=True)
+    from facesim.pipeline import faces_in_photo
+
     try:
         faces = faces_in_photo(path, detector, embedder())
     except FacesimError as exc:
@@ -116,6 +124,8 @@ def index_folder(
     progress: ProgressCallback | None = None,
     weights: Path = WEIGHTS_PATH,
     model_id: str | None = None,
+    engine: Engine = "local",
+    ray_address: str | None = None,
 ) -> IndexSummary:
     """Brings the gallery up to date with every photo under `root` and returns what changed.
 
@@ -129,13 +139,17 @@ def index_folder(
         raise ValueError("workers must be at least 1")
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}")
+    if engine == "ray" and workers != 1:
+        raise ValueError("workers is for the local engine; Ray runs an actor per CPU of the cluster")
     root_path = Path(os.path.abspath(Path(root).expanduser()))
     if not root_path.exists():
         raise FacesimError(f"{root_path}: no such file or folder")
     current_model = model_id or model_card.model_id()
     report = progress or (lambda _total, _done, _path: None)
 
-    with gallery.write_lock():
+    with _cluster(engine, ray_address), gallery.write_lock():
         store = gallery.store
         stored_model = gallery.model_id
         if stored_model is None:
@@ -161,7 +175,7 @@ def index_folder(
         report(len(paths), done, None)
 
         pending = [(task, _Outcome(None, error=message)) for task, message in failed]
-        with _outcomes(tasks, workers, detector, weights) as outcomes:
+        with _outcomes(tasks, workers, detector, weights, engine) as outcomes:
             for task, outcome in outcomes:
                 pending.append((task, outcome))
                 if len(pending) >= batch_size:
@@ -176,6 +190,18 @@ def index_folder(
         gallery.sync_vectors()
         store.finish_run(run_id, summary.counts())
         return summary
+
+
+def _cluster(engine: Engine, ray_address: str | None) -> AbstractContextManager[None]:
+    """The Ray connection for the whole run, made first so that a missing extra or a wrong
+    address fails before a long scan; Ray is imported only here, and only for --engine ray."""
+    if engine != "ray":
+        if ray_address is not None:
+            raise ValueError("ray_address needs engine='ray'")
+        return nullcontext()
+    from index.ray_engine import ray_cluster
+
+    return ray_cluster(ray_address)
 
 
 def _needs_model(row: PhotoRow, model_id: str) -> bool:
@@ -265,10 +291,15 @@ def _commit(store: Store, batch: list[tuple[_Task, _Outcome]], model_id: str, su
 
 @contextmanager
 def _outcomes(
-    tasks: list[_Task], workers: int, detector: Detector, weights: Path
+    tasks: list[_Task], workers: int, detector: Detector, weights: Path, engine: Engine = "local"
 ) -> Iterator[Iterator[tuple[_Task, _Outcome]]]:
     """(task, outcome) in task order, which keeps face ids in scan order whatever the worker
     count. The pool, if any, is shut down however the caller leaves the block."""
+    if engine == "ray":
+        from index.ray_engine import ray_outcomes
+
+        yield ray_outcomes(tasks, detector, weights)
+        return
     workers = min(workers, len(tasks))
     if workers <= 1:
         yield _examine_here(tasks, detector, weights)
@@ -292,6 +323,8 @@ def _examine_here(tasks: list[_Task], detector: Detector, weights: Path) -> Iter
     def load() -> Embedder:
         # Loaded on first use: a run where everything is unchanged never touches the model.
         if not embedder:
+            from facesim.embedder import Embedder, default_embedder
+
             embedder.append(default_embedder() if weights == WEIGHTS_PATH else Embedder(weights))
         return embedder[0]
 
@@ -332,6 +365,10 @@ def _init_worker(weights: str, detector: Detector) -> None:
     global _worker_embedder, _worker_detector
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+    import torch
+
+    from facesim.embedder import Embedder
+
     # The workers are the parallelism; threads inside each would only fight over the cores.
     torch.set_num_threads(1)
     _worker_embedder = Embedder(Path(weights))

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from facesim.config import DEFAULT_LINKAGE
 from facesim.errors import FacesimError
 from index.clustering import cluster_faces
 from index.export import ExportRow, build_rows
@@ -80,7 +81,7 @@ def set_name(store: Store, person_id: int, name: str) -> None:
         store.db["persons"].upsert({"id": person_id, "name": name.strip()}, pk="id")
 
 
-def cluster_gallery(store: Store, threshold: float) -> Clustering:
+def cluster_gallery(store: Store, threshold: float, linkage: str = DEFAULT_LINKAGE) -> Clustering:
     """Clusters every indexed face and stores the stable person ids in one transaction."""
     face_ids, vectors = store.face_vectors()
     hits = store.face_hits(face_ids.tolist())
@@ -89,7 +90,7 @@ def cluster_gallery(store: Store, threshold: float) -> Clustering:
     if len(face_ids) == 0:
         return Clustering([], 0, 0)
     photo_ids = np.array([hits[f].photo_id for f in face_ids.tolist()])
-    labels = cluster_faces(vectors, photo_ids, threshold)
+    labels = cluster_faces(vectors, photo_ids, threshold, linkage=linkage)
     previous = previous_assignment(store)
     next_id = int(store.get_meta(META_NEXT_PERSON_ID) or 1)
     next_id = max(next_id, max(previous.values(), default=0) + 1)

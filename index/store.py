@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,10 +18,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from sqlite_utils import Database
 
 from facesim.config import SQLITE_BUSY_TIMEOUT_MS
 from facesim.errors import FacesimError
+
+# sqlite_utils imports pandas whenever it is installed, only to give pd.Timestamp a column type;
+# facesim stores none, and pandas (with pyarrow) costs every gallery command about 0.3 s of CPU
+# and 70 MB. Unless pandas is already loaded, it reads as absent while sqlite_utils is imported.
+_hide_pandas = "pandas" not in sys.modules
+if _hide_pandas:
+    sys.modules["pandas"] = None  # `import pandas` now raises ImportError
+try:
+    from sqlite_utils import Database
+finally:
+    if _hide_pandas:
+        del sys.modules["pandas"]
 
 if TYPE_CHECKING:  # the pipeline imports torch, which readers like `facesim info` never need
     from facesim.pipeline import Face

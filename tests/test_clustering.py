@@ -1,10 +1,11 @@
-"""Person clustering: the average-linkage rule, cannot-link, determinism; BCubed; stable person IDs."""
+"""Person clustering: the complete- and average-linkage rules, cannot-link, determinism; BCubed; stable person IDs."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from facesim.config import CLUSTER_LINKAGES
 from index.cluster_metrics import bcubed
 from index.clustering import chinese_whispers, cluster_faces
 from index.person_ids import assign_stable_ids
@@ -30,8 +31,9 @@ def gallery(persons: int, faces_each: int, noise: float, seed: int) -> tuple[np.
     return unit(centres[labels] + noise * rng.standard_normal((len(labels), DIM)) / np.sqrt(DIM)), labels
 
 
-def reference_average_linkage(vectors: np.ndarray, photo_ids: np.ndarray, threshold: float) -> np.ndarray:
-    """Textbook O(n^3) greedy average linkage over all pairs, skipping groups that share a photo."""
+def reference_linkage(vectors: np.ndarray, photo_ids: np.ndarray, threshold: float, linkage: str) -> np.ndarray:
+    """Textbook O(n^3) greedy average or complete linkage over all pairs, skipping groups that share a photo."""
+    reduce = np.mean if linkage == "average" else np.max
     distance = np.sqrt(np.clip(2 - 2 * vectors.astype(np.float64) @ vectors.T.astype(np.float64), 0, None))
     groups = [[i] for i in range(len(vectors))]
     while True:
@@ -40,9 +42,9 @@ def reference_average_linkage(vectors: np.ndarray, photo_ids: np.ndarray, thresh
             for j in range(i + 1, len(groups)):
                 if set(photo_ids[groups[i]]) & set(photo_ids[groups[j]]):
                     continue
-                mean = distance[np.ix_(groups[i], groups[j])].mean()
-                if mean < threshold and (best is None or mean < best[0]):
-                    best = (mean, i, j)
+                between = reduce(distance[np.ix_(groups[i], groups[j])])
+                if between < threshold and (best is None or between < best[0]):
+                    best = (between, i, j)
         if best is None:
             break
         _, i, j = best
@@ -73,8 +75,9 @@ def test_average_linkage_does_not_chain() -> None:
     threshold = 0.5
     distance = np.linalg.norm(vectors[:, None] - vectors[None], axis=2)
     assert np.all(np.diag(distance, 1) < threshold) and distance[0, -1] > 3 * threshold  # single link: one chain
-    labels = cluster_faces(vectors, np.arange(40), threshold)
-    assert labels[0] != labels[-1]
+    for linkage in CLUSTER_LINKAGES:
+        labels = cluster_faces(vectors, np.arange(40), threshold, linkage=linkage)
+        assert labels[0] != labels[-1]
     # Dlib's Chinese whispers, which sees only under-T edges, does glue the ends together.
     assert any(chinese_whispers(vectors, threshold, seed=seed)[-1] == 0 for seed in range(5))
 
@@ -91,21 +94,41 @@ def test_one_close_pair_does_not_merge_two_far_groups() -> None:
     bridge = on_circle(np.array([0.55, 0.85]))
     vectors = np.concatenate([core_a, core_b, bridge])
     photo_ids = np.arange(len(vectors))
-    labels = cluster_faces(vectors, photo_ids, threshold=0.9, k=5)
-    assert len(set(labels[:5].tolist())) == 1 and len(set(labels[5:10].tolist())) == 1
-    assert labels[0] != labels[5]
-    np.testing.assert_array_equal(labels, reference_average_linkage(vectors, photo_ids, 0.9))
+    for linkage in CLUSTER_LINKAGES:
+        labels = cluster_faces(vectors, photo_ids, threshold=0.9, k=5, linkage=linkage)
+        assert len(set(labels[:5].tolist())) == 1 and len(set(labels[5:10].tolist())) == 1
+        assert labels[0] != labels[5]
+        np.testing.assert_array_equal(labels, reference_linkage(vectors, photo_ids, 0.9, linkage))
 
 
+@pytest.mark.parametrize("linkage", CLUSTER_LINKAGES)
 @pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("k", [8, 200])
-def test_matches_textbook_average_linkage(seed: int, k: int) -> None:
+def test_matches_textbook_linkage(linkage: str, seed: int, k: int) -> None:
     """k=200 covers every pair (exact by construction); k=8 is a sparse graph on clear clusters."""
     rng = np.random.default_rng(seed)
     vectors, _ = gallery(persons=6, faces_each=10, noise=0.6, seed=seed)
     photo_ids = rng.integers(0, 45, len(vectors))  # some same-person faces share photos: cannot-link bites
-    expected = reference_average_linkage(vectors, photo_ids, threshold=1.0)
-    np.testing.assert_array_equal(cluster_faces(vectors, photo_ids, 1.0, k=k), expected)
+    expected = reference_linkage(vectors, photo_ids, 1.0, linkage)
+    np.testing.assert_array_equal(cluster_faces(vectors, photo_ids, 1.0, k=k, linkage=linkage), expected)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_complete_linkage_keeps_every_pair_under_the_threshold(seed: int) -> None:
+    """Overlapping persons at a loose threshold: every two faces that end up together would pass verify."""
+    vectors, _ = gallery(persons=40, faces_each=6, noise=1.1, seed=seed)
+    threshold = 1.2
+    labels = cluster_faces(vectors, np.arange(len(vectors)), threshold, k=10)
+    distance = np.linalg.norm(vectors[:, None] - vectors[None], axis=2)
+    together = (labels[:, None] == labels[None]) & ~np.eye(len(vectors), dtype=bool)
+    assert together.any() and distance[together].max() < threshold
+    average = cluster_faces(vectors, np.arange(len(vectors)), threshold, k=10, linkage="average")
+    assert distance[(average[:, None] == average[None])].max() >= threshold  # the looser rule really differs
+
+
+def test_unknown_linkage_is_refused() -> None:
+    with pytest.raises(ValueError, match="linkage"):
+        cluster_faces(on_circle(np.zeros(2)), np.arange(2), 0.6, linkage="single")
 
 
 @pytest.mark.parametrize("exact_search_max", [10**9, 0])

@@ -1,4 +1,4 @@
-"""The FAISS index: exact and HNSW search, atomic save, and repair from SQLite."""
+"""The FAISS index: exact and IVF-PQ search, atomic save, and repair from SQLite."""
 
 from __future__ import annotations
 
@@ -7,11 +7,20 @@ import json
 import numpy as np
 import pytest
 
+import index.vectors as vectors_module
 from facesim.detection import DetectedFace
 from facesim.pipeline import Face
 from index.gallery import META_VECTOR_INDEX, Gallery
 from index.store import Store
-from index.vectors import Fingerprint, VectorIndex, choose_kind, open_vectors, sidecar_path
+from index.vectors import (
+    Fingerprint,
+    VectorIndex,
+    choose_kind,
+    load_trained,
+    open_vectors,
+    sidecar_path,
+    trained_path,
+)
 
 MODEL = "model-a"
 DIM = 128
@@ -78,19 +87,67 @@ def test_search_caps_k_and_handles_empty_and_single_queries():
 
 
 def test_kind_follows_the_size_threshold():
-    assert choose_kind(9, hnsw_min_faces=10) == "flat"
-    assert choose_kind(10, hnsw_min_faces=10) == "hnsw"
+    assert choose_kind(999, ivfpq_min_faces=1000) == "flat"
+    assert choose_kind(1000, ivfpq_min_faces=1000) == "ivfpq"
+    # Never fewer vectors than the PQ codebooks need to train on, whatever the threshold.
+    assert choose_kind(255, ivfpq_min_faces=10) == "flat"
+    assert choose_kind(256, ivfpq_min_faces=10) == "ivfpq"
 
 
-def test_hnsw_finds_exact_duplicates_and_cannot_remove():
-    ids = np.arange(1, 501, dtype=np.int64)
-    vectors = unit_vectors(500, seed=4)
-    index = VectorIndex.build(ids, vectors, hnsw_min_faces=100)
-    assert index.kind == "hnsw"
-    found = index.search(vectors[:20], 1)
-    assert [row[0][0] for row in found] == ids[:20].tolist()
-    with pytest.raises(ValueError):
-        index.remove(ids[:1])
+def clustered_vectors(count: int, seed: int, per_person: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    """Face-like vectors (persons as random centres, faces around them) and one fresh query per person."""
+    rng = np.random.default_rng(seed)
+    centres = unit_vectors(count // per_person, seed)
+    picks = np.concatenate([np.repeat(np.arange(len(centres)), per_person), np.arange(len(centres))])
+    vectors = centres[picks] + 0.035 * rng.standard_normal((picks.size, DIM)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors[:count], vectors[count:]
+
+
+def exact_lookup(ids: np.ndarray, vectors: np.ndarray):
+    """What Store.face_vectors gives an IVF-PQ index, from arrays."""
+    by_id = dict(zip(ids.tolist(), vectors, strict=True))
+
+    def lookup(wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        present = np.array([i for i in np.sort(wanted).tolist() if i in by_id], dtype=np.int64)
+        return present, np.array([by_id[i] for i in present.tolist()], dtype=np.float32).reshape(-1, DIM)
+
+    return lookup
+
+
+def test_ivfpq_re_ranks_to_exact_distances_and_recall():
+    vectors, queries = clustered_vectors(3000, seed=20)
+    ids = np.arange(3000, dtype=np.int64) * 7 + 5  # sparse, non-contiguous ids
+    index = VectorIndex.build(ids, vectors, ivfpq_min_faces=1000, exact=exact_lookup(ids, vectors))
+    assert index.kind == "ivfpq"
+    hits = 0
+    for query, found in zip(queries, index.search(queries, 10), strict=True):
+        expected = dict(brute_force(ids, vectors, query, 10))
+        hits += len(expected.keys() & {face_id for face_id, _ in found})
+        distances = [distance for _, distance in found]
+        assert distances == sorted(distances)
+        for face_id, distance in found:  # exact distances, not PQ estimates
+            assert distance == pytest.approx(float(np.linalg.norm(vectors[(face_id - 5) // 7] - query)), abs=1e-5)
+    assert hits / (10 * len(queries)) >= 0.99
+
+
+def test_ivfpq_without_exact_vectors_refuses_to_search():
+    vectors = unit_vectors(300, seed=21)
+    index = VectorIndex.build(np.arange(300), vectors, kind="ivfpq")
+    with pytest.raises(ValueError, match="exact vectors"):
+        index.search(vectors[:1], 1)
+
+
+def test_ivfpq_adds_and_removes_in_place():
+    vectors = unit_vectors(1200, seed=22)
+    ids = np.arange(1, 1201, dtype=np.int64)
+    index = VectorIndex.build(ids[:1000], vectors[:1000], kind="ivfpq", exact=exact_lookup(ids, vectors))
+    index.add(ids[1000:], vectors[1000:])
+    index.remove(ids[:100])
+    assert index.ids().tolist() == ids[100:].tolist()
+    found = index.search(vectors, 1)
+    assert [row[0][0] for row in found[100:]] == ids[100:].tolist()
+    assert not {row[0][0] for row in found[:100]} & set(ids[:100].tolist())
 
 
 def test_fingerprint_names_the_id_set_and_model():
@@ -180,31 +237,98 @@ def test_file_from_another_model_is_rebuilt(store, tmp_path):
     assert changed
 
 
-def test_hnsw_gallery_rebuilds_on_removal_and_switches_kind_with_size(store, tmp_path):
-    add_photos(store, 30, seed=11)
+IVFPQ_AT = 1000  # the threshold the IVF-PQ gallery tests pass: 1,200 faces are past it
+
+
+def test_ivfpq_gallery_switches_kind_with_size_and_keeps_its_quantizer(store, tmp_path):
+    add_photos(store, 120, seed=11, faces_per_photo=10)
     path = tmp_path / "faces.faiss"
-    index, _ = open_vectors(store, path, model_id=MODEL, hnsw_min_faces=25)
-    assert index.kind == "hnsw"
+    index, _ = open_vectors(store, path, model_id=MODEL, ivfpq_min_faces=IVFPQ_AT)
+    assert index.kind == "ivfpq"
     index.save(path, MODEL)
-    gone = [row.id for row in list(store.photos_by_path().values())[:10]]
-    store.mark_gone(gone)  # 20 faces left: under the threshold
-    shrunk, changed = open_vectors(store, path, model_id=MODEL, hnsw_min_faces=25)
+    assert load_trained(path, MODEL) is not None
+    gone = [row.id for row in list(store.photos_by_path().values())[:30]]
+    store.mark_gone(gone)  # 900 faces left: under the threshold
+    shrunk, changed = open_vectors(store, path, model_id=MODEL, ivfpq_min_faces=IVFPQ_AT)
     assert changed and shrunk.kind == "flat"
     assert shrunk.ids().tolist() == store.face_ids().tolist()
-
-
-def test_a_saved_hnsw_file_reopens_and_catches_up(store, tmp_path):
-    """Every match on a gallery past the HNSW size reopens a saved HNSW file."""
-    add_photos(store, 30, seed=12)
-    path = tmp_path / "faces.faiss"
-    index, _ = open_vectors(store, path, model_id=MODEL, hnsw_min_faces=25)
-    index.save(path, MODEL)
-    reopened, changed = open_vectors(store, path, model_id=MODEL, hnsw_min_faces=25)
-    assert not changed and reopened.kind == "hnsw"
-    add_photos(store, 2, seed=13)
-    grown, changed = open_vectors(store, path, model_id=MODEL, hnsw_min_faces=25)
-    assert changed and grown.kind == "hnsw"
+    shrunk.save(path, MODEL)
+    add_photos(store, 30, seed=14, faces_per_photo=10)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(vectors_module, "train_ivfpq", _no_training)
+        grown, changed = open_vectors(store, path, model_id=MODEL, ivfpq_min_faces=IVFPQ_AT)
+    assert changed and grown.kind == "ivfpq"
     assert grown.ids().tolist() == store.face_ids().tolist()
+
+
+def _no_training(vectors: np.ndarray) -> None:
+    raise AssertionError("trained again although a sound quantizer was stored")
+
+
+def test_a_saved_ivfpq_file_reopens_and_catches_up_in_place(store, tmp_path):
+    """Every match on a gallery past the IVF-PQ size reopens a saved IVF-PQ file."""
+    add_photos(store, 120, seed=12, faces_per_photo=10)
+    path = tmp_path / "faces.faiss"
+    index, _ = open_vectors(store, path, model_id=MODEL, ivfpq_min_faces=IVFPQ_AT)
+    index.save(path, MODEL)
+    assert json.loads(sidecar_path(path).read_text())["kind"] == "ivfpq"
+    reopened, changed = open_vectors(store, path, model_id=MODEL, ivfpq_min_faces=IVFPQ_AT)
+    assert not changed and reopened.kind == "ivfpq"
+    add_photos(store, 2, seed=13, faces_per_photo=10)
+    store.mark_gone([store.photos_by_path()["/photos/12-0.jpg"].id])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(vectors_module, "train_ivfpq", _no_training)  # caught up, not rebuilt
+        caught_up, changed = open_vectors(store, path, model_id=MODEL, ivfpq_min_faces=IVFPQ_AT)
+    assert changed and caught_up.kind == "ivfpq"
+    assert caught_up.ids().tolist() == store.face_ids().tolist()
+    _, vectors = store.face_vectors()
+    assert [row[0][0] for row in caught_up.search(vectors, 1)] == store.face_ids().tolist()
+
+
+def test_damaged_ivfpq_file_is_rebuilt_from_sqlite_with_the_stored_quantizer(store, tmp_path):
+    add_photos(store, 120, seed=15, faces_per_photo=10)
+    path = tmp_path / "faces.faiss"
+    index, _ = open_vectors(store, path, model_id=MODEL, ivfpq_min_faces=IVFPQ_AT)
+    index.save(path, MODEL)
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(vectors_module, "train_ivfpq", _no_training)
+        rebuilt, changed = open_vectors(store, path, model_id=MODEL, ivfpq_min_faces=IVFPQ_AT)
+    assert changed and rebuilt.kind == "ivfpq"
+    assert rebuilt.ids().tolist() == store.face_ids().tolist()
+    # A quantizer learnt for another model is not reused; a damaged one is replaced on save.
+    assert load_trained(path, "some-other-model") is None
+    trained_path(path).write_bytes(b"\0" + trained_path(path).read_bytes()[1:])
+    assert load_trained(path, MODEL) is None
+    retrained, _ = open_vectors(store, path, model_id=MODEL, ivfpq_min_faces=IVFPQ_AT)
+    retrained.save(path, MODEL)
+    assert load_trained(path, MODEL) is not None
+
+
+def test_search_drops_candidates_that_left_sqlite(store, tmp_path):
+    """A reader's IVF-PQ index can be behind a writer that just removed faces."""
+    add_photos(store, 120, seed=16, faces_per_photo=10)
+    index, _ = open_vectors(store, tmp_path / "faces.faiss", model_id=MODEL, ivfpq_min_faces=IVFPQ_AT)
+    _, vectors = store.face_vectors()
+    first = store.photos_by_path()["/photos/16-0.jpg"]
+    removed = set(store.face_ids().tolist())
+    store.mark_gone([first.id])
+    removed -= set(store.face_ids().tolist())
+    assert len(removed) == 10
+    found = index.search(vectors[:10], 5)
+    assert all(len(row) == 5 and not {face_id for face_id, _ in row} & removed for row in found)
+
+
+def test_a_file_of_the_old_format_is_rebuilt(store, tmp_path):
+    add_photos(store, 5, seed=17)
+    path = tmp_path / "faces.faiss"
+    index, _ = open_vectors(store, path, model_id=MODEL)
+    index.save(path, MODEL)
+    sidecar = json.loads(sidecar_path(path).read_text())
+    sidecar_path(path).write_text(json.dumps({**sidecar, "format": 1, "kind": "hnsw"}))
+    assert VectorIndex.load(path) is None
+    _, changed = open_vectors(store, path, model_id=MODEL)
+    assert changed
 
 
 def test_gallery_repairs_and_records_kind(tmp_path):
@@ -219,6 +343,20 @@ def test_gallery_repairs_and_records_kind(tmp_path):
     with Gallery.open(tmp_path / "g", create=False) as reader:
         assert reader.vectors().ids().tolist() == reader.store.face_ids().tolist()
         assert VectorIndex.load(reader.vectors_path) is not None
+
+
+def test_gallery_past_the_threshold_records_ivfpq_and_matches_after_reopening(tmp_path):
+    with Gallery.open(tmp_path / "g", ivfpq_min_faces=IVFPQ_AT) as gallery, gallery.write_lock():
+        gallery.store.set_meta("model_id", MODEL)
+        add_photos(gallery.store, 120, seed=18, faces_per_photo=10)
+        assert gallery.sync_vectors().kind == "ivfpq"
+        assert gallery.store.get_meta(META_VECTOR_INDEX) == "ivfpq"
+        assert load_trained(gallery.vectors_path, MODEL) is not None
+        _, vectors = gallery.store.face_vectors()
+    with Gallery.open(tmp_path / "g", create=False, ivfpq_min_faces=IVFPQ_AT) as reader:
+        index = reader.vectors()
+        assert index.kind == "ivfpq"
+        assert [row[0][0] for row in index.search(vectors[:20], 1)] == reader.store.face_ids()[:20].tolist()
 
 
 def test_reader_does_not_write_while_a_writer_holds_the_lock(tmp_path):

@@ -92,7 +92,8 @@ def train_encoder(
         "training": {
             **summary,
             "objective": "contrastive loss on in-batch pairs with hard-negative mining + distillation "
-            "(cosine and pairwise-distance matching) from the dlib ResNet teacher",
+            "(cosine and pairwise-distance matching) from the dlib ResNet teacher, its vectors centred "
+            "on the training faces' mean first",
             "command": command,
             "seconds": result["train_seconds"],
             "settings": result["settings"],

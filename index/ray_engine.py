@@ -1,0 +1,237 @@
+"""`facesim index --engine ray`: decode, detect, align and embed on a Ray cluster with Ray Data.
+
+Ray only replaces the local worker pool. The indexer still plans the run, and it alone writes
+SQLite and FAISS, one transaction per batch, so skip-by-hash, resume after an interrupt and
+"every photo once" are the local engine's rules unchanged. Ray Data re-runs the work of an
+actor lost with its node (its actors restart and their tasks retry); results come back in task
+order, so a retried photo is still committed once, by the driver, and face ids follow the scan.
+
+Every node reads the photos by the same path the driver scanned, so they must be on storage
+that every node mounts at that path; the encoder weights are sent with the job. Importing this
+module imports Ray: only `--engine ray` does.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import socket
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, redirect_stdout
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from facesim.config import RAY_CONNECT_TIMEOUT_S, RAY_PHOTOS_PER_BATCH
+from facesim.errors import FacesimError
+from index.indexer import _one_line, _Outcome, _Task, file_hash
+
+try:
+    import ray
+    import ray.data
+except ImportError:  # the extra is not installed; ray_cluster says how to get it
+    ray = None
+
+# torch and dlib are imported in the actors only: the driver just plans and writes.
+if TYPE_CHECKING:
+    from facesim.detection import DetectedFace, Detector
+
+INSTALL_HINT = "--engine ray needs Ray: pip install 'facesim[ray]'"
+
+
+@contextmanager
+def ray_cluster(address: str | None) -> Iterator[None]:
+    """Connected to the cluster at `address` (None: $RAY_ADDRESS, a running local cluster, or a
+    new one on this machine) for the block, before the run scans anything, so that a wrong
+    address fails at once. Disconnecting on the way out ends this run's actors however the block
+    is left; a connection the caller had already made is used and left open."""
+    if ray is None:
+        raise FacesimError(INSTALL_HINT)
+    quiet = logging.getLogger("ray.data")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # Ray Data's per-run INFO lines would bury facesim's summary
+    owned = not ray.is_initialized()
+    # Ray's driver prints cluster events (a node lost, a task retried) to stdout; they are
+    # diagnostics, and stdout belongs to the caller, e.g. `facesim index --json`.
+    with redirect_stdout(sys.stderr):
+        try:
+            if owned:
+                _connect(address)
+            yield
+        finally:
+            quiet.setLevel(level)
+            if owned and ray.is_initialized():
+                ray.shutdown()
+
+
+def _connect(address: str | None) -> None:
+    """A GCS address that nothing listens on would make ray.init retry for minutes; a plain TCP
+    connect first turns that into one line at once."""
+    if address and address.startswith("ray://"):
+        raise FacesimError(
+            "--engine ray cannot run through Ray Client (ray://): Ray Data needs the driver inside the "
+            "cluster; run facesim on a cluster node with --address auto (or `ray job submit -- facesim index ...`)"
+        )
+    if address and address not in ("auto", "local"):
+        host, _, port = address.rpartition(":")
+        try:
+            socket.create_connection((host.strip("[]"), int(port)), timeout=RAY_CONNECT_TIMEOUT_S).close()
+        except (OSError, ValueError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+            raise FacesimError(f"cannot reach a Ray cluster at {address} ({reason})") from None
+    try:
+        ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False)
+    except ConnectionError as exc:
+        raise FacesimError(f"cannot connect to Ray: {_one_line(str(exc))}") from None
+
+
+def ray_outcomes(tasks: list[_Task], detector: Detector, weights: Path) -> Iterator[tuple[_Task, _Outcome]]:
+    """(task, outcome) in task order, like the local engine's pool; needs ray_cluster's block."""
+    if not tasks:  # everything unchanged: start no actor
+        return
+    context = ray.data.DataContext.get_current()
+    # In order, so that face ids come out in scan order whichever actor finishes first.
+    context.execution_options.preserve_order = True
+    context.enable_progress_bars = False
+    cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    items = [
+        # Paths travel as bytes: a Linux file name need not be UTF-8, and Arrow strings must be.
+        {"index": number, "path": os.fsencode(task.path), "known_hash": task.known_hash or ""}
+        for number, task in enumerate(tasks)
+    ]
+    blocks = -(-len(items) // RAY_PHOTOS_PER_BATCH)
+    photos = ray.data.from_items(items, override_num_blocks=blocks)
+    results = photos.map_batches(
+        PhotoWorker,
+        # The weights travel with the job, so every node embeds with exactly the driver's model.
+        fn_constructor_kwargs={"weights": _read_weights(weights), "detector": detector},
+        batch_size=RAY_PHOTOS_PER_BATCH,
+        batch_format="numpy",
+        # One actor per CPU, each holding one copy of the model; Ray Data's defaults restart an
+        # actor whose node died and retry its unfinished batches on the actors that remain.
+        compute=ray.data.ActorPoolStrategy(min_size=1, max_size=cpus),
+        num_cpus=1,
+    )
+    for row in results.iter_rows():
+        task = tasks[int(row["index"])]
+        outcome = pickle.loads(row["outcome"])
+        if outcome is None:
+            yield task, _unseen(task)
+        else:
+            yield task, outcome
+
+
+def _read_weights(weights: Path) -> bytes:
+    try:
+        return weights.read_bytes()
+    except OSError as exc:
+        raise FacesimError(f"encoder weights unreadable: {weights} ({exc.strerror or type(exc).__name__})") from None
+
+
+def _unseen(task: _Task) -> _Outcome:
+    """A worker found no file where the driver had just seen one: the photos are not on storage
+    that every node shares. Recording it as an error would hide every such photo from later runs,
+    so the run stops instead; batches committed so far are kept."""
+    if os.path.exists(task.path):
+        raise FacesimError(
+            f"{task.path}: a Ray worker node cannot read it; --engine ray needs the photos "
+            "at the same path on every node"
+        )
+    return _Outcome(None, error=f"{task.path}: cannot read (No such file or directory)")
+
+
+@dataclass(frozen=True)
+class _Found:
+    """A photo detected and aligned, waiting for the batch's one encoder call."""
+
+    content_hash: str
+    detections: tuple[DetectedFace, ...]
+    chips: tuple[np.ndarray, ...]
+
+
+class PhotoWorker:
+    """A Ray Data actor: loads the model once, then hashes, decodes, detects and aligns each
+    photo of a batch and embeds all their chips together. Same results and one-line errors as
+    indexer.examine, so a gallery does not depend on the engine that built it."""
+
+    def __init__(self, weights: bytes, detector: Detector) -> None:
+        import torch
+
+        from facesim.embedder import Embedder
+
+        # An actor holds one CPU; more torch threads would only compete with its neighbours.
+        torch.set_num_threads(1)
+        with tempfile.TemporaryDirectory(prefix="facesim-ray-") as folder:
+            path = Path(folder) / "encoder.pt"
+            path.write_bytes(weights)
+            self.embedder = Embedder(path)
+        self.detector = detector
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        paths = [os.fsdecode(bytes(path)) for path in batch["path"]]
+        known = [str(digest) or None for digest in batch["known_hash"]]
+        found = [_detect(path, digest, self.detector) for path, digest in zip(paths, known, strict=True)]
+        outcomes = _embed_all(paths, found, self.embedder.embed)
+        return {"index": batch["index"], "outcome": np.array([pickle.dumps(item) for item in outcomes], dtype=object)}
+
+
+def _detect(path: str, known_hash: str | None, detector: Detector) -> _Found | _Outcome | None:
+    """indexer.examine up to the encoder; None when the file is not there at all."""
+    from facesim.alignment import align_face
+    from facesim.detection import detect_faces
+    from facesim.images import load_rgb
+
+    try:
+        digest = file_hash(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return _Outcome(None, error=f"{path}: cannot read ({exc.strerror or type(exc).__name__})")
+    if digest == known_hash:
+        return _Outcome(digest, unchanged=True)
+    try:
+        rgb = load_rgb(path)
+        detections = tuple(detect_faces(rgb, detector))
+        chips = tuple(align_face(rgb, detection) for detection in detections)
+    except FacesimError as exc:
+        return _Outcome(digest, error=_one_line(str(exc)))
+    except Exception as exc:  # a decoder bug on one photo: record it, keep going
+        return _Outcome(digest, error=f"{path}: {type(exc).__name__}: {_one_line(str(exc))}")
+    return _Found(digest, detections, chips)
+
+
+def _embed_all(
+    paths: list[str], found: list[_Found | _Outcome | None], embed: Callable[[list[np.ndarray]], np.ndarray]
+) -> list[_Outcome | None]:
+    """One encoder call for every chip of the batch. Should it fail, each photo of the batch is
+    recorded with the error, as the local engine records a model failure on one photo."""
+    from facesim.pipeline import Face
+
+    chips = [chip for item in found if isinstance(item, _Found) for chip in item.chips]
+    vectors: np.ndarray | None = None
+    failure = ""
+    if chips:
+        try:
+            vectors = embed(chips)
+        except Exception as exc:  # the model itself failed: record it like any photo's failure
+            failure = f"{type(exc).__name__}: {_one_line(str(exc))}"
+    outcomes: list[_Outcome | None] = []
+    start = 0
+    for path, item in zip(paths, found, strict=True):
+        if not isinstance(item, _Found):
+            outcomes.append(item)
+        elif not item.chips:
+            outcomes.append(_Outcome(item.content_hash))
+        elif vectors is None:
+            outcomes.append(_Outcome(item.content_hash, error=f"{path}: {failure}"))
+        else:
+            end = start + len(item.chips)
+            faces = tuple(Face(det, vec) for det, vec in zip(item.detections, vectors[start:end], strict=True))
+            outcomes.append(_Outcome(item.content_hash, faces=faces))
+            start = end
+    return outcomes

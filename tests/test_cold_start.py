@@ -1,0 +1,114 @@
+"""What each command imports, and the shipped HOG detector file.
+
+`import torch` alone takes about 1.7 s and 0.5 GB, so commands that never embed a face must not
+load it: these tests run the real CLI in a fresh interpreter and fail when a module-level import
+anywhere on a light path pulls in torch, dlib or pandas. (How long commands take is measured in
+benchmarks/cold_start.py, not here.)
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import dlib
+import numpy as np
+import pytest
+
+from facesim import detection
+from facesim.config import EMBEDDING_DIM, HOG_DETECTOR_PATH, HOG_UPSAMPLE
+from facesim.detection import DetectedFace
+from facesim.errors import ImageError
+from facesim.images import load_rgb
+from facesim.pipeline import Face
+from index import indexer
+from index.gallery import Gallery
+
+from sample_gallery import REPO, SAMPLE_PHOTOS
+
+TORCH = {"torch", "torchvision"}
+# Modules only face detection and embedding need; pandas is imported by sqlite_utils if not kept out.
+EMBEDDING_ONLY = TORCH | {"dlib", "pandas"}
+# A help text needs not even the gallery's libraries.
+GALLERY_LIBRARIES = {"faiss", "numpy", "sqlite_utils", "PIL"}
+
+# Runs the CLI in-process and writes its exit code and the top-level modules it loaded to argv[1].
+_PROBE = """
+import json, sys
+target, args = sys.argv[1], sys.argv[2:]
+from cli import app
+try:
+    app(args, prog_name="facesim")
+    code = 0
+except SystemExit as exc:
+    code = exc.code or 0
+with open(target, "w") as handle:
+    json.dump({"code": code, "modules": sorted({name.split(".")[0] for name in sys.modules})}, handle)
+"""
+
+
+def loaded_modules(tmp_path: Path, *args: str | Path) -> set[str]:
+    report = tmp_path / "modules.json"
+    subprocess.run([sys.executable, "-c", _PROBE, report, *map(str, args)], cwd=REPO, check=True, capture_output=True)
+    result = json.loads(report.read_text())
+    assert result["code"] == 0, f"facesim {' '.join(map(str, args))} exited {result['code']}"
+    return set(result["modules"])
+
+
+@pytest.fixture
+def empty_gallery(tmp_path: Path) -> Path:
+    directory = tmp_path / "gallery"
+    Gallery.open(directory).close()
+    return directory
+
+
+@pytest.mark.parametrize("args", [["--help"], ["index", "--help"], ["verify", "--help"], ["match", "--help"]])
+def test_help_imports_no_model_or_gallery_library(tmp_path: Path, args: list[str]) -> None:
+    loaded = loaded_modules(tmp_path, *args)
+    assert not loaded & (EMBEDDING_ONLY | GALLERY_LIBRARIES)
+
+
+@pytest.mark.parametrize("command", [["info"], ["clusters"], ["doctor", "--repair"]])
+def test_gallery_commands_that_embed_nothing_skip_torch_and_dlib(
+    tmp_path: Path, empty_gallery: Path, command: list[str]
+) -> None:
+    loaded = loaded_modules(tmp_path, *command, "--index", empty_gallery, "--json")
+    assert not loaded & EMBEDDING_ONLY
+
+
+def test_indexer_parent_receiving_faces_from_workers_does_not_import_torch() -> None:
+    """With --workers the parent imports the indexer and unpickles the workers' faces, nothing
+    more; torch there would cost 0.5 GB for a process that never embeds."""
+    face = Face(DetectedFace((0, 0, 9, 9), 1.0, ((1, 1),) * 5), np.zeros(EMBEDDING_DIM, dtype=np.float32))
+    outcome = pickle.dumps(indexer._Outcome("hash", faces=(face,)))
+    code = (
+        "import json, pickle, sys, index.indexer; pickle.loads(sys.stdin.buffer.read()); "
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
+    )
+    process = subprocess.run([sys.executable, "-c", code], cwd=REPO, input=outcome, check=True, capture_output=True)
+    loaded = set(json.loads(process.stdout))
+    assert "facesim" in loaded and not loaded & TORCH
+
+
+def test_shipped_hog_detector_finds_exactly_what_dlibs_builtin_one_finds() -> None:
+    """The file must be the built-in detector, not merely a similar one: same boxes, same scores,
+    same sub-detector, at the upsampling facesim uses and without it. If this fails after a dlib
+    upgrade, rewrite the file with dlib.get_frontal_face_detector().save(HOG_DETECTOR_PATH)."""
+    assert HOG_DETECTOR_PATH.is_file(), "without the file facesim silently falls back to the slow constructor"
+    detection._hog.cache_clear()
+    shipped, builtin = detection._hog(), dlib.get_frontal_face_detector()
+    compared = 0
+    for photo in sorted(SAMPLE_PHOTOS.iterdir()):
+        try:
+            rgb = load_rgb(photo)
+        except ImageError:
+            continue
+        for upsample in sorted({0, HOG_UPSAMPLE}):
+            ours, theirs = shipped.run(rgb, upsample, 0.0), builtin.run(rgb, upsample, 0.0)
+            assert [str(rect) for rect in ours[0]] == [str(rect) for rect in theirs[0]], photo.name
+            assert list(ours[1]) == list(theirs[1]) and list(ours[2]) == list(theirs[2]), photo.name
+            compared += bool(ours[0])
+    assert compared >= 40  # the 40 single-face photos at least, so the comparison saw faces
