@@ -70,6 +70,10 @@ GALLERY_LOCK_NAME = "index.lock"
 # Photos per SQLite transaction: a crash loses at most this much work, while committing less
 # often keeps fsyncs from dominating the cost of small photos.
 INDEX_BATCH_SIZE = 32
+# Photos whose chips share one encoder call, in either engine: one call for many chips costs
+# less per photo than one per photo, while a worker interrupted or a Ray node lost mid-chunk has
+# at most this many photos to redo. It is also the Ray Data batch size.
+PHOTOS_PER_ENCODER_CALL = 8
 # Exact search scans every vector: about 3.5 ms per query at 100k faces and 21 ms at 1M on one
 # core, with recall 1 and in-place removal, but it holds 512 bytes a face that every `facesim
 # match` reads from disk. Past IVFPQ_MIN_FACES the index becomes IVF-PQ: each face is a short code
@@ -96,8 +100,5 @@ CLUSTER_LINKAGES = ("complete", "average")
 DEFAULT_LINKAGE = "complete"
 
 # --- `facesim index --engine ray` -----------------------------------------------------------
-# Photos per Ray Data batch: their chips share one encoder call, and a node lost mid-run costs
-# at most this many photos per actor to redo.
-RAY_PHOTOS_PER_BATCH = 8
 # Ray's own connect retries for minutes; an address where nothing listens fails after this.
 RAY_CONNECT_TIMEOUT_S = 5.0

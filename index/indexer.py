@@ -19,13 +19,13 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from facesim import model_card
-from facesim.config import INDEX_BATCH_SIZE, WEIGHTS_PATH
+from facesim.config import INDEX_BATCH_SIZE, PHOTOS_PER_ENCODER_CALL, WEIGHTS_PATH
 from facesim.errors import FacesimError
 from index.gallery import META_MODEL_ID, Gallery
 from index.scan import FolderScan, scan_folder
@@ -34,10 +34,14 @@ from index.store import PhotoRow, Store
 # torch and dlib (through the pipeline) are imported where photos are embedded: with --workers
 # only the workers embed, and the parent stays about 0.5 GB smaller without torch.
 if TYPE_CHECKING:
-    from facesim.detection import Detector
+    import numpy as np
+
+    from facesim.detection import DetectedFace, Detector
     from facesim.embedder import Embedder
     from facesim.pipeline import Face
 
+# Chips in, one unit vector per chip out: Embedder.embed, or a stand-in that loads it on first use.
+EmbedChips = Callable[[list["np.ndarray"]], "np.ndarray"]
 # (total photos, photos done, photo just done or None for a bulk step such as the skips)
 ProgressCallback = Callable[[int, int, Path | None], None]
 # local: this process, or --workers processes on this machine; ray: a Ray cluster (index.ray_engine).
@@ -45,8 +49,8 @@ Engine = Literal["local", "ray"]
 ENGINES: tuple[Engine, ...] = ("local", "ray")
 
 _HASH_CHUNK = 1 << 20
-# Tasks queued per worker: enough to keep workers busy, few enough that Ctrl-C stops promptly.
-_QUEUE_PER_WORKER = 4
+# Chunks queued per worker: enough to keep workers busy, few enough that Ctrl-C stops promptly.
+_QUEUE_PER_WORKER = 2
 # How often a worker checks that the indexer that started it is still alive.
 _PARENT_CHECK_SECONDS = 1.0
 
@@ -92,24 +96,107 @@ def file_hash(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def examine(path: str | Path, known_hash: str | None, detector: Detector, embedder: Callable[[], Embedder]) -> _Outcome:
-    """Hash, then (if changed) find and embed the faces. Every failure becomes a one-line
-    error for this photo, because one bad file must not end a run over thousands."""
+def examine_photos(
+    photos: Sequence[tuple[str, str | None]], detector: Detector, embed: EmbedChips
+) -> list[_Outcome | None]:
+    """An outcome per (path, known hash), in order; None where the file is not there at all,
+    which each engine reads differently. Each photo is hashed, then (if changed) decoded,
+    detected and aligned on its own, and all their chips go through one encoder call, which
+    costs less per photo than a call per photo. Every failure becomes a one-line error for its
+    photo alone, because one bad file must not end a run over thousands; both engines use this,
+    so a gallery does not depend on the engine that built it."""
+    paths = [path for path, _ in photos]
+    return _embed_all(paths, [_detect(path, known_hash, detector) for path, known_hash in photos], embed)
+
+
+@dataclass(frozen=True)
+class _Found:
+    """A photo detected and aligned, waiting for its chunk's one encoder call."""
+
+    content_hash: str
+    detections: tuple[DetectedFace, ...]
+    chips: tuple[np.ndarray, ...]
+
+
+def _detect(path: str, known_hash: str | None, detector: Detector) -> _Found | _Outcome | None:
+    from facesim.alignment import align_face
+    from facesim.detection import detect_faces
+    from facesim.images import load_rgb
+
     try:
         digest = file_hash(path)
+    except FileNotFoundError:
+        return None
     except OSError as exc:
         return _Outcome(None, error=f"{path}: cannot read ({exc.strerror or type(exc).__name__})")
     if digest == known_hash:
         return _Outcome(digest, unchanged=True)
-    from facesim.pipeline import faces_in_photo
-
     try:
-        faces = faces_in_photo(path, detector, embedder())
+        rgb = load_rgb(path)
+        detections = tuple(detect_faces(rgb, detector))
+        chips = tuple(align_face(rgb, detection) for detection in detections)
     except FacesimError as exc:
         return _Outcome(digest, error=_one_line(str(exc)))
-    except Exception as exc:  # a decoder or model bug on one photo: record it, keep going
+    except Exception as exc:  # a decoder bug on one photo: record it, keep going
         return _Outcome(digest, error=f"{path}: {type(exc).__name__}: {_one_line(str(exc))}")
-    return _Outcome(digest, faces=tuple(faces))
+    return _Found(digest, detections, chips)
+
+
+def _embed_all(paths: list[str], found: list[_Found | _Outcome | None], embed: EmbedChips) -> list[_Outcome | None]:
+    """One encoder call for every chip of the chunk. Should it fail, each photo is embedded on
+    its own, so that only a photo that breaks the model is recorded as failed."""
+    with_chips = [item for item in found if isinstance(item, _Found) and item.chips]
+    vectors: np.ndarray | None = None
+    if len(with_chips) > 1:
+        # On failure, retried photo by photo below, which names the photo at fault.
+        with suppress(Exception):
+            vectors = embed([chip for item in with_chips for chip in item.chips])
+    outcomes: list[_Outcome | None] = []
+    start = 0
+    for path, item in zip(paths, found, strict=True):
+        if not isinstance(item, _Found):
+            outcomes.append(item)
+        elif not item.chips:
+            outcomes.append(_Outcome(item.content_hash))
+        elif vectors is not None:
+            end = start + len(item.chips)
+            outcomes.append(_with_faces(item, vectors[start:end]))
+            start = end
+        else:
+            outcomes.append(_embed_one(path, item, embed))
+    return outcomes
+
+
+def _embed_one(path: str, item: _Found, embed: EmbedChips) -> _Outcome:
+    try:
+        vectors = embed(list(item.chips))
+    except FacesimError as exc:  # e.g. the weights missing, on first use
+        return _Outcome(item.content_hash, error=_one_line(str(exc)))
+    except Exception as exc:  # the model failed on this photo: record it like any photo's failure
+        return _Outcome(item.content_hash, error=f"{path}: {type(exc).__name__}: {_one_line(str(exc))}")
+    return _with_faces(item, vectors)
+
+
+def _with_faces(item: _Found, vectors: np.ndarray) -> _Outcome:
+    from facesim.pipeline import Face
+
+    faces = tuple(Face(detection, vector) for detection, vector in zip(item.detections, vectors, strict=True))
+    return _Outcome(item.content_hash, faces=faces)
+
+
+def _missing(path: str) -> _Outcome:
+    return _Outcome(None, error=f"{path}: cannot read (No such file or directory)")
+
+
+def _chunks(tasks: Sequence[_Task], size: int = PHOTOS_PER_ENCODER_CALL) -> Iterator[Sequence[_Task]]:
+    for start in range(0, len(tasks), size):
+        yield tasks[start : start + size]
+
+
+def _examine_chunk(tasks: Sequence[_Task], detector: Detector, embed: EmbedChips) -> list[_Outcome]:
+    """The local engine's reading of examine_photos: a file gone since the scan failed to read."""
+    outcomes = examine_photos([(task.path, task.known_hash) for task in tasks], detector, embed)
+    return [_missing(task.path) if outcome is None else outcome for task, outcome in zip(tasks, outcomes, strict=True)]
 
 
 def index_folder(
@@ -312,7 +399,9 @@ def _outcomes(
         initargs=(str(weights), detector),
     )
     try:
-        yield _examine_in_pool(pool, tasks, workers * _QUEUE_PER_WORKER)
+        # Smaller chunks when there are few photos, so that every worker gets some.
+        size = min(PHOTOS_PER_ENCODER_CALL, -(-len(tasks) // workers))
+        yield _examine_in_pool(pool, _chunks(tasks, size), workers * _QUEUE_PER_WORKER)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
@@ -320,38 +409,39 @@ def _outcomes(
 def _examine_here(tasks: list[_Task], detector: Detector, weights: Path) -> Iterator[tuple[_Task, _Outcome]]:
     embedder: list[Embedder] = []
 
-    def load() -> Embedder:
+    def embed(chips: list[np.ndarray]) -> np.ndarray:
         # Loaded on first use: a run where everything is unchanged never touches the model.
         if not embedder:
             from facesim.embedder import Embedder, default_embedder
 
             embedder.append(default_embedder() if weights == WEIGHTS_PATH else Embedder(weights))
-        return embedder[0]
+        return embedder[0].embed(chips)
 
-    for task in tasks:
-        yield task, examine(task.path, task.known_hash, detector, load)
+    for chunk in _chunks(tasks):
+        yield from zip(chunk, _examine_chunk(chunk, detector, embed), strict=True)
 
 
-def _examine_in_pool(pool: ProcessPoolExecutor, tasks: list[_Task], depth: int) -> Iterator[tuple[_Task, _Outcome]]:
-    queue: deque[tuple[_Task, Future[_Outcome]]] = deque()
-    remaining = iter(tasks)
-    for task in remaining:
-        queue.append((task, pool.submit(_examine_in_worker, task)))
+def _examine_in_pool(
+    pool: ProcessPoolExecutor, remaining: Iterator[Sequence[_Task]], depth: int
+) -> Iterator[tuple[_Task, _Outcome]]:
+    queue: deque[tuple[Sequence[_Task], Future[list[_Outcome]]]] = deque()
+    for chunk in remaining:
+        queue.append((chunk, pool.submit(_examine_in_worker, chunk)))
         if len(queue) >= depth:
             break
     while queue:
-        task, future = queue.popleft()
+        chunk, future = queue.popleft()
         try:
-            outcome = future.result()
+            outcomes = future.result()
         except BrokenProcessPool:
             raise FacesimError(
-                f"a worker process died near {task.path}; finished batches are kept; "
+                f"a worker process died near {chunk[0].path}; finished batches are kept; "
                 "rerun with one worker to find the photo that crashes it"
             ) from None
         following = next(remaining, None)
         if following is not None:
             queue.append((following, pool.submit(_examine_in_worker, following)))
-        yield task, outcome
+        yield from zip(chunk, outcomes, strict=True)
 
 
 # Set once in each worker process by _init_worker.
@@ -384,11 +474,11 @@ def _exit_with_parent(parent: int) -> None:
     os._exit(1)
 
 
-def _examine_in_worker(task: _Task) -> _Outcome:
+def _examine_in_worker(tasks: Sequence[_Task]) -> list[_Outcome]:
     embedder = _worker_embedder
     if embedder is None:
         raise RuntimeError("worker used before _init_worker ran")
-    return examine(task.path, task.known_hash, _worker_detector, lambda: embedder)
+    return _examine_chunk(tasks, _worker_detector, embedder.embed)
 
 
 def _one_line(text: str) -> str:

@@ -19,17 +19,18 @@ import pickle
 import socket
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from facesim.config import RAY_CONNECT_TIMEOUT_S, RAY_PHOTOS_PER_BATCH
+from facesim.config import PHOTOS_PER_ENCODER_CALL, RAY_CONNECT_TIMEOUT_S
 from facesim.errors import FacesimError
-from index.indexer import _one_line, _Outcome, _Task, file_hash
+
+# The shared examine code used to live here; tests/test_ray_engine.py still imports these two from here.
+from index.indexer import _missing, _one_line, _Outcome, _Task, examine_photos
 
 try:
     import ray
@@ -39,7 +40,7 @@ except ImportError:  # the extra is not installed; ray_cluster says how to get i
 
 # torch and dlib are imported in the actors only: the driver just plans and writes.
 if TYPE_CHECKING:
-    from facesim.detection import DetectedFace, Detector
+    from facesim.detection import Detector
 
 INSTALL_HINT = "--engine ray needs Ray: pip install 'facesim[ray]'"
 
@@ -104,13 +105,13 @@ def ray_outcomes(tasks: list[_Task], detector: Detector, weights: Path) -> Itera
         {"index": number, "path": os.fsencode(task.path), "known_hash": task.known_hash or ""}
         for number, task in enumerate(tasks)
     ]
-    blocks = -(-len(items) // RAY_PHOTOS_PER_BATCH)
+    blocks = -(-len(items) // PHOTOS_PER_ENCODER_CALL)
     photos = ray.data.from_items(items, override_num_blocks=blocks)
     results = photos.map_batches(
         PhotoWorker,
         # The weights travel with the job, so every node embeds with exactly the driver's model.
         fn_constructor_kwargs={"weights": _read_weights(weights), "detector": detector},
-        batch_size=RAY_PHOTOS_PER_BATCH,
+        batch_size=PHOTOS_PER_ENCODER_CALL,
         batch_format="numpy",
         # One actor per CPU, each holding one copy of the model; Ray Data's defaults restart an
         # actor whose node died and retry its unfinished batches on the actors that remain.
@@ -142,22 +143,12 @@ def _unseen(task: _Task) -> _Outcome:
             f"{task.path}: a Ray worker node cannot read it; --engine ray needs the photos "
             "at the same path on every node"
         )
-    return _Outcome(None, error=f"{task.path}: cannot read (No such file or directory)")
-
-
-@dataclass(frozen=True)
-class _Found:
-    """A photo detected and aligned, waiting for the batch's one encoder call."""
-
-    content_hash: str
-    detections: tuple[DetectedFace, ...]
-    chips: tuple[np.ndarray, ...]
+    return _missing(task.path)
 
 
 class PhotoWorker:
-    """A Ray Data actor: loads the model once, then hashes, decodes, detects and aligns each
-    photo of a batch and embeds all their chips together. Same results and one-line errors as
-    indexer.examine, so a gallery does not depend on the engine that built it."""
+    """A Ray Data actor: loads the model once, then examines each batch of photos as the local
+    engine examines a chunk, their chips sharing one encoder call."""
 
     def __init__(self, weights: bytes, detector: Detector) -> None:
         import torch
@@ -173,65 +164,9 @@ class PhotoWorker:
         self.detector = detector
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        paths = [os.fsdecode(bytes(path)) for path in batch["path"]]
-        known = [str(digest) or None for digest in batch["known_hash"]]
-        found = [_detect(path, digest, self.detector) for path, digest in zip(paths, known, strict=True)]
-        outcomes = _embed_all(paths, found, self.embedder.embed)
+        photos = [
+            (os.fsdecode(bytes(path)), str(digest) or None)
+            for path, digest in zip(batch["path"], batch["known_hash"], strict=True)
+        ]
+        outcomes = examine_photos(photos, self.detector, self.embedder.embed)
         return {"index": batch["index"], "outcome": np.array([pickle.dumps(item) for item in outcomes], dtype=object)}
-
-
-def _detect(path: str, known_hash: str | None, detector: Detector) -> _Found | _Outcome | None:
-    """indexer.examine up to the encoder; None when the file is not there at all."""
-    from facesim.alignment import align_face
-    from facesim.detection import detect_faces
-    from facesim.images import load_rgb
-
-    try:
-        digest = file_hash(path)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        return _Outcome(None, error=f"{path}: cannot read ({exc.strerror or type(exc).__name__})")
-    if digest == known_hash:
-        return _Outcome(digest, unchanged=True)
-    try:
-        rgb = load_rgb(path)
-        detections = tuple(detect_faces(rgb, detector))
-        chips = tuple(align_face(rgb, detection) for detection in detections)
-    except FacesimError as exc:
-        return _Outcome(digest, error=_one_line(str(exc)))
-    except Exception as exc:  # a decoder bug on one photo: record it, keep going
-        return _Outcome(digest, error=f"{path}: {type(exc).__name__}: {_one_line(str(exc))}")
-    return _Found(digest, detections, chips)
-
-
-def _embed_all(
-    paths: list[str], found: list[_Found | _Outcome | None], embed: Callable[[list[np.ndarray]], np.ndarray]
-) -> list[_Outcome | None]:
-    """One encoder call for every chip of the batch. Should it fail, each photo of the batch is
-    recorded with the error, as the local engine records a model failure on one photo."""
-    from facesim.pipeline import Face
-
-    chips = [chip for item in found if isinstance(item, _Found) for chip in item.chips]
-    vectors: np.ndarray | None = None
-    failure = ""
-    if chips:
-        try:
-            vectors = embed(chips)
-        except Exception as exc:  # the model itself failed: record it like any photo's failure
-            failure = f"{type(exc).__name__}: {_one_line(str(exc))}"
-    outcomes: list[_Outcome | None] = []
-    start = 0
-    for path, item in zip(paths, found, strict=True):
-        if not isinstance(item, _Found):
-            outcomes.append(item)
-        elif not item.chips:
-            outcomes.append(_Outcome(item.content_hash))
-        elif vectors is None:
-            outcomes.append(_Outcome(item.content_hash, error=f"{path}: {failure}"))
-        else:
-            end = start + len(item.chips)
-            faces = tuple(Face(det, vec) for det, vec in zip(item.detections, vectors[start:end], strict=True))
-            outcomes.append(_Outcome(item.content_hash, faces=faces))
-            start = end
-    return outcomes

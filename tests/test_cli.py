@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from cli import app
 from index.cluster_metrics import bcubed
+from index.gallery import Gallery
 
 from sample_gallery import SAMPLE_DATA, SAMPLE_PHOTOS, single_face_photos
 
@@ -185,6 +186,27 @@ def test_clusters_group_the_people(gallery: tuple[Path, Path, dict]) -> None:
         by_photo.setdefault(row["photo_path"], []).append(int(row["person_id"]))
     for persons in by_photo.values():
         assert len(persons) == len(set(persons)), "two faces of one photo in one person"
+
+
+def test_clusters_linkage_choice(gallery: tuple[Path, Path, dict], tmp_path: Path) -> None:
+    """Complete linkage never puts two faces further apart than the threshold in one person;
+    an unknown linkage is one line and exit 2."""
+    _, index_dir, _ = gallery
+    scratch = tmp_path / "gallery"
+    shutil.copytree(index_dir, scratch)
+    threshold = run_json("info", "--index", scratch)["model"]["threshold"]
+    for linkage in ("complete", "average"):
+        persons = run_json("clusters", "--index", scratch, "--linkage", linkage, "--min-size", "1")
+        assert sum(len(p["faces"]) for p in persons) == expected_faces()
+    code, _, stderr = run("clusters", "--index", scratch, "--linkage", "single")
+    assert code == 2 and len(stderr.strip().splitlines()) == 1 and "linkage" in stderr
+    persons = run_json("clusters", "--index", scratch, "--linkage", "complete")
+    assert persons
+    with Gallery.open(scratch, create=False) as opened:
+        for person in persons:
+            _, vectors = opened.store.face_vectors([face["face_id"] for face in person["faces"]])
+            distances = np.linalg.norm(vectors[:, None] - vectors[None], axis=2)
+            assert distances.max() < threshold
 
 
 def test_person_ids_and_names_survive_reindexing(gallery: tuple[Path, Path, dict], tmp_path: Path) -> None:

@@ -232,8 +232,7 @@ def test_a_photo_the_driver_sees_but_a_worker_does_not_stops_the_run(tmp_path):
 
 def test_an_encoder_failure_is_recorded_on_each_photo_with_faces_not_raised():
     from facesim.detection import DetectedFace
-    from index.indexer import _Outcome
-    from index.ray_engine import _embed_all, _Found
+    from index.indexer import _embed_all, _Found, _Outcome
 
     def broken(_chips):
         raise RuntimeError("out of memory\nmore detail")
