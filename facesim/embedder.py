@@ -63,8 +63,9 @@ class Embedder:
     """Embeds chips in batches; averages each chip with its mirror image, which costs one more
     pass but makes the vector insensitive to which way the face turns."""
 
-    def __init__(self, weights: Path = WEIGHTS_PATH, batch_size: int = 64) -> None:
-        self.model = load_encoder(weights)
+    def __init__(self, weights: Path = WEIGHTS_PATH, batch_size: int = 64, model: FaceEncoder | None = None) -> None:
+        """model: an encoder already in memory (a training checkpoint), instead of the weights file."""
+        self.model = model if model is not None else load_encoder(weights)
         self.input_size = self.model.config["input_size"]
         self.batch_size = batch_size
 
