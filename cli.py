@@ -91,18 +91,6 @@ def _shown(path: Path | str) -> str:
     return _printable(path)
 
 
-def _engine(name: str, workers: int, address: str | None) -> str:
-    from index.indexer import ENGINES
-
-    if name not in ENGINES:
-        raise FacesimError(f"unknown engine {name!r}; choose one of: {', '.join(ENGINES)}")
-    if name == "ray" and workers != 1:
-        raise FacesimError("--workers is for the local engine; --engine ray runs one actor per CPU of the cluster")
-    if name != "ray" and address is not None:
-        raise FacesimError("--address needs --engine ray")
-    return name
-
-
 @app.command("index")
 def index_photos(
     path: Annotated[Path, typer.Argument(help="Photo folder (searched recursively) or a single photo.")],
@@ -158,7 +146,7 @@ def index_photos(
                 retry_errors=retry_errors,
                 reembed=reembed,
                 progress=advance,
-                engine=_engine(engine, workers, address),
+                engine=engine,
                 ray_address=address,
             )
             info = gallery.info()

@@ -16,14 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import sqlite3
-import sys
 import tempfile
 from pathlib import Path
 
 from speedkit import (
     DEFAULT_LFW,
     FACESIM_CLI,
-    REPO_ROOT,
     ChildRun,
     copy_photos,
     lfw_sample,
@@ -34,9 +32,9 @@ from speedkit import (
 
 from facesim.config import GALLERY_DB_NAME
 
-# The cluster the tests start: loopback only, one CPU a node, stopped by pid.
-sys.path.insert(0, str(REPO_ROOT / "tests"))
-from ray_cluster import start_cluster  # noqa: E402
+# The cluster the tests start (importable since speedkit put tests/ on the path): loopback
+# only, one CPU a node, stopped by pid.
+from ray_cluster import start_cluster
 
 
 def index_once(folder: Path, gallery: Path, extra: list[str]) -> tuple[ChildRun, int, int]:

@@ -25,6 +25,10 @@ from typing import IO
 import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# The tests' helpers that benchmarks share: the process-tree walk and the Ray test cluster.
+sys.path.insert(0, str(REPO_ROOT / "tests"))
+from process_tree import descendants  # noqa: E402
+
 DEFAULT_LFW = REPO_ROOT.parent / "shared" / "data" / "lfw"
 # The console script that `pip install -e .` put beside this interpreter: the real CLI.
 FACESIM_CLI = Path(sys.executable).with_name("facesim")
@@ -212,24 +216,10 @@ _RSS_INTERVAL_S = 0.5
 
 
 def _sample_rss(root: int, started: float, timeline: list[tuple[float, float]], stop: threading.Event) -> None:
-    """Sums VmRSS over the process tree twice a second. This kernel has no /proc/PID/task/TID/
-    children, so the tree is found from every process's parent id; at this rate the cost is
-    far below the noise of the measurement."""
+    """Sums VmRSS over the process tree twice a second; at this rate walking /proc costs far
+    below the noise of the measurement."""
     while not stop.wait(_RSS_INTERVAL_S):
-        parents: dict[int, int] = {}
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    # The command name in field 2 may hold spaces; the parent id follows its ')'.
-                    parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-                except (OSError, IndexError, ValueError):
-                    continue
-        tree = {root}
-        grew = True
-        while grew:
-            found = {pid for pid, parent in parents.items() if parent in tree} - tree
-            tree |= found
-            grew = bool(found)
+        tree = {root} | descendants(root)
         total_kb = sum(_rss_kb(pid) for pid in tree)
         if total_kb:
             timeline.append((time.perf_counter() - started, total_kb / 1024))

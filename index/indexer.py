@@ -226,10 +226,7 @@ def index_folder(
         raise ValueError("workers must be at least 1")
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
-    if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {ENGINES}")
-    if engine == "ray" and workers != 1:
-        raise ValueError("workers is for the local engine; Ray runs an actor per CPU of the cluster")
+    _check_engine(engine, workers, ray_address)
     root_path = Path(os.path.abspath(Path(root).expanduser()))
     if not root_path.exists():
         raise FacesimError(f"{root_path}: no such file or folder")
@@ -279,12 +276,20 @@ def index_folder(
         return summary
 
 
+def _check_engine(engine: str, workers: int, ray_address: str | None) -> None:
+    """The engine options as the user gave them (the CLI passes them through unchecked)."""
+    if engine not in ENGINES:
+        raise FacesimError(f"unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}")
+    if engine == "ray" and workers != 1:
+        raise FacesimError("--workers is for the local engine; --engine ray runs one actor per CPU of the cluster")
+    if engine != "ray" and ray_address is not None:
+        raise FacesimError("--address needs --engine ray")
+
+
 def _cluster(engine: Engine, ray_address: str | None) -> AbstractContextManager[None]:
     """The Ray connection for the whole run, made first so that a missing extra or a wrong
     address fails before a long scan; Ray is imported only here, and only for --engine ray."""
     if engine != "ray":
-        if ray_address is not None:
-            raise ValueError("ray_address needs engine='ray'")
         return nullcontext()
     from index.ray_engine import ray_cluster
 

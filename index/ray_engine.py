@@ -28,8 +28,6 @@ import numpy as np
 
 from facesim.config import PHOTOS_PER_ENCODER_CALL, RAY_CONNECT_TIMEOUT_S
 from facesim.errors import FacesimError
-
-# The shared examine code used to live here; tests/test_ray_engine.py still imports these two from here.
 from index.indexer import _missing, _one_line, _Outcome, _Task, examine_photos
 
 try:
