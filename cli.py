@@ -417,12 +417,24 @@ def evaluate(
 @app.command()
 def train(
     lfw: LfwOption,
-    epochs: Annotated[int, typer.Option(help="Passes over the training people's faces.")] = 30,
+    epochs: Annotated[
+        int | None, typer.Option(help="Passes over the training people's faces (default: the trainer's).")
+    ] = None,
     max_steps: Annotated[int | None, typer.Option(help="Stop after this many steps (smoke runs).")] = None,
     weights: Annotated[Path | None, typer.Option(help="Where to write the weights (default: the package's).")] = None,
     cache: Annotated[Path | None, typer.Option(help="Chip cache dir (default: $FACESIM_CACHE or ~/.cache).")] = None,
     fresh: Annotated[bool, typer.Option("--fresh", help="Ignore an existing checkpoint.")] = False,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch (default: torch's choice).")] = None,
+    init_from: Annotated[
+        Path | None, typer.Option(help="Fine-tune these weights instead of starting from random ones.")
+    ] = None,
+    learning_rate: Annotated[
+        float | None, typer.Option(help="Peak learning rate of the cosine schedule (default: the trainer's).")
+    ] = None,
+    contrastive_weight: Annotated[
+        float | None,
+        typer.Option(help="Contrastive term weight beside distillation; 0 distils only (default: the trainer's)."),
+    ] = None,
 ) -> None:
     """Train the Siamese encoder on LFW minus DevTest's people (resumes from its checkpoint)."""
     with user_errors():
@@ -436,7 +448,12 @@ def train(
 
         target = weights or WEIGHTS_PATH
         card_path = MODEL_CARD_PATH if weights is None else target.with_suffix(".json")
-        settings = TrainSettings(epochs=epochs, max_steps=max_steps)
+        overrides = {"epochs": epochs, "learning_rate": learning_rate, "contrastive_weight": contrastive_weight}
+        settings = TrainSettings(
+            max_steps=max_steps,
+            init_from=str(init_from) if init_from else None,
+            **{name: value for name, value in overrides.items() if value is not None},
+        )
         card = train_encoder(
             lfw, settings, _invocation(), target, card_path, cache, resume=not fresh, log=lambda line: out.print(line)
         )

@@ -18,6 +18,11 @@ gallery drawn with another seed (as `facesim calibrate` does on validation peopl
 
     python benchmarks/cluster_quality.py                       # 1000 x 10 faces, then 100k timing
     python benchmarks/cluster_quality.py --vectors faces.npz   # real faces
+    python benchmarks/cluster_quality.py --vectors faces.npz --sweep   # + each linkage at 0.70-1.10 x T
+
+The sweep is a diagnostic, not a tuning knob: it shows the best F any single threshold could give
+each linkage on these vectors, i.e. how much of a shortfall is the linkage's and how much the
+vectors'. `facesim clusters` always uses the model card's threshold.
 """
 
 from __future__ import annotations
@@ -125,11 +130,27 @@ def report(
         )
 
 
+SWEEP_FRACTIONS = np.round(np.arange(0.70, 1.101, 0.05), 2)
+
+
+def sweep(vectors: np.ndarray, labels: np.ndarray, photo_ids: np.ndarray, threshold: float, k: int) -> None:
+    """BCubed F of each linkage at fractions of the threshold, and the best one (see module docstring)."""
+    print(f"\nsweep: F (clusters) at fractions of the threshold {threshold:.4f}")
+    print(f"{'linkage':<10}" + "".join(f"{fraction:>13.2f}" for fraction in SWEEP_FRACTIONS))
+    for linkage in ("complete", "average"):
+        cells = []
+        for fraction in SWEEP_FRACTIONS:
+            predicted = cluster_faces(vectors, photo_ids, threshold * fraction, k, linkage=linkage)
+            cells.append(f"{bcubed(labels, predicted).f1:.3f} ({len(np.unique(predicted))})")
+        print(f"{linkage:<10}" + "".join(f"{cell:>13}" for cell in cells))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--vectors", type=Path, help=".npz with vectors, labels, photo_ids (real faces)")
     parser.add_argument("--threshold", type=float, help="distance threshold (default: calibrated / model card)")
     parser.add_argument("--k", type=int, default=DEFAULT_K)
+    parser.add_argument("--sweep", action="store_true", help="with --vectors: each linkage at 0.70-1.10 x threshold")
     parser.add_argument("--persons", type=int, default=1000)
     parser.add_argument("--faces-each", type=int, default=10)
     parser.add_argument("--noise", type=float, default=0.55)
@@ -149,6 +170,8 @@ def main() -> None:
 
             args.threshold = card_threshold()
         report(str(args.vectors), vectors, labels, photo_ids, args.threshold, args.k)
+        if args.sweep:
+            sweep(vectors, labels, photo_ids, args.threshold, args.k)
         return
 
     def gallery(persons: int, faces_each: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

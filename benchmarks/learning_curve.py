@@ -3,7 +3,9 @@
 Run it after each epoch (the checkpoint is rewritten every epoch) to see whether the student
 overfits or underfits. Each accuracy is at its own pairs' max-F1 threshold, on the seeded
 calibration pairs of the held-out validation people, and of 1,500 training faces. Also prints the
-mean cosine between the student's vectors and the centred teacher vectors it is distilled towards.
+mean cosine between the student's vectors and the centred teacher vectors it is distilled towards,
+and the BCubed F of clustering the validation people's faces (issue 5's measure, on people
+training never saw).
 
     python benchmarks/learning_curve.py --lfw ../shared/data/lfw
 """
@@ -17,31 +19,42 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from facesim.config import INPUT_SIZE, cache_dir
+from facesim.config import INPUT_SIZE, WEIGHTS_PATH
 from facesim.embedder import Embedder
 from facesim.encoder import FaceEncoder
-from facesim.training.chip_cache import ChipSet, pool_cache_dir
+from facesim.training.chip_cache import ChipSet
 from facesim.training.lfw import LfwLayout
 from facesim.training.metrics import best_f1_threshold, verification_report
-from facesim.training.workflow import calibration_distances, split_pool
+from facesim.training.workflow import calibration_distances, checkpoint_path, split_pool
+from index.cluster_metrics import bcubed
+from index.clustering import DEFAULT_K, cluster_faces
 
 TRAIN_FACES = 1500
 
 
-def point(embedder: Embedder, data: ChipSet, centre: np.ndarray) -> tuple[float, float]:
-    """(max-F1 accuracy on the calibration pairs, mean cosine to the centred teacher)."""
+def point(embedder: Embedder, data: ChipSet, centre: np.ndarray) -> tuple[float, float, float]:
+    """(max-F1 accuracy on the calibration pairs, mean cosine to the centred teacher, BCubed F of
+    `facesim clusters`' default linkage over the faces of people with two or more, at that
+    max-F1 threshold). For the validation people that threshold is what `calibrate` would store,
+    so the last number is the clustering quality the checkpoint would ship with."""
     vectors = embedder.embed(np.asarray(data.chips))
     distances, same = calibration_distances(data.labels, vectors)
-    accuracy = verification_report(distances, same, best_f1_threshold(distances, same))["accuracy"]
+    threshold = best_f1_threshold(distances, same)
+    accuracy = verification_report(distances, same, threshold)["accuracy"]
     teacher = data.teacher + data.teacher_flipped - 2 * centre
     teacher /= np.linalg.norm(teacher, axis=1, keepdims=True)
-    return round(accuracy, 4), round(float((vectors * teacher).sum(axis=1).mean()), 4)
+    labels = np.array(data.labels)
+    _, first, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    repeated = np.flatnonzero(counts[first] >= 2)
+    clusters = cluster_faces(vectors[repeated], repeated, threshold, DEFAULT_K)  # one photo per face
+    cluster_f = bcubed(labels[repeated], clusters).f1
+    return round(accuracy, 4), round(float((vectors * teacher).sum(axis=1).mean()), 4), round(cluster_f, 4)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lfw", type=Path, required=True)
-    parser.add_argument("--checkpoint", type=Path, default=pool_cache_dir(cache_dir()) / "checkpoint.pt")
+    parser.add_argument("--checkpoint", type=Path, default=checkpoint_path(WEIGHTS_PATH))
     args = parser.parse_args()
     train_data, val_data, _ = split_pool(LfwLayout(args.lfw), None)
     sample = np.sort(np.random.default_rng(0).choice(len(train_data.labels), TRAIN_FACES, replace=False))
@@ -50,14 +63,15 @@ def main() -> None:
     model = FaceEncoder(input_size=INPUT_SIZE)
     model.load_state_dict(saved["model"])
     embedder = Embedder(model=model.eval())
-    val_accuracy, val_cosine = point(embedder, val_data, centre)
-    train_accuracy, train_cosine = point(embedder, train_data.subset(sample), centre)
+    val_accuracy, val_cosine, val_cluster_f = point(embedder, val_data, centre)
+    train_accuracy, train_cosine, _ = point(embedder, train_data.subset(sample), centre)
     print(
         json.dumps(
             {
                 "epoch": json.loads(saved["state"])["epoch"],
                 "val_acc": val_accuracy,
                 "val_cos_centred_teacher": val_cosine,
+                "val_cluster_f": val_cluster_f,
                 "train_acc": train_accuracy,
                 "train_cos_centred_teacher": train_cosine,
             }

@@ -97,3 +97,36 @@ def test_two_step_training_then_calibration(tiny_lfw: Path, tmp_path: Path) -> N
     assert 0 < card["threshold"] < 2
     assert card["calibration"]["pairs"] >= 2
     assert np.isfinite(card["calibration"]["at_threshold"]["f1"])
+
+
+def test_fine_tuning_starts_from_the_given_weights_with_its_own_checkpoint(tiny_lfw: Path, tmp_path: Path) -> None:
+    import torch
+
+    base, tuned, cache = tmp_path / "base.pt", tmp_path / "tuned.pt", tmp_path / "cache"
+    common = ["--lfw", str(tiny_lfw), "--max-steps", "1", "--cache", str(cache)]
+    assert runner.invoke(app, ["train", *common, "--weights", str(base)]).exit_code == 0
+    result = runner.invoke(
+        app,
+        ["train", *common, "--weights", str(tuned), "--init-from", str(base)]
+        + ["--learning-rate", "1e-12", "--contrastive-weight", "0"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "resumed" not in result.output  # base's checkpoint belongs to base
+    training = json.loads(tuned.with_suffix(".json").read_text())["training"]
+    settings = training["settings"]
+    assert settings["init_from"] == str(base)
+    base_card = json.loads(base.with_suffix(".json").read_text())
+    assert training["initialised_from"]["model_id"] == base_card["model_id"]  # the first stage stays on record
+    assert training["initialised_from"]["command"] == base_card["training"]["command"]
+    assert training["objective"].endswith("alone") and "contrastive" in base_card["training"]["objective"]
+    assert settings["contrastive_weight"] == 0 and settings["learning_rate"] == 1e-12
+    first, second = (torch.load(path, weights_only=True)["state_dict"] for path in (base, tuned))
+    conv = next(name for name, value in first.items() if value.ndim == 4)
+    assert torch.equal(first[conv], second[conv])  # a near-zero step from base leaves its filters
+
+
+def test_fine_tuning_from_a_missing_file_is_one_line(tiny_lfw: Path, tmp_path: Path) -> None:
+    args = ["train", "--lfw", str(tiny_lfw), "--max-steps", "1", "--cache", str(tmp_path / "cache")]
+    result = runner.invoke(app, [*args, "--weights", str(tmp_path / "out.pt"), "--init-from", str(tmp_path / "no.pt")])
+    assert result.exit_code != 0
+    assert "weights missing" in result.output and "Traceback" not in result.output

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from facesim.config import INPUT_SIZE
-from facesim.embedder import prepare_batch, save_encoder
+from facesim.embedder import load_encoder, prepare_batch, save_encoder
 from facesim.encoder import FaceEncoder
 from facesim.training.augment import augment
 from facesim.training.chip_cache import ChipSet
@@ -33,6 +33,7 @@ class TrainSettings:
     center_teacher: bool = True
     seed: int = 0
     max_steps: int | None = None  # for smoke runs
+    init_from: str | None = None  # a weights file to fine-tune instead of starting from random weights
 
 
 def _batches(labels: list[str], settings: TrainSettings, rng: random.Random) -> list[list[int]]:
@@ -67,7 +68,8 @@ def train(
     # Adam's second moments sink into denormal floats, which made each step 50x slower on CPU.
     torch.set_flush_denormal(True)
     generator = torch.Generator().manual_seed(settings.seed)
-    model = FaceEncoder(input_size=INPUT_SIZE).to(memory_format=torch.channels_last)
+    model = load_encoder(Path(settings.init_from)) if settings.init_from else FaceEncoder(input_size=INPUT_SIZE)
+    model = model.float().to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
     label_ids = {name: i for i, name in enumerate(sorted(set(data.labels)))}
     labels = torch.tensor([label_ids[name] for name in data.labels])

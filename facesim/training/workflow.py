@@ -58,6 +58,12 @@ def _model_id(weights: Path) -> str:
     return f"{ARCHITECTURE}-{digest}"
 
 
+def checkpoint_path(weights: Path, cache: Path | None = None) -> Path:
+    """One checkpoint per weights target, so two training runs (say a fine-tune beside a control)
+    never resume from each other's state."""
+    return (cache or pool_cache_dir(cache_dir())) / f"checkpoint-{weights.stem}.pt"
+
+
 def train_encoder(
     lfw_root: Path,
     settings: TrainSettings,
@@ -70,8 +76,7 @@ def train_encoder(
 ) -> dict[str, Any]:
     layout = LfwLayout(lfw_root)
     train_data, _, summary = split_pool(layout, cache)
-    checkpoint = (cache or pool_cache_dir(cache_dir())) / "checkpoint.pt"
-    result = train(train_data, settings, checkpoint, weights, resume=resume, log=log)
+    result = train(train_data, settings, checkpoint_path(weights, cache), weights, resume=resume, log=log)
     model = Embedder(weights).model
     card = {
         "model_id": _model_id(weights),
@@ -91,17 +96,36 @@ def train_encoder(
         "distance": "Euclidean distance between unit vectors; same person when below the threshold",
         "training": {
             **summary,
-            "objective": "contrastive loss on in-batch pairs with hard-negative mining + distillation "
-            "(cosine and pairwise-distance matching) from the dlib ResNet teacher, its vectors centred "
-            "on the training faces' mean first",
+            "objective": objective(settings),
             "command": command,
             "seconds": result["train_seconds"],
             "settings": result["settings"],
             "history": result["history"],
+            **lineage(settings),
         },
     }
     write_card(card, card_path)
     return card
+
+
+def objective(settings: TrainSettings) -> str:
+    distillation = (
+        "distillation (cosine and pairwise-distance matching) from the dlib ResNet teacher, its vectors "
+        "centred on the training faces' mean first"
+    )
+    if settings.contrastive_weight == 0:
+        return f"{distillation}, alone"
+    return f"contrastive loss on in-batch pairs with hard-negative mining + {distillation}"
+
+
+def lineage(settings: TrainSettings) -> dict[str, Any]:
+    """A fine-tune is only reproducible with the run it started from, so its card carries that
+    run's training record (from the starting weights' own card) under `initialised_from`."""
+    if not settings.init_from:
+        return {}
+    start = Path(settings.init_from)
+    card = _card_or_empty(start.with_suffix(".json"))
+    return {"initialised_from": {"weights": str(start), "model_id": card.get("model_id"), **card.get("training", {})}}
 
 
 def calibration_distances(labels: list[str], vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
