@@ -32,23 +32,27 @@ from index.clustering import DEFAULT_K, cluster_faces
 TRAIN_FACES = 1500
 
 
-def point(embedder: Embedder, data: ChipSet, centre: np.ndarray) -> tuple[float, float, float]:
-    """(max-F1 accuracy on the calibration pairs, mean cosine to the centred teacher, BCubed F of
-    `facesim clusters`' default linkage over the faces of people with two or more, at that
-    max-F1 threshold). For the validation people that threshold is what `calibrate` would store,
-    so the last number is the clustering quality the checkpoint would ship with."""
+def point(embedder: Embedder, data: ChipSet, centre: np.ndarray) -> tuple[float, float, np.ndarray, float]:
+    """(max-F1 accuracy on the calibration pairs, mean cosine to the centred teacher, the vectors,
+    that max-F1 threshold)."""
     vectors = embedder.embed(np.asarray(data.chips))
     distances, same = calibration_distances(data.labels, vectors)
     threshold = best_f1_threshold(distances, same)
     accuracy = verification_report(distances, same, threshold)["accuracy"]
     teacher = data.teacher + data.teacher_flipped - 2 * centre
     teacher /= np.linalg.norm(teacher, axis=1, keepdims=True)
-    labels = np.array(data.labels)
-    _, first, counts = np.unique(labels, return_inverse=True, return_counts=True)
-    repeated = np.flatnonzero(counts[first] >= 2)
+    return round(accuracy, 4), round(float((vectors * teacher).sum(axis=1).mean()), 4), vectors, threshold
+
+
+def cluster_f(vectors: np.ndarray, labels: list[str], threshold: float) -> float:
+    """BCubed F of `facesim clusters`' default linkage over the faces of people with two or more.
+    At the validation people's max-F1 threshold, which is what `calibrate` would store, this is
+    the clustering quality the checkpoint would ship with."""
+    names = np.array(labels)
+    _, inverse, counts = np.unique(names, return_inverse=True, return_counts=True)
+    repeated = np.flatnonzero(counts[inverse] >= 2)
     clusters = cluster_faces(vectors[repeated], repeated, threshold, DEFAULT_K)  # one photo per face
-    cluster_f = bcubed(labels[repeated], clusters).f1
-    return round(accuracy, 4), round(float((vectors * teacher).sum(axis=1).mean()), 4), round(cluster_f, 4)
+    return round(bcubed(names[repeated], clusters).f1, 4)
 
 
 def main() -> None:
@@ -63,15 +67,15 @@ def main() -> None:
     model = FaceEncoder(input_size=INPUT_SIZE)
     model.load_state_dict(saved["model"])
     embedder = Embedder(model=model.eval())
-    val_accuracy, val_cosine, val_cluster_f = point(embedder, val_data, centre)
-    train_accuracy, train_cosine, _ = point(embedder, train_data.subset(sample), centre)
+    val_accuracy, val_cosine, val_vectors, val_threshold = point(embedder, val_data, centre)
+    train_accuracy, train_cosine, _, _ = point(embedder, train_data.subset(sample), centre)
     print(
         json.dumps(
             {
                 "epoch": json.loads(saved["state"])["epoch"],
                 "val_acc": val_accuracy,
                 "val_cos_centred_teacher": val_cosine,
-                "val_cluster_f": val_cluster_f,
+                "val_cluster_f": cluster_f(val_vectors, val_data.labels, val_threshold),
                 "train_acc": train_accuracy,
                 "train_cos_centred_teacher": train_cosine,
             }

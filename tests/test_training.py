@@ -130,3 +130,4 @@ def test_fine_tuning_from_a_missing_file_is_one_line(tiny_lfw: Path, tmp_path: P
     result = runner.invoke(app, [*args, "--weights", str(tmp_path / "out.pt"), "--init-from", str(tmp_path / "no.pt")])
     assert result.exit_code != 0
     assert "weights missing" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "cache").exists()  # refused before the slow chip pool is built

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from facesim.config import INPUT_SIZE
-from facesim.embedder import load_encoder, prepare_batch, save_encoder
+from facesim.embedder import prepare_batch, save_encoder
 from facesim.encoder import FaceEncoder
 from facesim.training.augment import augment
 from facesim.training.chip_cache import ChipSet
@@ -63,12 +63,15 @@ def train(
     weights_out: Path,
     resume: bool = True,
     log: Callable[[str], None] = print,
+    start: FaceEncoder | None = None,
 ) -> dict:
+    """start: the encoder `settings.init_from` names, loaded by the caller before the (slow) chip
+    pool, so a wrong path fails at once; None trains from random weights."""
     torch.manual_seed(settings.seed)
     # Adam's second moments sink into denormal floats, which made each step 50x slower on CPU.
     torch.set_flush_denormal(True)
     generator = torch.Generator().manual_seed(settings.seed)
-    model = load_encoder(Path(settings.init_from)) if settings.init_from else FaceEncoder(input_size=INPUT_SIZE)
+    model = start if start is not None else FaceEncoder(input_size=INPUT_SIZE)
     model = model.float().to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
     label_ids = {name: i for i, name in enumerate(sorted(set(data.labels)))}

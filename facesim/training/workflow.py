@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from facesim.config import CHIP_PADDING, CHIP_SIZE, INPUT_SIZE, MODEL_CARD_PATH, WEIGHTS_PATH, cache_dir
-from facesim.embedder import Embedder
+from facesim.embedder import Embedder, load_encoder
 from facesim.encoder import ARCHITECTURE
 from facesim.model_card import read_card, write_card
 from facesim.training.chip_cache import ChipSet, build_pool_cache, load_pool_cache, pool_cache_dir
@@ -74,9 +74,11 @@ def train_encoder(
     resume: bool = True,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
+    start = load_encoder(Path(settings.init_from)) if settings.init_from else None
     layout = LfwLayout(lfw_root)
     train_data, _, summary = split_pool(layout, cache)
-    result = train(train_data, settings, checkpoint_path(weights, cache), weights, resume=resume, log=log)
+    checkpoint = checkpoint_path(weights, cache)
+    result = train(train_data, settings, checkpoint, weights, resume=resume, log=log, start=start)
     model = Embedder(weights).model
     card = {
         "model_id": _model_id(weights),
@@ -109,6 +111,7 @@ def train_encoder(
 
 
 def objective(settings: TrainSettings) -> str:
+    """Worded from the settings, so a fine-tune's card describes the loss its weights last saw."""
     distillation = (
         "distillation (cosine and pairwise-distance matching) from the dlib ResNet teacher, its vectors "
         "centred on the training faces' mean first"
