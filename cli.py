@@ -32,6 +32,18 @@ IndexOption = Annotated[
     Path | None, typer.Option("--index", help="Gallery folder (default: $FACESIM_INDEX or the per-user data dir).")
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+CelebaOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--celeba",
+        help="CelebA folder with celebA/ and identity_CelebA.txt; the reserved identities are dropped unread.",
+        file_okay=False,
+    ),
+]
+UtkfaceOption = Annotated[
+    Path | None,
+    typer.Option("--utkface", help="UTKFace folder of aligned crops (unlabelled; distillation only).", file_okay=False),
+]
 DetectorOption = Annotated[str, typer.Option("--detector", help="Face detector: hog (fast) or cnn (dlib MMOD).")]
 LfwOption = Annotated[
     Path, typer.Option("--lfw", help="LFW root with images/<Name>/ and the pairs files.", file_okay=False)
@@ -417,6 +429,8 @@ def evaluate(
 @app.command()
 def train(
     lfw: LfwOption,
+    celeba: CelebaOption = None,
+    utkface: UtkfaceOption = None,
     epochs: Annotated[
         int | None, typer.Option(help="Passes over the training people's faces (default: the trainer's).")
     ] = None,
@@ -436,7 +450,8 @@ def train(
         typer.Option(help="Contrastive term weight beside distillation; 0 distils only (default: the trainer's)."),
     ] = None,
 ) -> None:
-    """Train the Siamese encoder on LFW minus DevTest's people (resumes from its checkpoint)."""
+    """Train the Siamese encoder on LFW minus DevTest's people, plus CelebA and UTKFace when given
+    (resumes from its checkpoint)."""
     with user_errors():
         if threads:
             import torch
@@ -444,7 +459,7 @@ def train(
             torch.set_num_threads(threads)
         from facesim.config import MODEL_CARD_PATH, WEIGHTS_PATH
         from facesim.training.trainer import TrainSettings
-        from facesim.training.workflow import train_encoder
+        from facesim.training.workflow import DataRoots, train_encoder
 
         target = weights or WEIGHTS_PATH
         card_path = MODEL_CARD_PATH if weights is None else target.with_suffix(".json")
@@ -455,30 +470,52 @@ def train(
             **{name: value for name, value in overrides.items() if value is not None},
         )
         card = train_encoder(
-            lfw, settings, _invocation(), target, card_path, cache, resume=not fresh, log=lambda line: out.print(line)
+            DataRoots(lfw, celeba, utkface),
+            settings,
+            _invocation(),
+            target,
+            card_path,
+            cache,
+            resume=not fresh,
+            log=lambda line: out.print(line),
         )
     out.print(f"trained {card['model_id']} in {card['training']['seconds']:.0f}s -> {target}")
-    out.print("next: facesim calibrate --lfw DIR, then facesim evaluate --lfw DIR --update-card")
+    out.print("next: facesim calibrate --lfw DIR [--celeba DIR], then facesim evaluate --lfw DIR --update-card")
 
 
 @app.command()
 def calibrate(
     lfw: LfwOption,
+    celeba: CelebaOption = None,
     weights: Annotated[Path | None, typer.Option(help="Weights to calibrate (default: the package's).")] = None,
     cache: Annotated[Path | None, typer.Option(help="Chip cache dir (default: $FACESIM_CACHE or ~/.cache).")] = None,
 ) -> None:
-    """Choose the distance threshold that maximises F1 on held-out people, and store it in the model card."""
+    """Choose the distance threshold that maximises F1 on held-out people of every labelled source,
+    store it in the model card, and show each source at that threshold beside its own best one."""
     with user_errors():
         from facesim.config import MODEL_CARD_PATH, WEIGHTS_PATH
-        from facesim.training.workflow import calibrate_encoder
+        from facesim.training.workflow import DataRoots, calibrate_encoder
 
         target = weights or WEIGHTS_PATH
         card_path = MODEL_CARD_PATH if weights is None else target.with_suffix(".json")
-        card = calibrate_encoder(lfw, _invocation(), target, card_path, cache)
-    report = card["calibration"]["at_threshold"]
+        card = calibrate_encoder(DataRoots(lfw, celeba), _invocation(), target, card_path, cache)
+    calibration = card["calibration"]
+    report = calibration["at_threshold"]
     out.print(
         f"threshold {card['threshold']:.4f}: F1 {report['f1']:.4f}, "
         f"accuracy {report['accuracy']:.4f} on {report['n_pairs']} validation pairs"
+    )
+    for source, result in calibration["per_source"].items():
+        shared, own = result["at_shared_threshold"], result["at_own_threshold"]
+        out.print(
+            f"  {source}: accuracy {shared['accuracy']:.4f} at the shared threshold, "
+            f"{own['accuracy']:.4f} at its own best {result['own_best_threshold']:.4f}"
+        )
+    strangers = calibration["strangers"]
+    out.print(
+        f"  strangers: {strangers['stranger_false_hit_rate']:.1%} of {strangers['stranger_queries']} people outside a "
+        f"{strangers['gallery_faces']}-face gallery get a false match; "
+        f"per-pair false accepts {strangers['pair_false_accept_rate']:.2%}"
     )
 
 

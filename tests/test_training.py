@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,30 +11,20 @@ from typer.testing import CliRunner
 
 from cli import app
 from facesim.errors import FacesimError
-from facesim.training.chip_cache import load_pool_cache
+from facesim.training.chip_cache import load_source_cache, source_cache_dir
 from facesim.training.lfw import LfwLayout, assert_no_devtest, sample_pairs, split_people
+from facesim.training.sources import lfw_source
+from facesim.training.workflow import load_pool
 
 from sample_gallery import lfw_root_or_skip, single_face_photos
+from training_data import forge_cache, tiny_lfw_tree
 
 runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
 def tiny_lfw(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An LFW-shaped folder from the sample gallery; its first two people play DevTest."""
-    root = tmp_path_factory.mktemp("lfw")
-    people = single_face_photos()
-    names = sorted(people)
-    for name in names:
-        (root / "images" / name).mkdir(parents=True)
-        for photo in people[name]:
-            shutil.copy(photo, root / "images" / name / photo.name)
-    first = [int(p.stem.rsplit("_", 1)[1]) for p in people[names[0]]]
-    second = int(people[names[1]][0].stem.rsplit("_", 1)[1])
-    (root / "pairsDevTest.txt").write_text(
-        f"2\n{names[0]}\t{first[0]}\t{first[1]}\n{names[0]}\t{first[0]}\t{names[1]}\t{second}\n"
-    )
-    return root
+    return tiny_lfw_tree(tmp_path_factory.mktemp("lfw"))
 
 
 def test_training_pool_never_contains_devtest_people(tiny_lfw: Path) -> None:
@@ -56,10 +45,14 @@ def test_real_lfw_pool_excludes_all_963_devtest_people() -> None:
 
 
 def test_a_cache_holding_devtest_faces_is_refused(tiny_lfw: Path, tmp_path: Path) -> None:
+    """A cache is only a file on disk: if one held a DevTest face (an older split, a hand edit),
+    loading the pool must refuse it rather than train on it."""
     devtest_name = sorted(LfwLayout(tiny_lfw).devtest_people())[0]
-    (tmp_path / "meta.json").write_text(json.dumps({"labels": [devtest_name], "paths": ["x.jpg"]}))
+    source = lfw_source(tiny_lfw)
+    folder = source_cache_dir(tmp_path, "lfw")
+    forge_cache(folder, source, labels=[devtest_name])
     with pytest.raises(FacesimError, match="DevTest"):
-        load_pool_cache(tmp_path, LfwLayout(tiny_lfw))
+        load_pool([source], tmp_path)
 
 
 def test_split_is_by_person_and_seeded() -> None:
@@ -87,9 +80,14 @@ def test_two_step_training_then_calibration(tiny_lfw: Path, tmp_path: Path) -> N
     assert result.exit_code == 0, result.output
     card = json.loads(weights.with_suffix(".json").read_text())
     assert card["training"]["history"][-1]["step"] == 2
-    assert card["training"]["train_people"] == 8 - card["training"]["validation_people"]
-    meta = json.loads((cache / "meta.json").read_text())
-    assert not set(meta["labels"]) & LfwLayout(tiny_lfw).devtest_people()
+    lfw = card["training"]["sources"]["lfw"]
+    assert lfw["train_people"] == 8 - lfw["validation_people"]
+    devtest = LfwLayout(tiny_lfw).devtest_people()
+    offered = sum(len(photos) for name, photos in single_face_photos().items() if name not in devtest)
+    assert lfw["images_offered"] == offered
+    assert lfw["train_faces"] + lfw["validation_faces"] == lfw["faces_found"] <= lfw["images_offered"]
+    cached = load_source_cache(source_cache_dir(cache, "lfw"), "lfw")
+    assert cached.labels and not set(cached.labels) & LfwLayout(tiny_lfw).devtest_people()
 
     result = runner.invoke(app, ["calibrate", "--lfw", str(tiny_lfw), "--weights", str(weights), "--cache", str(cache)])
     assert result.exit_code == 0, result.output
@@ -97,6 +95,8 @@ def test_two_step_training_then_calibration(tiny_lfw: Path, tmp_path: Path) -> N
     assert 0 < card["threshold"] < 2
     assert card["calibration"]["pairs"] >= 2
     assert np.isfinite(card["calibration"]["at_threshold"]["f1"])
+    assert set(card["calibration"]["per_source"]) == {"lfw"}
+    assert card["calibration"]["strangers"]["stranger_queries"] >= 1
 
 
 def test_fine_tuning_starts_from_the_given_weights_with_its_own_checkpoint(tiny_lfw: Path, tmp_path: Path) -> None:

@@ -1,36 +1,43 @@
 """Builds and loads the cache of aligned chips and dlib-teacher vectors for training.
 
-Detection and the teacher cost about 0.1 s an image, far more than a training step, so they run
-once, in parallel, and land under the cache dir (never the repo). Images whose subject HOG
+The teacher costs about 0.08 s a chip on one core, far more than a training step, so it runs
+once and lands under the cache dir (never the repo). The build goes in chunks of
+CHUNK_IMAGES images, each written atomically, on every core: hours of work survive a killed
+session, and the next run only builds the chunks that are missing. Images whose subject HOG
 misses are left out of training rather than guessed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import multiprocessing
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from multiprocessing import Pool
 from pathlib import Path
 
 import numpy as np
 
 from facesim.alignment import align_face
-from facesim.detection import detect_faces, primary_face
 from facesim.errors import FacesimError
 from facesim.images import load_rgb
 from facesim.teacher import DlibTeacher
-from facesim.training.lfw import LfwLayout, assert_no_devtest
+from facesim.training.sources import FaceSource, mirrored_for_teacher
 
-CACHE_VERSION = "pool-v1"
+CACHE_VERSION = "pool-v2"
+CHUNK_IMAGES = 256
+UNLABELLED_PREFIX = "unlabelled:"
 
 
 @dataclass
 class ChipSet:
     chips: np.ndarray  # N x CHIP x CHIP x 3 uint8
     teacher: np.ndarray  # N x 128, teacher on the chip
-    teacher_flipped: np.ndarray  # N x 128, teacher on the mirrored chip
-    labels: list[str]
+    teacher_flipped: np.ndarray  # N x 128, teacher on the mirrored chip; NaN where not computed
+    labels: list[str]  # identity; an unlabelled face is its own UNLABELLED_PREFIX + path
     paths: list[str]
+    sources: list[str]
 
     def subset(self, keep: np.ndarray) -> ChipSet:
         return ChipSet(
@@ -39,9 +46,28 @@ class ChipSet:
             self.teacher_flipped[keep],
             [self.labels[i] for i in keep],
             [self.paths[i] for i in keep],
+            [self.sources[i] for i in keep],
+        )
+
+    @property
+    def flippable(self) -> np.ndarray:
+        return ~np.isnan(self.teacher_flipped).any(axis=1)
+
+    @staticmethod
+    def concatenate(parts: list[ChipSet]) -> ChipSet:
+        return ChipSet(
+            np.concatenate([p.chips for p in parts]),
+            np.concatenate([p.teacher for p in parts]),
+            np.concatenate([p.teacher_flipped for p in parts]),
+            [x for p in parts for x in p.labels],
+            [x for p in parts for x in p.paths],
+            [x for p in parts for x in p.sources],
         )
 
 
+# The source being built, set before the worker pool forks so workers inherit it (its locate
+# function need not be picklable), and the teacher each worker loads once.
+_source: FaceSource | None = None
 _teacher: DlibTeacher | None = None
 
 
@@ -50,59 +76,116 @@ def _init_worker() -> None:
     _teacher = DlibTeacher()
 
 
-def _process(path: str) -> tuple[str, np.ndarray | None, np.ndarray | None, np.ndarray | None]:
-    rgb = load_rgb(path)
-    face = primary_face(detect_faces(rgb), rgb.shape)
+def _chip_and_vectors(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    assert _source is not None and _teacher is not None
+    rgb, face = _source.locate(load_rgb(path))
     if face is None:
-        return path, None, None, None
+        return None
     chip = align_face(rgb, face)
-    assert _teacher is not None
-    vectors = _teacher.embed_chips([chip, np.ascontiguousarray(chip[:, ::-1])])
-    return path, chip, vectors[0], vectors[1]
+    mirrored = np.ascontiguousarray(chip[:, ::-1])
+    if _source.both_orientations:
+        vectors = _teacher.embed_chips([chip, mirrored])
+        return chip, vectors[0], vectors[1]
+    if mirrored_for_teacher(path):
+        chip = mirrored
+    return chip, _teacher.embed_chips([chip])[0], np.full(128, np.nan, dtype=np.float32)
 
 
-def build_pool_cache(layout: LfwLayout, out_dir: Path, workers: int = 2) -> Path:
-    pool = layout.training_pool()
-    assert_no_devtest(list(pool), layout)
-    jobs = [(str(path), name) for name, paths in pool.items() for path in paths]
-    label_of = dict(jobs)
-    chips, teacher, flipped, labels, paths = [], [], [], [], []
-    with Pool(workers, initializer=_init_worker) as pool_workers:
-        for done, (path, chip, vec, vec_flip) in enumerate(
-            pool_workers.imap(_process, [p for p, _ in jobs], chunksize=16), 1
-        ):
-            if chip is not None:
-                chips.append(chip)
-                teacher.append(vec)
-                flipped.append(vec_flip)
-                labels.append(label_of[path])
-                paths.append(path)
-            if done % 500 == 0:
-                print(f"chips: {done}/{len(jobs)} images, {len(chips)} faces", flush=True)
+def _build_chunk(task: tuple[int, Path]) -> tuple[int, int, int]:
+    index, out_dir = task
+    assert _source is not None
+    jobs = _source.jobs[index * CHUNK_IMAGES : (index + 1) * CHUNK_IMAGES]
+    chips, teacher, flipped, paths, labels = [], [], [], [], []
+    for job in jobs:
+        try:
+            found = _chip_and_vectors(job.path)
+        except FacesimError:  # an unreadable file in a public data set is skipped, not fatal
+            found = None
+        if found is not None:
+            chips.append(found[0])
+            teacher.append(found[1])
+            flipped.append(found[2])
+            paths.append(job.path)
+            labels.append(job.label if job.label is not None else UNLABELLED_PREFIX + job.path)
+    tmp = out_dir / f"chunk-{index:05d}.tmp.npz"
+    np.savez(
+        tmp,
+        chips=np.stack(chips) if chips else np.zeros((0, 150, 150, 3), np.uint8),
+        teacher=np.asarray(teacher, np.float32).reshape(-1, 128),
+        teacher_flipped=np.asarray(flipped, np.float32).reshape(-1, 128),
+        paths=np.asarray(paths, dtype=str),
+        labels=np.asarray(labels, dtype=str),
+    )
+    tmp.replace(_chunk_path(out_dir, index))
+    return index, len(jobs), len(chips)
+
+
+def _chunk_path(out_dir: Path, index: int) -> Path:
+    return out_dir / f"chunk-{index:05d}.npz"
+
+
+def jobs_digest(source: FaceSource) -> str:
+    text = "\n".join(f"{job.path}\t{job.label}" for job in source.jobs)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def source_cache_dir(base: Path, source_name: str) -> Path:
+    return base / CACHE_VERSION / source_name
+
+
+def build_source_cache(source: FaceSource, out_dir: Path, workers: int = 2, log: Callable[[str], None] = print) -> dict:
+    """Builds the chunks still missing and returns the manifest. A cache made from a different
+    file list is refused rather than mixed."""
+    global _source
     out_dir.mkdir(parents=True, exist_ok=True)
-    np.save(out_dir / "chips.npy", np.stack(chips))
-    np.save(out_dir / "teacher.npy", np.stack(teacher).astype(np.float32))
-    np.save(out_dir / "teacher_flipped.npy", np.stack(flipped).astype(np.float32))
-    (out_dir / "meta.json").write_text(
-        json.dumps({"version": CACHE_VERSION, "labels": labels, "paths": paths, "images_seen": len(jobs)})
-    )
-    return out_dir
+    manifest_path = out_dir / "manifest.json"
+    n_chunks = (len(source.jobs) + CHUNK_IMAGES - 1) // CHUNK_IMAGES
+    manifest = {"version": CACHE_VERSION, "source": source.name, "images": len(source.jobs)}
+    manifest["jobs_digest"] = jobs_digest(source)
+    if manifest_path.is_file():
+        old = json.loads(manifest_path.read_text())
+        if old.get("jobs_digest") != manifest["jobs_digest"]:
+            raise FacesimError(f"{out_dir}: cache built from other {source.name} files; delete it to rebuild")
+    manifest_path.write_text(json.dumps(manifest))
+    missing = [i for i in range(n_chunks) if not _chunk_path(out_dir, i).is_file()]
+    if missing:
+        log(f"{source.name}: {len(missing)} of {n_chunks} chunks to build on {workers} processes")
+        _source = source
+        started = time.time()
+        try:
+            context = multiprocessing.get_context("fork")
+            with context.Pool(workers, initializer=_init_worker) as pool:
+                for done, (index, images, faces) in enumerate(
+                    pool.imap_unordered(_build_chunk, [(i, out_dir) for i in missing]), 1
+                ):
+                    each = (time.time() - started) / done
+                    log(f"{source.name}: chunk {index} ({faces}/{images} faces), {done}/{len(missing)}, {each:.0f} s")
+        finally:
+            _source = None
+    return manifest
 
 
-def load_pool_cache(cache: Path, layout: LfwLayout) -> ChipSet:
-    meta_path = cache / "meta.json"
-    if not meta_path.is_file():
-        raise FacesimError(f"{cache}: no chip cache; run `facesim train` once to build it")
-    meta = json.loads(meta_path.read_text())
-    assert_no_devtest(set(meta["labels"]), layout)
-    return ChipSet(
-        np.load(cache / "chips.npy", mmap_mode="r"),
-        np.load(cache / "teacher.npy"),
-        np.load(cache / "teacher_flipped.npy"),
-        meta["labels"],
-        meta["paths"],
-    )
-
-
-def pool_cache_dir(base: Path) -> Path:
-    return base / "lfw" / CACHE_VERSION
+def load_source_cache(out_dir: Path, source_name: str) -> ChipSet:
+    manifest_path = out_dir / "manifest.json"
+    if not manifest_path.is_file():
+        raise FacesimError(f"{out_dir}: no chip cache; run `facesim train` once to build it")
+    manifest = json.loads(manifest_path.read_text())
+    n_chunks = (manifest["images"] + CHUNK_IMAGES - 1) // CHUNK_IMAGES
+    parts = []
+    for index in range(n_chunks):
+        path = _chunk_path(out_dir, index)
+        if not path.is_file():
+            raise FacesimError(f"{out_dir}: chunk {index} missing; run `facesim train` to finish the cache")
+        with np.load(path) as chunk:
+            labels = [str(x) for x in chunk["labels"]]
+            parts.append(
+                ChipSet(
+                    chunk["chips"],
+                    chunk["teacher"],
+                    chunk["teacher_flipped"],
+                    labels,
+                    [str(x) for x in chunk["paths"]],
+                    [source_name] * len(labels),
+                )
+            )
+    return ChipSet.concatenate(parts)

@@ -87,13 +87,13 @@ def assert_no_devtest(people: set[str] | list[str], layout: LfwLayout) -> None:
         raise FacesimError(f"refusing to train on DevTest people: {sorted(leaked)[:5]}")
 
 
-def split_people(people: list[str]) -> tuple[list[str], list[str]]:
+def split_people(people: list[str], fraction: float = VALIDATION_FRACTION) -> tuple[list[str], list[str]]:
     """A fixed, seeded train/validation split by person, so calibration sees unseen people."""
     ordered = sorted(people)
     rng = random.Random(SPLIT_SEED)
     rng.shuffle(ordered)
     # At least two validation people, or there are no different-person pairs to calibrate on.
-    n_val = max(2, int(round(len(ordered) * VALIDATION_FRACTION)))
+    n_val = max(2, int(round(len(ordered) * fraction)))
     if len(ordered) <= n_val:
         raise FacesimError(f"need more than {n_val} people to hold some out for calibration")
     return sorted(ordered[n_val:]), sorted(ordered[:n_val])

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import random
+
 import numpy as np
+
+STRANGER_GALLERY_FACES = 1000
 
 
 def best_f1_threshold(distances: np.ndarray, same: np.ndarray) -> float:
@@ -71,4 +75,31 @@ def verification_report(distances: np.ndarray, same: np.ndarray, threshold: floa
         "tar_at_far_1e-3": tar_at_far(distances, same, 1e-3),
         "threshold": float(threshold),
         "n_pairs": int(len(distances)),
+    }
+
+
+def stranger_hits(
+    labels: list[str], vectors: np.ndarray, threshold: float, gallery_faces: int = STRANGER_GALLERY_FACES, seed: int = 0
+) -> dict[str, float]:
+    """How often someone who is not in a gallery gets a "same person" hit. Half the people (by a
+    seeded draw) fill a gallery of up to `gallery_faces` faces; each of the others queries once.
+    In a real gallery different-person pairs outnumber same-person ones by about 100 to 1, so a
+    per-pair false accept rate that looks small on balanced pairs is multiplied here."""
+    people = sorted(set(labels))
+    random.Random(seed).shuffle(people)
+    inside = set(people[: len(people) // 2])
+    rows = list(range(len(labels)))
+    random.Random(seed + 1).shuffle(rows)
+    gallery = [i for i in rows if labels[i] in inside][:gallery_faces]
+    first_face: dict[str, int] = {}
+    for i in rows:
+        if labels[i] not in inside:
+            first_face.setdefault(labels[i], i)
+    queries = sorted(first_face.values())
+    distances = np.linalg.norm(vectors[queries][:, None, :] - vectors[gallery][None, :, :], axis=2)
+    return {
+        "gallery_faces": len(gallery),
+        "stranger_queries": len(queries),
+        "pair_false_accept_rate": float((distances < threshold).mean()),
+        "stranger_false_hit_rate": float((distances.min(axis=1) < threshold).mean()),
     }

@@ -20,6 +20,10 @@ from facesim.training.augment import augment
 from facesim.training.chip_cache import ChipSet
 from facesim.training.losses import contrastive_loss, distillation_loss
 
+# An epoch over the full pool takes several minutes on a laptop CPU; a run killed mid-epoch
+# loses at most this many steps.
+CHECKPOINT_EVERY_STEPS = 50
+
 
 @dataclass
 class TrainSettings:
@@ -56,6 +60,23 @@ def _batches(labels: list[str], settings: TrainSettings, rng: random.Random) -> 
     return batches
 
 
+def _save(
+    checkpoint: Path, model: FaceEncoder, optimizer: torch.optim.Optimizer, generator: torch.Generator, state: dict
+) -> None:
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    tmp = checkpoint.with_suffix(".tmp")
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "generator": generator.get_state(),
+            "state": json.dumps(state),
+        },
+        tmp,
+    )
+    tmp.replace(checkpoint)
+
+
 def train(
     data: ChipSet,
     settings: TrainSettings,
@@ -86,22 +107,24 @@ def train(
         progress = (step - warmup) / max(1, total_steps - warmup)
         return settings.learning_rate * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
-    state = {"epoch": 0, "step": 0, "seconds": 0.0, "history": []}
+    state = {"epoch": 0, "step": 0, "epoch_start_step": 0, "seconds": 0.0, "history": [], "partial": {}}
     if resume and checkpoint.is_file():
         saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         generator.set_state(saved["generator"])
         state = json.loads(saved["state"])
-        log(f"resumed from {checkpoint} at epoch {state['epoch']}")
+        log(f"resumed from {checkpoint} at epoch {state['epoch']}, step {state['step']}")
 
     chips = torch.from_numpy(np.ascontiguousarray(data.chips))
+    flippable = torch.from_numpy(data.flippable)
     teacher = torch.from_numpy(data.teacher)
-    teacher_flipped = torch.from_numpy(data.teacher_flipped)
+    # Faces whose mirror the teacher never saw keep their NaN row out of every sum.
+    teacher_flipped = torch.from_numpy(np.where(data.flippable[:, None], data.teacher_flipped, data.teacher))
     if settings.center_teacher:
         # The dlib vectors share a large common direction (same/different people sit only 0.30
         # vs 0.57 apart); matching it is free cosine, so remove it and distil what tells people apart.
-        centre = torch.cat([teacher, teacher_flipped]).mean(dim=0)
+        centre = torch.cat([teacher, teacher_flipped[flippable]]).mean(dim=0)
         teacher, teacher_flipped = teacher - centre, teacher_flipped - centre
     step = state["step"]
     while step < total_steps:
@@ -109,13 +132,14 @@ def train(
         started = time.time()
         model.train()
         rng = random.Random(settings.seed * 1000 + epoch)
-        totals = {"loss": 0.0, "distill": 0.0, "contrastive": 0.0}
+        totals = {"loss": 0.0, "distill": 0.0, "contrastive": 0.0, **state["partial"]}
         batches = _batches(data.labels, settings, rng)
-        for batch in batches:
+        # A resumed epoch skips the batches its checkpoint already covered (the order is seeded).
+        for batch in batches[step - state["epoch_start_step"] :]:
             if step >= total_steps:
                 break
             index = torch.tensor(batch)
-            flip = torch.rand(len(batch), generator=generator) < 0.5
+            flip = (torch.rand(len(batch), generator=generator) < 0.5) & flippable[index]
             images = prepare_batch(chips[index], input_size=chips.shape[1])
             images = torch.where(flip[:, None, None, None], images.flip(3), images)
             targets = torch.where(flip[:, None], teacher_flipped[index], teacher[index])
@@ -133,24 +157,24 @@ def train(
             totals["loss"] += loss.item()
             totals["distill"] += distill.item()
             totals["contrastive"] += contrast.item()
-        done = len(batches) if step < total_steps else max(1, step - state["step"])
-        record = {k: round(v / max(1, done), 5) for k, v in totals.items()}
+            if (step - state["epoch_start_step"]) % CHECKPOINT_EVERY_STEPS == 0 and step < total_steps:
+                seconds = state["seconds"] + time.time() - started
+                _save(
+                    checkpoint,
+                    model,
+                    optimizer,
+                    generator,
+                    {**state, "step": step, "seconds": seconds, "partial": totals},
+                )
+        done = max(1, step - state["epoch_start_step"])
+        record = {k: round(v / done, 5) for k, v in totals.items()}
         record.update(epoch=epoch + 1, step=step, seconds=round(time.time() - started, 1), lr=round(lr_at(step - 1), 6))
         state["history"].append(record)
-        state.update(epoch=epoch + 1, step=step, seconds=state["seconds"] + record["seconds"])
-        log(json.dumps(record))
-        checkpoint.parent.mkdir(parents=True, exist_ok=True)
-        tmp = checkpoint.with_suffix(".tmp")
-        torch.save(
-            {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "generator": generator.get_state(),
-                "state": json.dumps(state),
-            },
-            tmp,
+        state.update(
+            epoch=epoch + 1, step=step, epoch_start_step=step, seconds=state["seconds"] + record["seconds"], partial={}
         )
-        tmp.replace(checkpoint)
+        log(json.dumps(record))
+        _save(checkpoint, model, optimizer, generator, state)
     model.eval()
     save_encoder(model, weights_out)
     return {

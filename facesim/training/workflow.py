@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,42 +16,111 @@ from facesim.config import CHIP_PADDING, CHIP_SIZE, INPUT_SIZE, MODEL_CARD_PATH,
 from facesim.embedder import Embedder, load_encoder
 from facesim.encoder import ARCHITECTURE
 from facesim.model_card import read_card, write_card
-from facesim.training.chip_cache import ChipSet, build_pool_cache, load_pool_cache, pool_cache_dir
+from facesim.training.chip_cache import (
+    CACHE_VERSION,
+    ChipSet,
+    build_source_cache,
+    load_source_cache,
+    source_cache_dir,
+)
 from facesim.training.lfw import DEVTEST_PAIRS, SPLIT_SEED, VALIDATION_FRACTION, LfwLayout, sample_pairs, split_people
-from facesim.training.metrics import best_f1_threshold, verification_report
+from facesim.training.metrics import best_f1_threshold, stranger_hits, verification_report
 from facesim.training.pair_eval import chips_for_pairs, pair_distances, read_pairs_csv
+from facesim.training.sources import (
+    CELEBA_VALIDATION_FRACTION,
+    FaceSource,
+    celeba_source,
+    lfw_source,
+    reserved_celeba_identities,
+    utkface_source,
+)
 from facesim.training.trainer import TrainSettings, train
 
 CALIBRATION_PAIRS_EACH = 1000
 CALIBRATION_SEED = 1
 
 
+@dataclass(frozen=True)
+class DataRoots:
+    """Where each training source lies; LFW is required, the others widen the pool."""
+
+    lfw: Path
+    celeba: Path | None = None
+    utkface: Path | None = None
+
+
+def face_sources(roots: DataRoots) -> list[FaceSource]:
+    sources = [lfw_source(roots.lfw)]
+    if roots.celeba is not None:
+        sources.append(celeba_source(roots.celeba))
+    if roots.utkface is not None:
+        sources.append(utkface_source(roots.utkface))
+    return sources
+
+
 def _card_or_empty(path: Path) -> dict[str, Any]:
     return read_card(path) if path.is_file() else {}
 
 
-def split_pool(layout: LfwLayout, cache: Path | None) -> tuple[ChipSet, ChipSet, dict[str, Any]]:
-    """Training and validation chips, split by person; DevTest people are refused upstream."""
-    cache = cache or pool_cache_dir(cache_dir())
-    if not (cache / "meta.json").is_file():
-        build_pool_cache(layout, cache)
-    data = load_pool_cache(cache, layout)
-    train_people, val_people = split_people(sorted(set(data.labels)))
-    val_set = set(val_people)
-    in_val = np.array([label in val_set for label in data.labels])
-    train_data, val_data = data.subset(np.flatnonzero(~in_val)), data.subset(np.flatnonzero(in_val))
-    summary = {
-        "source": "LFW (all 13,233 images, 5,749 people), faces found by dlib HOG and aligned by 5 landmarks",
-        "excluded": f"every person in {DEVTEST_PAIRS} ({len(layout.devtest_people())} people), images and all",
-        "split": f"remaining people split by person, seed {SPLIT_SEED}, "
-        f"{VALIDATION_FRACTION:.0%} held out for calibration",
-        "train_people": len(set(train_data.labels)),
-        "train_faces": len(train_data.labels),
-        "validation_people": len(set(val_data.labels)),
-        "validation_faces": len(val_data.labels),
-        "teacher": "dlib ResNet (face_recognition_models) vectors of each training chip and its mirror image",
+def load_pool(sources: list[FaceSource], cache: Path | None, log: Callable[[str], None] = print) -> dict[str, ChipSet]:
+    """Each source's chips, built where missing; every source's own refusal rule (DevTest people,
+    reserved identities) is checked again on what the cache holds, not only on what it was asked."""
+    base = cache or cache_dir()
+    pools = {}
+    for source in sources:
+        folder = source_cache_dir(base, source.name)
+        build_source_cache(source, folder, log=log)
+        data = load_source_cache(folder, source.name)
+        source.refuse(set(data.labels))
+        pools[source.name] = data
+    return pools
+
+
+def split_pool(
+    roots: DataRoots, cache: Path | None, log: Callable[[str], None] = print
+) -> tuple[ChipSet, ChipSet, dict[str, Any]]:
+    """Training and validation chips, split by person within each labelled source; unlabelled
+    sources only train. The summary is counted from the chips actually used."""
+    sources = face_sources(roots)
+    pools = load_pool(sources, cache, log)
+    train_parts, val_parts, summary = [], [], {}
+    for source in sources:
+        data = pools[source.name]
+        in_val = np.zeros(len(data.labels), dtype=bool)
+        if source.validation_fraction is not None:
+            _, val_people = split_people(sorted(set(data.labels)), source.validation_fraction)
+            val_set = set(val_people)
+            in_val = np.array([label in val_set for label in data.labels], dtype=bool)
+        train, val = data.subset(np.flatnonzero(~in_val)), data.subset(np.flatnonzero(in_val))
+        train_parts.append(train)
+        val_parts.append(val)
+        labelled = source.validation_fraction is not None
+        summary[source.name] = {
+            "terms": source.terms,
+            "images_offered": len(source.jobs),
+            "faces_found": len(data.labels),
+            "train_faces": len(train.labels),
+            "train_people": len(set(train.labels)) if labelled else None,
+            "validation_faces": len(val.labels),
+            "validation_people": len(set(val.labels)),
+        }
+    return ChipSet.concatenate(train_parts), ChipSet.concatenate(val_parts), _pool_summary(summary, roots)
+
+
+def _pool_summary(per_source: dict[str, dict[str, Any]], roots: DataRoots) -> dict[str, Any]:
+    layout = LfwLayout(roots.lfw)
+    return {
+        "sources": per_source,
+        "excluded": [
+            f"every person in LFW's {DEVTEST_PAIRS} ({len(layout.devtest_people())} people), images and all",
+            f"the {len(reserved_celeba_identities())} reserved CelebA identities, before any image is read",
+        ],
+        "split": f"each labelled source's people split by person, seed {SPLIT_SEED}; held-out shares: "
+        f"LFW {VALIDATION_FRACTION:.0%}, CelebA {CELEBA_VALIDATION_FRACTION:.0%}",
+        "faces": "found by dlib HOG and aligned by 5 landmarks; UTKFace crops padded by edge pixels first",
+        "teacher": "dlib ResNet (face_recognition_models) vectors of each chip: LFW chips and their mirror images, "
+        "CelebA and UTKFace chips in one orientation each (half stored mirrored)",
     }
-    return train_data, val_data, summary
 
 
 def _model_id(weights: Path) -> str:
@@ -61,11 +131,11 @@ def _model_id(weights: Path) -> str:
 def checkpoint_path(weights: Path, cache: Path | None = None) -> Path:
     """One checkpoint per weights target, so two training runs (say a fine-tune beside a control)
     never resume from each other's state."""
-    return (cache or pool_cache_dir(cache_dir())) / f"checkpoint-{weights.stem}.pt"
+    return (cache or cache_dir()) / CACHE_VERSION / f"checkpoint-{weights.stem}.pt"
 
 
 def train_encoder(
-    lfw_root: Path,
+    roots: DataRoots,
     settings: TrainSettings,
     command: str,
     weights: Path = WEIGHTS_PATH,
@@ -75,8 +145,7 @@ def train_encoder(
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     start = load_encoder(Path(settings.init_from)) if settings.init_from else None
-    layout = LfwLayout(lfw_root)
-    train_data, _, summary = split_pool(layout, cache)
+    train_data, _, summary = split_pool(roots, cache, log)
     checkpoint = checkpoint_path(weights, cache)
     result = train(train_data, settings, checkpoint, weights, resume=resume, log=log, start=start)
     model = Embedder(weights).model
@@ -131,36 +200,66 @@ def lineage(settings: TrainSettings) -> dict[str, Any]:
     return {"initialised_from": {"weights": str(start), "model_id": card.get("model_id"), **card.get("training", {})}}
 
 
-def calibration_distances(labels: list[str], vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distances of the fixed, seeded calibration pairs, so every model (ours, or the dlib
-    baseline in benchmarks) is calibrated on exactly the same validation pairs."""
-    pairs = sample_pairs(labels, CALIBRATION_PAIRS_EACH, CALIBRATION_SEED)
-    a = vectors[[i for i, _, _ in pairs]]
-    b = vectors[[j for _, j, _ in pairs]]
-    return np.linalg.norm(a - b, axis=1), np.array([same for _, _, same in pairs])
+def calibration_distances(val: ChipSet, vectors: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each labelled source's fixed, seeded validation pairs, so every model (ours, or the dlib
+    baseline in benchmarks) is calibrated on exactly the same pairs, and each source's own
+    numbers can be shown beside the pooled ones."""
+    sources = np.array(val.sources)
+    per_source = {}
+    for name in dict.fromkeys(val.sources):
+        rows = np.flatnonzero(sources == name)
+        pairs = sample_pairs([val.labels[i] for i in rows], CALIBRATION_PAIRS_EACH, CALIBRATION_SEED)
+        a = vectors[rows[[i for i, _, _ in pairs]]]
+        b = vectors[rows[[j for _, j, _ in pairs]]]
+        per_source[name] = (np.linalg.norm(a - b, axis=1), np.array([same for _, _, same in pairs]))
+    return per_source
+
+
+def pooled(per_source: dict[str, tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    return (
+        np.concatenate([d for d, _ in per_source.values()]),
+        np.concatenate([same for _, same in per_source.values()]),
+    )
+
+
+def transfer_report(per_source: dict[str, tuple[np.ndarray, np.ndarray]], threshold: float) -> dict[str, Any]:
+    """Each source at the one shared threshold beside its own best one: the gap is what a user
+    whose photos look like that source loses by using a single threshold."""
+    report = {}
+    for name, (distances, same) in per_source.items():
+        own = best_f1_threshold(distances, same)
+        report[name] = {
+            "at_shared_threshold": verification_report(distances, same, threshold),
+            "own_best_threshold": round(own, 4),
+            "at_own_threshold": verification_report(distances, same, own),
+        }
+    return report
 
 
 def calibrate_encoder(
-    lfw_root: Path,
+    roots: DataRoots,
     command: str,
     weights: Path = WEIGHTS_PATH,
     card_path: Path = MODEL_CARD_PATH,
     cache: Path | None = None,
 ) -> dict[str, Any]:
-    """Chooses the max-F1 threshold on pairs of held-out people that training never saw."""
-    layout = LfwLayout(lfw_root)
-    _, val_data, _ = split_pool(layout, cache)
-    embedder = Embedder(weights)
-    distances, same = calibration_distances(val_data.labels, embedder.embed(np.asarray(val_data.chips)))
+    """Chooses the max-F1 threshold on pairs of held-out people of every labelled source, pooled."""
+    _, val_data, _ = split_pool(roots, cache)
+    vectors = Embedder(weights).embed(np.asarray(val_data.chips))
+    per_source = calibration_distances(val_data, vectors)
+    distances, same = pooled(per_source)
     threshold = best_f1_threshold(distances, same)
     card = _card_or_empty(card_path)
     card["threshold"] = round(threshold, 4)
     card["calibration"] = {
-        "method": "threshold maximising F1 on balanced same/different pairs of validation people",
+        "method": "threshold maximising F1 on balanced same/different pairs of validation people, "
+        "pooled over every labelled source",
         "pairs": len(distances),
         "seed": CALIBRATION_SEED,
         "command": command,
         "at_threshold": verification_report(distances, same, threshold),
+        "per_source": transfer_report(per_source, threshold),
+        "strangers": stranger_hits(val_data.labels, vectors, threshold),
     }
     write_card(card, card_path)
     return card
