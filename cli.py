@@ -16,7 +16,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from facesim.config import CLUSTER_LINKAGES, DEFAULT_LINKAGE
 from facesim.errors import FacesimError
 
 app = typer.Typer(
@@ -289,28 +288,28 @@ def clusters(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")] = None,
     min_size: Annotated[int, typer.Option("--min-size", min=1, help="Hide persons with fewer faces.")] = 2,
     linkage: Annotated[
-        str,
+        str | None,
         typer.Option(
-            help="complete: every two faces of a person are under the threshold; "
-            "average: their groups' mean distance is (merges more, splits less)."
+            help="complete: every two faces of a person are under the cut; average: their groups' mean distance "
+            "is (merges more, splits less). Default: the calibrated rule in the model card; each linkage runs at "
+            "its own calibrated cut."
         ),
-    ] = DEFAULT_LINKAGE,
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Group the gallery's faces into persons at the calibrated threshold. Person ids stay stable
-    across runs; faces from one photo are never put in one person."""
+    """Group the gallery's faces into persons by the calibrated clustering rule. Person ids stay
+    stable across runs; faces from one photo are never put in one person."""
     with user_errors():
-        from facesim.model_card import threshold
+        from facesim.model_card import clustering_rule
         from index.export import hide_small
         from index.gallery import Gallery
         from index.persons import cluster_gallery
 
         if export not in (None, "csv", "json", "html"):
             raise FacesimError(f"unknown export format {export!r}; choose csv, json or html")
-        if linkage not in CLUSTER_LINKAGES:
-            raise FacesimError(f"unknown linkage {linkage!r}; choose {' or '.join(CLUSTER_LINKAGES)}")
+        linkage, cut = clustering_rule(linkage)
         with Gallery.open(index, create=False) as gallery, gallery.write_lock():
-            result = cluster_gallery(gallery.store, threshold(), linkage)
+            result = cluster_gallery(gallery.store, cut, linkage)
         rows, hidden = hide_small(result.rows, min_size)
         if export or as_json:
             _write_export(export or "json", rows, hidden, output)
@@ -494,12 +493,17 @@ def calibrate(
     store it in the model card, and show each source at that threshold beside its own best one."""
     with user_errors():
         from facesim.config import MODEL_CARD_PATH, WEIGHTS_PATH
-        from facesim.training.workflow import DataRoots, calibrate_encoder
+        from facesim.model_card import write_card
+        from facesim.training.workflow import DataRoots, calibrate_encoder, validation_vectors
+        from index.cluster_calibration import calibrate_clustering
 
         target = weights or WEIGHTS_PATH
         card_path = MODEL_CARD_PATH if weights is None else target.with_suffix(".json")
-        card = calibrate_encoder(DataRoots(lfw, celeba), _invocation(), target, card_path, cache)
-    calibration = card["calibration"]
+        val_data, vectors = validation_vectors(DataRoots(lfw, celeba), target, cache)
+        card = calibrate_encoder(val_data, vectors, _invocation(), card_path)
+        card["clustering"] = calibrate_clustering(val_data.sources, val_data.labels, vectors, card["threshold"])
+        write_card(card, card_path)
+    calibration, rule = card["calibration"], card["clustering"]
     report = calibration["at_threshold"]
     out.print(
         f"threshold {card['threshold']:.4f}: F1 {report['f1']:.4f}, "
@@ -517,6 +521,8 @@ def calibrate(
         f"{strangers['gallery_faces']}-face gallery get a false match; "
         f"per-pair false accepts {strangers['pair_false_accept_rate']:.2%}"
     )
+    scores = ", ".join(f"{source} F {score['f1']:.3f}" for source, score in rule["at_chosen"].items())
+    out.print(f"clustering: {rule['linkage']} linkage at {rule['cut']:.4f} ({scores})")
 
 
 @app.command()

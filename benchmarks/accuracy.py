@@ -1,10 +1,15 @@
-"""Accuracy: facesim's encoder against the dlib ResNet (face_recognition's model) on LFW DevTest.
+"""Accuracy per source: facesim's encoder against the dlib ResNet (face_recognition's model).
 
-Both see the same HOG detections and the same 5-point-aligned chips, and each is judged at a
-threshold calibrated on the same held-out validation people, never on DevTest itself. dlib is
-also shown at its documented 0.6.
+Every labelled source's validation people (LFW and CelebA, held out of training), then LFW
+DevTest (never seen by anything). Both models see the same 5-point-aligned chips, and each is
+judged at one threshold calibrated the same way: max F1 on the pooled validation pairs of every
+source. dlib is also shown at its documented 0.6. Each source's own best threshold is shown
+beside the shared one, so the transfer gap is visible. Then strangers: how often a person not in
+a 1,000-face gallery of held-out people gets a false "same person" hit. Then clustering: BCubed F
+of `facesim clusters`' rule on a gallery of all photos of the CelebA validation people, beside
+Chinese whispers on dlib's vectors.
 
-    python benchmarks/accuracy.py --lfw ../shared/data/lfw
+    python benchmarks/accuracy.py --lfw ../shared/data/lfw --celeba ~/.cache/facesim/sources
 """
 
 from __future__ import annotations
@@ -21,57 +26,108 @@ from facesim.embedder import default_embedder
 from facesim.model_card import threshold
 from facesim.teacher import DlibTeacher
 from facesim.training.lfw import LfwLayout
-from facesim.training.metrics import best_f1_threshold, verification_report
+from facesim.training.metrics import best_f1_threshold, stranger_hits, verification_report
 from facesim.training.pair_eval import chips_for_pairs, pair_distances
-from facesim.training.workflow import calibration_distances, split_pool
+from facesim.training.workflow import DataRoots, calibration_distances, pooled, split_pool
+from index.cluster_metrics import bcubed
+from index.clustering import DEFAULT_K, chinese_whispers, cluster_faces
 
 DLIB_DOCUMENTED_THRESHOLD = 0.6
 
 
-def dlib_validation_threshold(layout: LfwLayout) -> float:
-    """The teacher's max-F1 threshold on the same validation pairs facesim calibrates on."""
-    _, val_data, _ = split_pool(layout, None)
-    distances, same = calibration_distances(val_data.labels, val_data.teacher)
-    return best_f1_threshold(distances, same)
+def unit(vectors: np.ndarray) -> np.ndarray:
+    return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
 
 
-def timed_distances(pairs, chips, embed) -> tuple[np.ndarray, np.ndarray, float]:
-    started = time.perf_counter()
-    distances, same = pair_distances(pairs, chips, embed)
-    per_face = (time.perf_counter() - started) / len(chips.chips)
-    return distances, same, per_face
+def row(name: str, model: str, report: dict, own: float | None = None) -> str:
+    own_cell = f"{own:.4f}" if own is not None else ""
+    return (
+        f"| {name} | {model} | {report['threshold']:.3f} | {report['accuracy']:.4f} | {report['f1']:.4f} | "
+        f"{report['precision']:.4f} | {report['roc_auc']:.4f} | {report['tar_at_far_1e-3']:.4f} | {own_cell} |"
+    )
+
+
+def gallery_cluster_f(vectors: np.ndarray, labels: list[str], cut: float, whispers: bool) -> tuple[float, float, float]:
+    names = np.array(labels)
+    _, inverse, counts = np.unique(names, return_inverse=True, return_counts=True)
+    keep = np.flatnonzero(counts[inverse] >= 2)
+    if whispers:
+        predicted = chinese_whispers(unit(vectors[keep]), cut, DEFAULT_K)
+    else:
+        predicted = cluster_faces(unit(vectors[keep]), keep, cut, DEFAULT_K)  # one photo per face
+    score = bcubed(names[keep], predicted)
+    return score.precision, score.recall, score.f1
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lfw", type=Path, required=True)
+    parser.add_argument("--celeba", type=Path, help="CelebA folder (celebA/ and identity_CelebA.txt)")
+    parser.add_argument("--skip-devtest", action="store_true", help="validation sources only (model selection)")
     args = parser.parse_args()
-    layout = LfwLayout(args.lfw)
-    pairs = layout.devtest_pairs()
-    chips = chips_for_pairs(pairs)
-    ours_d, same, ours_time = timed_distances(pairs, chips, default_embedder().embed)
-    dlib_d, _, dlib_time = timed_distances(pairs, chips, DlibTeacher().embed_chips)
-    rows = [
-        ("facesim encoder, calibrated threshold", verification_report(ours_d, same, threshold()), ours_time),
-        (
-            "dlib ResNet, threshold calibrated the same way",
-            verification_report(dlib_d, same, dlib_validation_threshold(layout)),
-            dlib_time,
-        ),
-        ("dlib ResNet, documented 0.6", verification_report(dlib_d, same, DLIB_DOCUMENTED_THRESHOLD), dlib_time),
-    ]
-    print(
-        f"LFW View 1 DevTest, {len(pairs)} pairs, {len(chips.chips)} photos, "
-        f"{len(chips.undetected)} with no detection by HOG or the CNN detector (central box used for both models)"
-    )
-    print(f"machine: {platform.processor() or platform.machine()}, {platform.python_version()}, date {date.today()}")
-    print("| model | threshold | accuracy | F1 | ROC AUC | TAR@FAR=1e-3 | embed ms/face |")
-    print("|---|---|---|---|---|---|---|")
-    for name, report, seconds in rows:
+    print(f"machine: {platform.processor() or platform.machine()}, Python {platform.python_version()}, {date.today()}")
+
+    _, val, _ = split_pool(DataRoots(args.lfw, args.celeba), None, log=lambda _: None)
+    chips = np.asarray(val.chips)
+    started = time.perf_counter()
+    ours = default_embedder().embed(chips)
+    ours_ms = (time.perf_counter() - started) / len(chips) * 1000
+    dlib = val.teacher  # the cache's teacher vectors are the dlib ResNet on exactly these chips
+    ours_pairs, dlib_pairs = calibration_distances(val, ours), calibration_distances(val, dlib)
+    ours_t = threshold()
+    dlib_t = best_f1_threshold(*pooled(dlib_pairs))
+    print(f"facesim threshold (model card) {ours_t:.4f}; dlib threshold calibrated the same way {dlib_t:.4f}")
+    print(f"facesim embeds {ours_ms:.1f} ms/face here (chip + mirror, batched)")
+    print("\n| pairs | model | threshold | accuracy | F1 | precision | ROC AUC | TAR@FAR=1e-3 | own best threshold |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for source in ours_pairs:
+        name = f"{source} validation ({len(ours_pairs[source][0])})"
+        for model, pairs, cut in (("facesim", ours_pairs, ours_t), ("dlib ResNet", dlib_pairs, dlib_t)):
+            distances, same = pairs[source]
+            own = best_f1_threshold(distances, same)
+            print(row(name, model, verification_report(distances, same, cut), own))
+            print(row(name, f"{model} at its own best", verification_report(distances, same, own)))
+        distances, same = dlib_pairs[source]
+        print(row(name, "dlib ResNet at 0.6", verification_report(distances, same, DLIB_DOCUMENTED_THRESHOLD)))
+
+    if not args.skip_devtest:
+        pairs = LfwLayout(args.lfw).devtest_pairs()
+        devtest_chips = chips_for_pairs(pairs)
+        name = f"LFW DevTest ({len(pairs)})"
+        ours_d, same = pair_distances(pairs, devtest_chips, default_embedder().embed)
+        started = time.perf_counter()
+        dlib_d, _ = pair_distances(pairs, devtest_chips, DlibTeacher().embed_chips)
+        dlib_ms = (time.perf_counter() - started) / len(devtest_chips.chips) * 1000
+        print(row(name, "facesim", verification_report(ours_d, same, ours_t), best_f1_threshold(ours_d, same)))
+        print(row(name, "dlib ResNet", verification_report(dlib_d, same, dlib_t), best_f1_threshold(dlib_d, same)))
+        print(row(name, "dlib ResNet at 0.6", verification_report(dlib_d, same, DLIB_DOCUMENTED_THRESHOLD)))
+        print(f"dlib ResNet embeds {dlib_ms:.1f} ms/face here (one chip); {len(devtest_chips.undetected)} undetected")
+
+    print("\n| model | threshold | gallery faces | strangers | per-pair false accepts | strangers with a false hit |")
+    print("|---|---|---|---|---|---|")
+    for model, vectors, cut in (
+        ("facesim", ours, ours_t),
+        ("dlib ResNet", dlib, dlib_t),
+        ("dlib ResNet", dlib, DLIB_DOCUMENTED_THRESHOLD),
+    ):
+        hits = stranger_hits(val.labels, vectors, cut)
         print(
-            f"| {name} | {report['threshold']:.3f} | {report['accuracy']:.4f} | {report['f1']:.4f} | "
-            f"{report['roc_auc']:.4f} | {report['tar_at_far_1e-3']:.4f} | {seconds * 1000:.1f} |"
+            f"| {model} | {cut:.3f} | {hits['gallery_faces']} | {hits['stranger_queries']} | "
+            f"{hits['pair_false_accept_rate']:.4f} | {hits['stranger_false_hit_rate']:.3f} |"
         )
+
+    for source in ours_pairs:
+        rows = [i for i, s in enumerate(val.sources) if s == source]
+        labels = [val.labels[i] for i in rows]
+        dlib_unit_t = best_f1_threshold(*pooled(calibration_distances(val, unit(dlib))))
+        print(f"\nclustering the {source} validation gallery (people with 2+ photos): BCubed P / R / F")
+        for model, vectors, cut, whispers in (
+            ("facesim clusters (complete linkage)", ours[rows], ours_t, False),
+            ("dlib vectors, complete linkage", dlib[rows], dlib_unit_t, False),
+            ("dlib vectors, Chinese whispers", dlib[rows], dlib_unit_t, True),
+        ):
+            p, r, f = gallery_cluster_f(vectors, labels, cut, whispers)
+            print(f"  {model} at {cut:.3f}: {p:.3f} / {r:.3f} / {f:.3f}")
 
 
 if __name__ == "__main__":

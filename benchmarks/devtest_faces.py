@@ -21,19 +21,18 @@ from facesim.teacher import DlibTeacher
 from facesim.training.lfw import LfwLayout, Pair
 from facesim.training.metrics import best_f1_threshold
 from facesim.training.pair_eval import chips_for_pairs
-from facesim.training.workflow import calibration_distances, split_pool
+from facesim.training.workflow import DataRoots, calibration_distances, pooled, split_pool
 
 
 def unit(vectors: np.ndarray) -> np.ndarray:
     return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
 
 
-def dlib_unit_threshold(layout: LfwLayout) -> float:
+def dlib_unit_threshold(lfw: Path) -> float:
     """Clustering needs unit vectors, so dlib's threshold is re-calibrated on unit vectors of the
     same validation people facesim calibrates on."""
-    _, val_data, _ = split_pool(layout, None)
-    distances, same = calibration_distances(val_data.labels, unit(val_data.teacher))
-    return best_f1_threshold(distances, same)
+    _, val_data, _ = split_pool(DataRoots(lfw), None)
+    return best_f1_threshold(*pooled(calibration_distances(val_data, unit(val_data.teacher))))
 
 
 def main() -> None:
@@ -56,7 +55,7 @@ def main() -> None:
     dlib_vectors = unit(DlibTeacher().embed_chips(stack))
     np.savez(args.out / "dlib.npz", vectors=dlib_vectors, labels=labels, photo_ids=photo_ids)
     print(f"{len(photos)} photos of {len(set(labels))} DevTest people, {len(chips.undetected)} without a detection")
-    print(f"dlib unit-vector threshold (max F1 on validation people): {dlib_unit_threshold(layout):.4f}")
+    print(f"dlib unit-vector threshold (max F1 on validation people): {dlib_unit_threshold(args.lfw):.4f}")
 
 
 if __name__ == "__main__":

@@ -22,10 +22,9 @@ import torch
 from facesim.config import INPUT_SIZE, WEIGHTS_PATH
 from facesim.embedder import Embedder
 from facesim.encoder import FaceEncoder
-from facesim.training.chip_cache import ChipSet
-from facesim.training.lfw import LfwLayout
+from facesim.training.chip_cache import UNLABELLED_PREFIX, ChipSet
 from facesim.training.metrics import best_f1_threshold, verification_report
-from facesim.training.workflow import calibration_distances, checkpoint_path, split_pool
+from facesim.training.workflow import DataRoots, calibration_distances, checkpoint_path, pooled, split_pool
 from index.cluster_metrics import bcubed
 from index.clustering import DEFAULT_K, cluster_faces
 
@@ -36,10 +35,12 @@ def point(embedder: Embedder, data: ChipSet, centre: np.ndarray) -> tuple[float,
     """(max-F1 accuracy on the calibration pairs, mean cosine to the centred teacher, the vectors,
     that max-F1 threshold)."""
     vectors = embedder.embed(np.asarray(data.chips))
-    distances, same = calibration_distances(data.labels, vectors)
+    distances, same = pooled(calibration_distances(data, vectors))
     threshold = best_f1_threshold(distances, same)
     accuracy = verification_report(distances, same, threshold)["accuracy"]
-    teacher = data.teacher + data.teacher_flipped - 2 * centre
+    # The embedder averages chip and mirror; where the teacher saw one orientation, that one stands in.
+    flipped = np.where(data.flippable[:, None], data.teacher_flipped, data.teacher)
+    teacher = data.teacher + flipped - 2 * centre
     teacher /= np.linalg.norm(teacher, axis=1, keepdims=True)
     return round(accuracy, 4), round(float((vectors * teacher).sum(axis=1).mean()), 4), vectors, threshold
 
@@ -58,11 +59,14 @@ def cluster_f(vectors: np.ndarray, labels: list[str], threshold: float) -> float
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lfw", type=Path, required=True)
+    parser.add_argument("--celeba", type=Path, help="CelebA folder: validate on its held-out identities too")
+    parser.add_argument("--utkface", type=Path, help="UTKFace folder: the centre is taken over the training pool")
     parser.add_argument("--checkpoint", type=Path, default=checkpoint_path(WEIGHTS_PATH))
     args = parser.parse_args()
-    train_data, val_data, _ = split_pool(LfwLayout(args.lfw), None)
-    sample = np.sort(np.random.default_rng(0).choice(len(train_data.labels), TRAIN_FACES, replace=False))
-    centre = np.concatenate([train_data.teacher, train_data.teacher_flipped]).mean(axis=0)
+    train_data, val_data, _ = split_pool(DataRoots(args.lfw, args.celeba, args.utkface), None, log=lambda _: None)
+    labelled = np.flatnonzero([not label.startswith(UNLABELLED_PREFIX) for label in train_data.labels])
+    sample = np.sort(np.random.default_rng(0).choice(labelled, TRAIN_FACES, replace=False))
+    centre = np.concatenate([train_data.teacher, train_data.teacher_flipped[train_data.flippable]]).mean(axis=0)
     saved = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
     model = FaceEncoder(input_size=INPUT_SIZE)
     model.load_state_dict(saved["model"])

@@ -44,6 +44,18 @@ def threshold(path: Path = MODEL_CARD_PATH) -> float:
     return float(value)
 
 
+def clustering_rule(linkage: str | None = None, path: Path = MODEL_CARD_PATH) -> tuple[str, float]:
+    """The calibrated linkage and its cut; a linkage the user names gets its own calibrated cut,
+    so no clustering ever runs at a hand-picked distance."""
+    rule = _cached(Path(path)).get("clustering")
+    if not isinstance(rule, dict) or "cuts" not in rule:
+        raise FacesimError(f"{path}: no calibrated clustering rule; run `facesim calibrate`")
+    chosen = linkage or rule["linkage"]
+    if chosen not in rule["cuts"]:
+        raise FacesimError(f"unknown linkage {chosen!r}; choose {' or '.join(rule['cuts'])}")
+    return chosen, float(rule["cuts"][chosen])
+
+
 def model_id(path: Path = MODEL_CARD_PATH) -> str:
     """Names the weights that made a vector, so an index never mixes two models."""
     card = _cached(Path(path))

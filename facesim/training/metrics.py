@@ -9,13 +9,18 @@ import numpy as np
 STRANGER_GALLERY_FACES = 1000
 
 
-def best_f1_threshold(distances: np.ndarray, same: np.ndarray) -> float:
-    """The distance threshold that maximises F1, placed midway between neighbouring distances."""
+def best_f1_threshold(distances: np.ndarray, same: np.ndarray, negative_weight: float = 1.0) -> float:
+    """The distance threshold that maximises F1, placed midway between neighbouring distances.
+
+    negative_weight counts each different-person pair that many times, as if the pairs had been
+    drawn at a gallery's prevalence (about 100 different pairs to each same pair) rather than 50/50.
+    """
     order = np.argsort(distances)
     sorted_d, sorted_same = distances[order], same[order].astype(bool)
     true_pos = np.cumsum(sorted_same)
-    predicted = np.arange(1, len(sorted_d) + 1)
-    f1 = 2 * true_pos / (predicted + sorted_same.sum())
+    false_pos = np.arange(1, len(sorted_d) + 1) - true_pos
+    false_neg = sorted_same.sum() - true_pos
+    f1 = 2 * true_pos / (2 * true_pos + negative_weight * false_pos + false_neg)
     # Only cut between distinct distances.
     valid = np.append(sorted_d[1:] > sorted_d[:-1], True)
     best = int(np.argmax(np.where(valid, f1, -1)))

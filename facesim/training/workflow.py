@@ -236,16 +236,18 @@ def transfer_report(per_source: dict[str, tuple[np.ndarray, np.ndarray]], thresh
     return report
 
 
+def validation_vectors(
+    roots: DataRoots, weights: Path = WEIGHTS_PATH, cache: Path | None = None
+) -> tuple[ChipSet, np.ndarray]:
+    """The held-out people's chips of every labelled source, and the encoder's vectors of them."""
+    _, val_data, _ = split_pool(roots, cache)
+    return val_data, Embedder(weights).embed(np.asarray(val_data.chips))
+
+
 def calibrate_encoder(
-    roots: DataRoots,
-    command: str,
-    weights: Path = WEIGHTS_PATH,
-    card_path: Path = MODEL_CARD_PATH,
-    cache: Path | None = None,
+    val_data: ChipSet, vectors: np.ndarray, command: str, card_path: Path = MODEL_CARD_PATH
 ) -> dict[str, Any]:
     """Chooses the max-F1 threshold on pairs of held-out people of every labelled source, pooled."""
-    _, val_data, _ = split_pool(roots, cache)
-    vectors = Embedder(weights).embed(np.asarray(val_data.chips))
     per_source = calibration_distances(val_data, vectors)
     distances, same = pooled(per_source)
     threshold = best_f1_threshold(distances, same)
