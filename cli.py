@@ -284,7 +284,12 @@ def info(index: IndexOption = None, as_json: JsonOption = False) -> None:
 @app.command()
 def clusters(
     index: IndexOption = None,
-    export: Annotated[str | None, typer.Option("--export", help="Write every face as csv, json or html.")] = None,
+    export: Annotated[
+        str | None,
+        typer.Option(
+            "--export", help="Write every face as csv, json or html, or xmp: one MWG-regions sidecar per photo."
+        ),
+    ] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")] = None,
     min_size: Annotated[int, typer.Option("--min-size", min=1, help="Hide persons with fewer faces.")] = 2,
     linkage: Annotated[
@@ -305,8 +310,10 @@ def clusters(
         from index.gallery import Gallery
         from index.persons import cluster_gallery
 
-        if export not in (None, "csv", "json", "html"):
-            raise FacesimError(f"unknown export format {export!r}; choose csv, json or html")
+        if export not in (None, "csv", "json", "html", "xmp"):
+            raise FacesimError(f"unknown export format {export!r}; choose csv, json, html or xmp")
+        if export == "xmp" and output is None:
+            raise FacesimError("--export xmp writes one sidecar per photo: give the folder with --output DIR")
         linkage, cut = clustering_rule(linkage)
         with Gallery.open(index, create=False) as gallery, gallery.write_lock():
             result = cluster_gallery(gallery.store, cut, linkage)
@@ -335,10 +342,14 @@ def clusters(
 def _write_export(fmt: str, rows: list, hidden: int, output: Path | None) -> None:
     from index.export import write_csv, write_html, write_json
     from index.thumbnails import face_thumbnail
+    from index.xmp import write_xmp_sidecars
 
     target = output if output is not None else sys.stdout
     try:
-        if fmt == "csv":
+        if fmt == "xmp" and output is not None:
+            written = write_xmp_sidecars(rows, output)
+            err.print(f"wrote {written} XMP sidecars under {_shown(output)}", markup=False)
+        elif fmt == "csv":
             write_csv(rows, target)
         elif fmt == "json":
             write_json(rows, target)

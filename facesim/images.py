@@ -60,6 +60,26 @@ def load_rgb(path: str | Path) -> np.ndarray:
     return np.ascontiguousarray(rgb)
 
 
+def upright_size(path: str | Path) -> tuple[int, int]:
+    """(width, height) of the photo as load_rgb returns it, from the header alone, for sidecars
+    whose face regions are fractions of the upright photo."""
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            turned = _ORIENTATION_TRANSPOSE.get(image.getexif().get(ExifTags.Base.Orientation, 1))
+    except FileNotFoundError:
+        raise ImageError(f"{path}: no such file") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageError(f"{path}: unreadable image ({_first_line(exc)})") from None
+    sideways = turned in (
+        Image.Transpose.TRANSPOSE,
+        Image.Transpose.ROTATE_270,
+        Image.Transpose.TRANSVERSE,
+        Image.Transpose.ROTATE_90,
+    )
+    return (height, width) if sideways else (width, height)
+
+
 _ORIENTATION_TRANSPOSE = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
     3: Image.Transpose.ROTATE_180,
