@@ -368,14 +368,14 @@ def verify(
     Exits 0 whatever the answer; non-zero only when a photo cannot be used.
     """
     with user_errors():
-        from facesim.model_card import threshold
+        from facesim.model_card import is_same_person, threshold
         from facesim.pipeline import face_distance, main_face
 
         limit = threshold()
         face_a = main_face(photo_a, _detector(detector))
         face_b = main_face(photo_b, detector)
         distance = face_distance(face_a.embedding, face_b.embedding)
-        same = distance < limit
+        same = is_same_person(distance, limit)
     if as_json:
         _print_json({"distance": round(distance, 4), "threshold": limit, "same_person": same})
         return

@@ -10,6 +10,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from facesim.config import MODEL_CARD_PATH
 from facesim.errors import FacesimError
 
@@ -42,6 +44,13 @@ def threshold(path: Path = MODEL_CARD_PATH) -> float:
     if not isinstance(value, (int, float)):
         raise FacesimError(f"{path}: no calibrated threshold; run `facesim calibrate`")
     return float(value)
+
+
+def is_same_person(distance: float | np.ndarray, threshold: float) -> bool | np.ndarray:
+    """The one verdict rule that verify, match and clustering share, so the card's threshold means
+    the same everywhere. Strictly under: calibration puts the cut between two measured distances,
+    and a pair exactly at the threshold is on the "different" side. Works elementwise on arrays."""
+    return distance < threshold
 
 
 def model_id(path: Path = MODEL_CARD_PATH) -> str:
