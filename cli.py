@@ -55,7 +55,7 @@ def user_errors() -> Iterator[None]:
         if os.environ.get("FACESIM_DEBUG"):
             raise
         err.print(
-            f"error: unexpected {type(exc).__name__}: {_printable(str(exc))} (FACESIM_DEBUG=1 shows details)",
+            f"error: unexpected {type(exc).__name__}: {_printable(_first_line(exc))} (FACESIM_DEBUG=1 shows details)",
             markup=False,
             soft_wrap=True,
         )
@@ -81,6 +81,13 @@ def _invocation() -> str:
 def _printable(text: str | Path) -> str:
     """File names need not be UTF-8; escape what a terminal could not print."""
     return os.fsencode(text).decode("utf-8", "backslashreplace")
+
+
+def _first_line(exc: BaseException) -> str:
+    """An unexpected error's message can span lines (SQL, tracebacks of workers); the one-line
+    promise holds anyway, and FACESIM_DEBUG=1 shows the rest."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else ""
 
 
 def _shown(path: Path | str) -> str:
