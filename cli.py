@@ -66,7 +66,7 @@ def user_errors() -> Iterator[None]:
         if os.environ.get("FACESIM_DEBUG"):
             raise
         err.print(
-            f"error: unexpected {type(exc).__name__}: {_printable(str(exc))} (FACESIM_DEBUG=1 shows details)",
+            f"error: unexpected {type(exc).__name__}: {_printable(_first_line(exc))} (FACESIM_DEBUG=1 shows details)",
             markup=False,
             soft_wrap=True,
         )
@@ -92,6 +92,13 @@ def _invocation() -> str:
 def _printable(text: str | Path) -> str:
     """File names need not be UTF-8; escape what a terminal could not print."""
     return os.fsencode(text).decode("utf-8", "backslashreplace")
+
+
+def _first_line(exc: BaseException) -> str:
+    """An unexpected error's message can span lines (SQL, tracebacks of workers); the one-line
+    promise holds anyway, and FACESIM_DEBUG=1 shows the rest."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else ""
 
 
 def _shown(path: Path | str) -> str:
@@ -390,14 +397,14 @@ def verify(
     Exits 0 whatever the answer; non-zero only when a photo cannot be used.
     """
     with user_errors():
-        from facesim.model_card import threshold
+        from facesim.model_card import is_same_person, threshold
         from facesim.pipeline import face_distance, main_face
 
         limit = threshold()
         face_a = main_face(photo_a, _detector(detector))
         face_b = main_face(photo_b, detector)
         distance = face_distance(face_a.embedding, face_b.embedding)
-        same = distance < limit
+        same = is_same_person(distance, limit)
     if as_json:
         _print_json({"distance": round(distance, 4), "threshold": limit, "same_person": same})
         return

@@ -10,6 +10,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from facesim.config import MODEL_CARD_PATH
 from facesim.errors import FacesimError
 
@@ -54,6 +56,13 @@ def clustering_rule(linkage: str | None = None, path: Path = MODEL_CARD_PATH) ->
     if chosen not in rule["cuts"]:
         raise FacesimError(f"unknown linkage {chosen!r}; choose {' or '.join(rule['cuts'])}")
     return chosen, float(rule["cuts"][chosen])
+
+
+def is_same_person(distance: float | np.ndarray, threshold: float) -> bool | np.ndarray:
+    """The one verdict rule that verify, match and clustering share, so the card's threshold means
+    the same everywhere. Strictly under: calibration puts the cut between two measured distances,
+    and a pair exactly at the threshold is on the "different" side. Works elementwise on arrays."""
+    return distance < threshold
 
 
 def model_id(path: Path = MODEL_CARD_PATH) -> str:

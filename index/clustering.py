@@ -60,6 +60,7 @@ import faiss
 import numpy as np
 
 from facesim.config import CLUSTER_LINKAGES, DEFAULT_LINKAGE
+from facesim.model_card import is_same_person
 
 DEFAULT_K = 40
 EXACT_SEARCH_MAX_FACES = 20_000
@@ -220,7 +221,7 @@ def _neighbour_graph(
     else:
         farthest = np.where(valid, distance, -np.inf).max(axis=1)
         floor = np.clip(np.minimum(farthest, threshold), 0.0, None)
-    keep = valid & (distance < threshold)
+    keep = valid & is_same_person(distance, threshold)
     first = np.minimum(rows[keep], ids[keep])
     second = np.maximum(rows[keep], ids[keep])
     edge_distance = distance[keep]
@@ -294,7 +295,7 @@ def _agglomerate(vectors: np.ndarray, photo_ids: np.ndarray, graph: _Graph, thre
             key, a, b = heapq.heappop(heap)
         else:
             break
-        if key >= threshold:
+        if not is_same_person(key, threshold):
             break
         record = adjacency[a].get(b)
         if record is None or record[3] != key:
@@ -321,7 +322,7 @@ def _agglomerate(vectors: np.ndarray, photo_ids: np.ndarray, graph: _Graph, thre
             if done_other < size[other]:
                 total += float(_distance_sums(side_rows, other_rows[done_other:]).sum())
             record[:] = [total, 0.0, 0, None, side, size[side], size[other]]
-            if total / pairs < threshold:
+            if is_same_person(total / pairs, threshold):
                 queue(a, b, record, total / pairs)
             continue
 
@@ -409,7 +410,7 @@ def _agglomerate_complete(
 
     while heap:
         key, a, b = heapq.heappop(heap)
-        if key >= threshold:
+        if not is_same_person(key, threshold):
             break
         record = adjacency[a].get(b)
         if record is None or record[2] != key:
@@ -425,7 +426,7 @@ def _agglomerate_complete(
         if record[1] < size[a] * size[b]:
             record[0] = _max_cross_distance(vectors[members[a]], vectors[members[b]])
             record[1] = size[a] * size[b]
-            if record[0] < threshold:
+            if is_same_person(record[0], threshold):
                 queue(a, b, record)
             else:
                 record[0] = np.inf

@@ -19,7 +19,7 @@ class Match:
     path: Path
     box: tuple[int, int, int, int]  # left, top, right, bottom in the upright photo
     distance: float  # Euclidean between unit vectors: 0 identical, 2 opposite
-    same_person: bool  # distance < the model card's calibrated threshold
+    same_person: bool  # is_same_person(distance, the model card's calibrated threshold)
 
 
 def match(
@@ -56,6 +56,7 @@ def match(
             hit = hits.get(face_id)
             if hit is None or hit.status != "indexed":
                 continue
-            matches.append(Match(face_id, hit.photo_id, Path(hit.path), hit.box, distance, distance < limit))
+            same = model_card.is_same_person(distance, limit)
+            matches.append(Match(face_id, hit.photo_id, Path(hit.path), hit.box, distance, same))
         results.append(matches)
     return results

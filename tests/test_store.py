@@ -10,6 +10,7 @@ import pytest
 from facesim.detection import DetectedFace
 from facesim.errors import FacesimError
 from facesim.pipeline import Face
+from index import store as store_module
 from index.store import SCHEMA_VERSION, Store
 
 MODEL = "model-a"
@@ -143,6 +144,59 @@ def test_failed_transaction_leaves_no_half_photo(store):
     assert store.photo("/p/a.jpg") is None
     assert store.photo("/p/keep.jpg").content_hash == "hash-/p/keep.jpg"
     assert store.face_count() == 1
+
+
+class FaceWriteFailed(Exception):
+    pass
+
+
+@pytest.fixture
+def second_face_fails(monkeypatch):
+    """The face rows fail to write after the photo row is written (and old faces deleted)."""
+    real = store_module._face_record
+    calls = []
+
+    def failing(photo_id, face, model_id):
+        calls.append(photo_id)
+        if len(calls) == 2:
+            raise FaceWriteFailed
+        return real(photo_id, face, model_id)
+
+    monkeypatch.setattr(store_module, "_face_record", failing)
+    return calls
+
+
+def test_a_new_photo_whose_faces_fail_leaves_no_row(store, second_face_fails):
+    record(store, "/p/keep.jpg", [make_face(1)])
+    second_face_fails.clear()
+    with pytest.raises(FaceWriteFailed):
+        record(store, "/p/a.jpg", [make_face(2), make_face(3)])
+    assert second_face_fails  # it failed while writing faces, after the photo row
+    assert store.photo("/p/a.jpg") is None
+    assert store.db.execute("SELECT count(*) FROM photos").fetchone()[0] == 1
+    assert store.face_count() == 1 and store.faces_of(store.photo("/p/keep.jpg").id)
+
+
+def test_a_changed_photo_whose_faces_fail_keeps_its_old_row_and_faces(store, second_face_fails):
+    photo_id = record(store, "/p/a.jpg", [make_face(1)])
+    (old_face,) = store.faces_of(photo_id)
+    second_face_fails.clear()
+    with pytest.raises(FaceWriteFailed):
+        record(store, "/p/a.jpg", [make_face(2), make_face(3)], content_hash="new")
+    assert store.photo("/p/a.jpg").content_hash == "hash-/p/a.jpg"
+    assert store.photo("/p/a.jpg").n_faces == 1
+    (face,) = store.faces_of(photo_id)
+    assert face["id"] == old_face["id"] and np.array_equal(face["embedding"], make_face(1).embedding)
+
+
+def test_a_failed_photo_does_not_stop_the_next_one(store, second_face_fails):
+    with pytest.raises(FaceWriteFailed):
+        record(store, "/p/a.jpg", [make_face(1), make_face(2)])
+    record(store, "/p/b.jpg", [make_face(3), make_face(4)])
+    assert store.photo("/p/a.jpg") is None
+    assert store.face_count() == 2 and store.photo("/p/b.jpg").n_faces == 2
+    with Store(store.path, create=False) as reader:  # committed, not just visible to this connection
+        assert reader.face_count() == 2 and reader.photo("/p/a.jpg") is None
 
 
 def test_mark_gone_removes_faces_but_keeps_the_row(store):

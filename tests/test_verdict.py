@@ -1,0 +1,165 @@
+"""The same-person verdict at the model card's threshold: verify and match flip between a distance
+just under it and one just over it, whatever the card says, and clusters flip at the card's
+calibrated clustering cut for the linkage in use.
+
+The card's threshold is replaced by values far from the shipped one, so a command that used its
+own constant (or a scaled copy of the threshold) gives the wrong verdict on one side."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from cli import app
+from facesim import model_card, pipeline
+from facesim.detection import DetectedFace
+from facesim.model_card import is_same_person
+from facesim.pipeline import Face
+from index.clustering import cluster_faces
+from index.gallery import Gallery
+
+runner = CliRunner()
+MODEL = "model-under-test"
+DIM = 128
+LANDMARKS = ((1, 1), (2, 2), (3, 3), (4, 4), (5, 5))
+# Card thresholds on both sides of the shipped one (1.14) and of any round constant such as 1.0.
+THRESHOLDS = (0.6, 1.1391, 1.45)
+# Just under / just over: far below the 25 % a scaled threshold would move, far above float32 noise.
+MARGIN = 2e-3
+SIDES = (pytest.param(-MARGIN, True, id="just-under"), pytest.param(MARGIN, False, id="just-over"))
+
+
+def unit(seed: int) -> np.ndarray:
+    vector = np.random.default_rng(seed).normal(size=DIM)
+    return (vector / np.linalg.norm(vector)).astype(np.float32)
+
+
+def at_distance(anchor: np.ndarray, distance: float, seed: int) -> np.ndarray:
+    """A unit vector at the given Euclidean distance from the unit vector `anchor`."""
+    other = np.random.default_rng(seed).normal(size=anchor.shape)
+    other -= other.dot(anchor) * anchor
+    other /= np.linalg.norm(other)
+    angle = 2 * np.arcsin(distance / 2)
+    return (np.cos(angle) * anchor + np.sin(angle) * other).astype(np.float32)
+
+
+def face(vector: np.ndarray) -> Face:
+    return Face(DetectedFace((10, 10, 50, 50), 1.0, LANDMARKS), vector)
+
+
+def cluster_cuts(threshold: float) -> dict[str, float]:
+    """Calibrated cuts that differ from the threshold and from each other, as real ones do."""
+    return {"complete": round(threshold * 1.05, 4), "average": round(threshold * 0.85, 4)}
+
+
+@pytest.fixture
+def card_threshold(monkeypatch: pytest.MonkeyPatch):
+    """Sets what the model card says, the way every command reads it: through model_card."""
+
+    def set_threshold(value: float) -> None:
+        card = {
+            "threshold": value,
+            "model_id": MODEL,
+            "clustering": {"linkage": "average", "cuts": cluster_cuts(value)},
+        }
+        monkeypatch.setattr(model_card, "_cached", lambda path: card)
+
+    return set_threshold
+
+
+@pytest.fixture
+def photos(monkeypatch: pytest.MonkeyPatch):
+    """Photo path -> the face main_face finds in it, so no detector or encoder runs."""
+    faces: dict[str, Face] = {}
+
+    def fake_main_face(path: str | Path, detector: str = "hog", embedder: object = None) -> Face:
+        return faces[str(path)]
+
+    monkeypatch.setattr(pipeline, "main_face", fake_main_face)
+    return faces
+
+
+def gallery_of(directory: Path, vectors: list[np.ndarray]) -> Path:
+    """A gallery with one single-face photo per vector, made by the model the fake card names."""
+    with Gallery.open(directory) as gallery:
+        gallery.store.set_meta("model_id", MODEL)
+        for number, vector in enumerate(vectors):
+            path = f"/photos/{number}.jpg"
+            gallery.store.record_photo(
+                path, status="indexed", content_hash=path, size=1, mtime_ns=1, model_id=MODEL, faces=[face(vector)]
+            )
+    return directory
+
+
+def test_the_rule_is_strictly_under() -> None:
+    assert is_same_person(1.0 - 1e-9, 1.0) is True
+    assert is_same_person(1.0, 1.0) is False
+    assert is_same_person(1.0 + 1e-9, 1.0) is False
+    verdicts = is_same_person(np.array([0.2, 0.7, 0.7000001, 1.9]), 0.7)
+    assert verdicts.tolist() == [True, False, False, False]
+
+
+@pytest.mark.parametrize("limit", THRESHOLDS)
+@pytest.mark.parametrize(("offset", "same"), SIDES)
+def test_verify_flips_at_the_card_threshold(card_threshold, photos, limit: float, offset: float, same: bool) -> None:
+    card_threshold(limit)
+    anchor = unit(0)
+    photos["a.jpg"], photos["b.jpg"] = face(anchor), face(at_distance(anchor, limit + offset, 1))
+    result = runner.invoke(app, ["verify", "a.jpg", "b.jpg", "--json"])
+    assert result.exit_code == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["threshold"] == limit
+    assert answer["distance"] == pytest.approx(limit + offset, abs=1e-4)
+    assert answer["same_person"] is same
+
+
+@pytest.mark.parametrize("limit", THRESHOLDS)
+@pytest.mark.parametrize(("offset", "same"), SIDES)
+def test_match_flips_at_the_card_threshold(
+    card_threshold, photos, tmp_path: Path, limit: float, offset: float, same: bool
+) -> None:
+    card_threshold(limit)
+    anchor = unit(0)
+    index_dir = gallery_of(tmp_path / "g", [at_distance(anchor, limit + offset, 1)])
+    photos["query.jpg"] = face(anchor)
+    result = runner.invoke(app, ["match", "query.jpg", "--index", str(index_dir), "--json"])
+    assert result.exit_code == 0, result.stderr
+    (hit,) = json.loads(result.stdout)
+    assert hit["distance"] == pytest.approx(limit + offset, abs=1e-4)
+    assert hit["same_person"] is same
+
+
+@pytest.mark.parametrize("linkage", ["complete", "average"])
+@pytest.mark.parametrize("limit", THRESHOLDS)
+@pytest.mark.parametrize(("offset", "same"), SIDES)
+def test_clusters_flip_at_the_cards_clustering_cut(
+    card_threshold, tmp_path: Path, linkage: str, limit: float, offset: float, same: bool
+) -> None:
+    card_threshold(limit)
+    anchor = unit(0)
+    cut = cluster_cuts(limit)[linkage]
+    index_dir = gallery_of(tmp_path / "g", [anchor, at_distance(anchor, cut + offset, 1)])
+    args = ["clusters", "--index", str(index_dir), "--json", "--min-size", "1", "--linkage", linkage]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.stderr
+    persons = json.loads(result.stdout)
+    assert [person["size"] for person in persons] == ([2] if same else [1, 1])
+
+
+@pytest.mark.parametrize("linkage", ["complete", "average"])
+@pytest.mark.parametrize(("offset", "same"), SIDES)
+def test_grown_groups_merge_only_when_the_verdict_holds(linkage: str, offset: float, same: bool) -> None:
+    """Two tight pairs whose cross distances all sit at T + offset: a merge decided on the groups'
+    exact (max or mean) distance follows the same rule as a pair of single faces."""
+    limit = 1.0
+    anchor = unit(0)
+    twin = at_distance(anchor, limit + offset, 1)
+    vectors = np.stack([anchor, at_distance(anchor, 2e-4, 2), twin, at_distance(twin, 2e-4, 3)])
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    labels = cluster_faces(vectors, np.arange(4), limit, linkage=linkage)
+    assert labels[0] == labels[1] and labels[2] == labels[3]
+    assert bool(labels[0] == labels[2]) is same
