@@ -25,8 +25,20 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+# A table is at most this wide when the output is not a terminal: wide enough for any path.
+PIPED_WIDTH = 100_000
+
+
+def _console(stream: Any, *, stderr: bool = False) -> Console:
+    """A terminal gets rich's wrapping at its width; a pipe or file is read by scripts, so no line
+    is wrapped or cut at the 80 columns rich would otherwise assume."""
+    if stream.isatty():
+        return Console(stderr=stderr, highlight=False)
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=PIPED_WIDTH)
+
+
+out = _console(sys.stdout)
+err = _console(sys.stderr, stderr=True)
 
 IndexOption = Annotated[
     Path | None, typer.Option("--index", help="Gallery folder (default: $FACESIM_INDEX or the per-user data dir).")
@@ -112,9 +124,18 @@ def index_photos(
             "(default: $RAY_ADDRESS, else a running local cluster, else a new one).",
         ),
     ] = None,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--exclude",
+            metavar="GLOB",
+            help="Skip paths matching GLOB (relative to PATH, a folder, a name or absolute; repeatable).",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Find and embed every face in every photo under PATH. Reruns only do new or changed files."""
+    """Find and embed every face in every photo under PATH. Reruns only do new or changed files;
+    a known photo under a new path is a move, and a byte-identical copy another location of it."""
     with user_errors():
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -148,6 +169,7 @@ def index_photos(
                 progress=advance,
                 engine=engine,
                 ray_address=address,
+                exclude=exclude or (),
             )
             info = gallery.info()
     problems = [(p, m) for p, m in summary.errors + summary.unreadable]
@@ -162,11 +184,12 @@ def index_photos(
         return
     for _, message in problems:
         err.print(f"skipped {_printable(message)}", markup=False, soft_wrap=True)
-    out.print(
+    line = (
         f"photos {summary.photos_seen}: {summary.indexed} indexed, {summary.faces} faces, "
         f"{summary.skipped} unchanged, {summary.no_face} without a face, {len(problems)} errors, "
-        f"{summary.gone} gone"
+        f"{summary.gone} gone, {summary.moved} moved, {summary.duplicates} duplicates"
     )
+    out.print(line + (f", {summary.excluded} excluded" if summary.excluded else ""))
     out.print(f"gallery {_shown(info.directory)}: {info.photos.get('indexed', 0)} photos, {info.faces} faces")
 
 
