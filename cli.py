@@ -189,7 +189,11 @@ def index_photos(
         f"{summary.skipped} unchanged, {summary.no_face} without a face, {len(problems)} errors, "
         f"{summary.gone} gone, {summary.moved} moved, {summary.duplicates} duplicates"
     )
-    out.print(line + (f", {summary.excluded} excluded" if summary.excluded else ""))
+    if summary.excluded:
+        line += f", {summary.excluded} excluded"
+    if summary.joined or summary.new_persons:
+        line += f"; {summary.joined} faces joined known persons, {summary.new_persons} new persons"
+    out.print(line)
     out.print(f"gallery {_shown(info.directory)}: {info.photos.get('indexed', 0)} photos, {info.faces} faces")
 
 
@@ -297,34 +301,71 @@ def info(index: IndexOption = None, as_json: JsonOption = False) -> None:
 def clusters(
     index: IndexOption = None,
     export: Annotated[str | None, typer.Option("--export", help="Write every face as csv, json or html.")] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write the --export to (default: stdout).")
+    ] = None,
     min_size: Annotated[int, typer.Option("--min-size", min=1, help="Hide persons with fewer faces.")] = 2,
     linkage: Annotated[
-        str,
+        str | None,
         typer.Option(
-            help="complete: every two faces of a person are under the threshold; "
-            "average: their groups' mean distance is (merges more, splits less)."
+            help="Re-cluster to try a linkage, without storing it unless --apply. complete (the default): every "
+            "two faces of a person are under the threshold; average: their groups' mean distance is "
+            "(merges more, splits less)."
         ),
-    ] = DEFAULT_LINKAGE,
+    ] = None,
+    apply: Annotated[
+        bool,
+        typer.Option(
+            "--apply", help="Re-cluster and store the result as the gallery's persons (names stay with their ids)."
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Group the gallery's faces into persons at the calibrated threshold. Person ids stay stable
-    across runs; faces from one photo are never put in one person."""
+    """The gallery's persons. The first run clusters the faces at the calibrated threshold and
+    stores the persons; later runs show them as stored (new faces join them at `facesim index`).
+    --linkage tries another clustering without storing it; --apply stores a new clustering. Faces
+    from one photo are never put in one person."""
     with user_errors():
         from facesim.model_card import threshold
         from index.export import hide_small
         from index.gallery import Gallery
-        from index.persons import cluster_gallery
+        from index.persons import cluster_gallery, has_persons, join_new_faces, stored_clustering, unassigned_count
 
         if export not in (None, "csv", "json", "html"):
             raise FacesimError(f"unknown export format {export!r}; choose csv, json or html")
-        if linkage not in CLUSTER_LINKAGES:
+        if output is not None and export is None:
+            raise FacesimError("--output needs --export csv, json or html")
+        if linkage not in (None, *CLUSTER_LINKAGES):
             raise FacesimError(f"unknown linkage {linkage!r}; choose {' or '.join(CLUSTER_LINKAGES)}")
-        with Gallery.open(index, create=False) as gallery, gallery.write_lock():
-            result = cluster_gallery(gallery.store, threshold(), linkage)
+        chosen = linkage or DEFAULT_LINKAGE
+        notes = []
+        with Gallery.open(index, create=False) as gallery:
+            store = gallery.store
+            stored = has_persons(store)
+            if apply or (not stored and chosen == DEFAULT_LINKAGE):
+                with gallery.write_lock():
+                    result = cluster_gallery(store, threshold(), chosen)
+            elif linkage is not None or not stored:
+                result = cluster_gallery(store, threshold(), chosen, save=False)
+                notes.append(
+                    f"a trial of --linkage {chosen}, not stored: the gallery keeps its persons "
+                    "(add --apply to store this clustering)"
+                )
+            else:
+                pending = unassigned_count(store)
+                if pending and gallery.try_write_lock():
+                    join_new_faces(store, threshold())
+                elif pending:
+                    notes.append(f"{pending} faces of the running `facesim index` join persons when it ends")
+                result = stored_clustering(store)
         rows, hidden = hide_small(result.rows, min_size)
         if export or as_json:
             _write_export(export or "json", rows, hidden, output)
+    if result.faceless_names:
+        listed = ", ".join(f"{person} {name}" for person, name in sorted(result.faceless_names.items()))
+        notes.append(f"names kept for persons with no face in this clustering: {listed}")
+    for note in notes:
+        err.print(f"note: {_printable(note)}", markup=False)
     summary = f"{result.persons} persons, {result.singletons} faces that match nobody"
     if hidden:
         summary += f" ({hidden} faces in persons under --min-size {min_size} not shown)"

@@ -28,6 +28,7 @@ from facesim import model_card
 from facesim.config import INDEX_BATCH_SIZE, PHOTOS_PER_ENCODER_CALL, WEIGHTS_PATH
 from facesim.errors import FacesimError
 from index.gallery import META_MODEL_ID, Gallery
+from index.persons import join_new_faces
 from index.scan import FolderScan, is_excluded, is_inside, scan_folder
 from index.store import Location, PhotoRow, Store
 
@@ -67,6 +68,8 @@ class IndexSummary:
     moved: int = 0  # known photos found under a new path (renamed or moved): nothing re-embedded
     duplicates: int = 0  # byte-identical copies of a known photo, recorded as its further locations
     excluded: int = 0  # photo files skipped by --exclude
+    joined: int = 0  # new faces that joined a person the gallery keeps
+    new_persons: int = 0  # persons started by new faces that matched none (when the gallery keeps persons)
     unreadable: list[tuple[Path, str]] = field(default_factory=list)  # folders the scan could not read
 
     def counts(self) -> dict[str, int]:
@@ -217,6 +220,7 @@ def index_folder(
     engine: Engine = "local",
     ray_address: str | None = None,
     exclude: Sequence[str] = (),
+    threshold: float | None = None,
 ) -> IndexSummary:
     """Brings the gallery up to date with every photo under `root` and returns what changed.
 
@@ -224,7 +228,9 @@ def index_folder(
     another model is refused unless `reembed`, which then re-processes every photo whose vectors
     another model made, under this root or not. `weights`/`model_id` name the encoder; the
     defaults are the packaged weights and their model card. Paths matching an `exclude` glob
-    (see index.scan.is_excluded) are skipped, and left in the gallery if it has them. Exceptions raised by `progress`
+    (see index.scan.is_excluded) are skipped, and left in the gallery if it has them. When the
+    gallery keeps persons, new faces join them (index.persons.join_new_faces) at `threshold`
+    (default: the model card's), so persons are never stale. Exceptions raised by `progress`
     (e.g. KeyboardInterrupt) stop the run after the last committed batch.
     """
     if workers < 1:
@@ -278,6 +284,8 @@ def index_folder(
                 report(len(paths), done, Path(task.path))
         _commit(store, pending, current_model, summary)
         _record_later_copies(store, plan, summary)
+        joined = join_new_faces(store, model_card.threshold() if threshold is None else threshold)
+        summary.joined, summary.new_persons = joined.existing, joined.new_persons
 
         if stored_model != current_model and store.count_stale(current_model) == 0:
             store.set_meta(META_MODEL_ID, current_model)
