@@ -3,6 +3,7 @@ happen inside the commands so that `--help` and errors stay instant."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shlex
@@ -195,6 +196,29 @@ def index_photos(
         line += f"; {summary.joined} faces joined known persons, {summary.new_persons} new persons"
     out.print(line)
     out.print(f"gallery {_shown(info.directory)}: {info.photos.get('indexed', 0)} photos, {info.faces} faces")
+
+
+@app.command()
+def forget(
+    path: Annotated[Path, typer.Argument(help="A folder (everything under it) or a single photo.")],
+    index: IndexOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Take a folder's or a file's photos out of the gallery (faces, vectors and all); the photos
+    themselves are not touched. `facesim index --exclude` keeps them out of later runs."""
+    with user_errors():
+        from index.gallery import Gallery
+        from index.indexer import forget_path
+
+        with Gallery.open(index, create=False) as gallery:
+            forgotten = forget_path(gallery, path)
+    if as_json:
+        _print_json(dataclasses.asdict(forgotten))
+        return
+    line = f"forgot {forgotten.photos} photos, {forgotten.faces} faces, {forgotten.copies} duplicates"
+    if forgotten.kept:
+        line += f"; {forgotten.kept} photos kept at their duplicates elsewhere"
+    out.print(line, markup=False)
 
 
 @app.command()

@@ -294,6 +294,38 @@ def index_folder(
         return summary
 
 
+@dataclass(frozen=True)
+class Forgotten:
+    photos: int  # photos taken out of the gallery, with their faces
+    faces: int
+    copies: int  # further locations under the path dropped
+    kept: int  # photos whose only paths under the path were dropped: they live on at a copy elsewhere
+
+
+def forget_path(gallery: Gallery, path: str | Path) -> Forgotten:
+    """Takes a file, or everything under a folder, out of the gallery: rows, faces, vectors (the
+    FAISS file is brought up to date) and persons' hold on those faces. A photo with a copy
+    elsewhere stays, at that copy. The photos themselves are not touched, and the path need not
+    exist any more. A later `index` of a folder above it finds them again unless --exclude'd."""
+    target = os.path.abspath(Path(path).expanduser())
+    with gallery.write_lock():
+        store = gallery.store
+        photos = store.photos_under(target)
+        copies = [location for location in store.locations().values() if is_inside(location.path, target)]
+        if not photos and not copies:
+            raise FacesimError(f"{target}: nothing in the gallery is at or under this path")
+        with store.transaction():
+            store.remove_locations([location.path for location in copies])
+            elsewhere = {location.photo_id: location for location in store.locations().values()}
+            kept = [elsewhere[row.id] for row in photos if row.id in elsewhere]
+            for location in kept:
+                store.promote_location(location)
+            dropped = [row for row in photos if row.id not in elsewhere]
+            store.forget_photos([row.id for row in dropped])
+        gallery.sync_vectors()
+    return Forgotten(len(dropped), sum(row.n_faces for row in dropped), len(copies), len(kept))
+
+
 def _check_engine(engine: str, workers: int, ray_address: str | None) -> None:
     """The engine options as the user gave them (the CLI passes them through unchecked)."""
     if engine not in ENGINES:

@@ -8,15 +8,23 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from cli import app
 from facesim.config import GALLERY_DB_NAME
+from facesim.errors import FacesimError
 from index import indexer
 from index.gallery import Gallery
-from index.indexer import index_folder
+from index.indexer import forget_path, index_folder
 from index.search import match
 from index.store import SCHEMA_VERSION
 
 from sample_gallery import single_face_photos
+
+
+def run(*args: str | Path) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    return result.exit_code, result.stdout, result.stderr
 
 
 def people(count: int, each: int) -> list[Path]:
@@ -187,3 +195,30 @@ def test_excluded_paths_are_skipped_and_not_marked_gone(tree):
         assert not any(path.startswith(str(extra)) for path in faces_by_path(gallery))
         summary = index_folder(gallery, root, exclude=["*.jpg"])
         assert (summary.photos_seen, summary.gone) == (0, 0)
+
+
+def test_forget_drops_a_folder_exactly_and_keeps_photos_that_have_a_copy_elsewhere(tree):
+    root, gallery_dir = tree
+    shutil.copy2(sorted((root / "ada").iterdir())[0], root / "bob" / "copy_of_ada.jpg")
+    files = {path: path.read_bytes() for path in root.rglob("*.jpg")}
+    with Gallery.open(gallery_dir) as gallery:
+        index_folder(gallery, root)
+        before = faces_by_path(gallery)
+        forgotten = forget_path(gallery, root / "ada")
+        assert (forgotten.photos, forgotten.copies, forgotten.kept) == (3, 0, 1)
+        after = faces_by_path(gallery)
+        assert sorted(after) == sorted([*(str(p) for p in (root / "bob").iterdir())])
+        assert after[str(root / "bob" / "copy_of_ada.jpg")] == before[str(sorted((root / "ada").iterdir())[0])]
+        assert forgotten.faces == sum(len(ids) for ids in before.values()) - sum(len(ids) for ids in after.values())
+        assert gallery.store.locations() == {}
+        assert gallery.vectors().ids().tolist() == gallery.store.face_ids().tolist()
+        one = sorted((root / "bob").iterdir())[0]
+        assert forget_path(gallery, one).photos == 1 and str(one) not in faces_by_path(gallery)
+        with pytest.raises(FacesimError, match="nothing in the gallery"):
+            forget_path(gallery, root / "ada")
+    assert {path: path.read_bytes() for path in root.rglob("*.jpg")} == files
+    code, _, stderr = run("forget", root / "nowhere", "--index", gallery_dir)
+    assert code == 2 and len(stderr.strip().splitlines()) == 1 and "nowhere" in stderr
+    assert run("forget", root / "bob", "--index", gallery_dir)[0] == 0
+    with Gallery.open(gallery_dir, create=False) as gallery:
+        assert gallery.store.photos_by_path() == {} and gallery.store.face_count() == 0
