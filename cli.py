@@ -3,6 +3,7 @@ happen inside the commands so that `--help` and errors stay instant."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shlex
@@ -24,8 +25,20 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+# A table is at most this wide when the output is not a terminal: wide enough for any path.
+PIPED_WIDTH = 100_000
+
+
+def _console(stream: Any, *, stderr: bool = False) -> Console:
+    """A terminal gets rich's wrapping at its width; a pipe or file is read by scripts, so no line
+    is wrapped or cut at the 80 columns rich would otherwise assume."""
+    if stream.isatty():
+        return Console(stderr=stderr, highlight=False)
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=PIPED_WIDTH)
+
+
+out = _console(sys.stdout)
+err = _console(sys.stderr, stderr=True)
 
 IndexOption = Annotated[
     Path | None, typer.Option("--index", help="Gallery folder (default: $FACESIM_INDEX or the per-user data dir).")
@@ -130,9 +143,18 @@ def index_photos(
             "(default: $RAY_ADDRESS, else a running local cluster, else a new one).",
         ),
     ] = None,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--exclude",
+            metavar="GLOB",
+            help="Skip paths matching GLOB (relative to PATH, a folder, a name or absolute; repeatable).",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Find and embed every face in every photo under PATH. Reruns only do new or changed files."""
+    """Find and embed every face in every photo under PATH. Reruns only do new or changed files;
+    a known photo under a new path is a move, and a byte-identical copy another location of it."""
     with user_errors():
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -166,6 +188,7 @@ def index_photos(
                 progress=advance,
                 engine=engine,
                 ray_address=address,
+                exclude=exclude or (),
             )
             info = gallery.info()
     problems = [(p, m) for p, m in summary.errors + summary.unreadable]
@@ -180,12 +203,40 @@ def index_photos(
         return
     for _, message in problems:
         err.print(f"skipped {_printable(message)}", markup=False, soft_wrap=True)
-    out.print(
+    line = (
         f"photos {summary.photos_seen}: {summary.indexed} indexed, {summary.faces} faces, "
         f"{summary.skipped} unchanged, {summary.no_face} without a face, {len(problems)} errors, "
-        f"{summary.gone} gone"
+        f"{summary.gone} gone, {summary.moved} moved, {summary.duplicates} duplicates"
     )
+    if summary.excluded:
+        line += f", {summary.excluded} excluded"
+    if summary.joined or summary.new_persons:
+        line += f"; {summary.joined} faces joined known persons, {summary.new_persons} new persons"
+    out.print(line)
     out.print(f"gallery {_shown(info.directory)}: {info.photos.get('indexed', 0)} photos, {info.faces} faces")
+
+
+@app.command()
+def forget(
+    path: Annotated[Path, typer.Argument(help="A folder (everything under it) or a single photo.")],
+    index: IndexOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Take a folder's or a file's photos out of the gallery (faces, vectors and all); the photos
+    themselves are not touched. `facesim index --exclude` keeps them out of later runs."""
+    with user_errors():
+        from index.gallery import Gallery
+        from index.indexer import forget_path
+
+        with Gallery.open(index, create=False) as gallery:
+            forgotten = forget_path(gallery, path)
+    if as_json:
+        _print_json(dataclasses.asdict(forgotten))
+        return
+    line = f"forgot {forgotten.photos} photos, {forgotten.faces} faces, {forgotten.copies} duplicates"
+    if forgotten.kept:
+        line += f"; {forgotten.kept} photos kept at their duplicates elsewhere"
+    out.print(line, markup=False)
 
 
 @app.command()
@@ -297,36 +348,73 @@ def clusters(
             "--export", help="Write every face as csv, json or html, or xmp: one MWG-regions sidecar per photo."
         ),
     ] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="File (folder for xmp) to write the --export to (default: stdout)."),
+    ] = None,
     min_size: Annotated[int, typer.Option("--min-size", min=1, help="Hide persons with fewer faces.")] = 2,
     linkage: Annotated[
         str | None,
         typer.Option(
-            help="complete: every two faces of a person are under the cut; average: their groups' mean distance "
-            "is (merges more, splits less). Default: the calibrated rule in the model card; each linkage runs at "
-            "its own calibrated cut."
+            help="Re-cluster to try a linkage, without storing it unless --apply. complete: every two faces of a "
+            "person are under the cut; average: their groups' mean distance is (merges more, splits less). Each "
+            "linkage runs at its own calibrated cut; the default is the model card's calibrated rule."
         ),
     ] = None,
+    apply: Annotated[
+        bool,
+        typer.Option(
+            "--apply", help="Re-cluster and store the result as the gallery's persons (names stay with their ids)."
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Group the gallery's faces into persons by the calibrated clustering rule. Person ids stay
-    stable across runs; faces from one photo are never put in one person."""
+    """The gallery's persons. The first run clusters the faces by the calibrated clustering rule and
+    stores the persons; later runs show them as stored (new faces join them at `facesim index`).
+    --linkage tries another clustering without storing it; --apply stores a new clustering. Faces
+    from one photo are never put in one person."""
     with user_errors():
         from facesim.model_card import clustering_rule
         from index.export import hide_small
         from index.gallery import Gallery
-        from index.persons import cluster_gallery
+        from index.persons import cluster_gallery, has_persons, join_new_faces, stored_clustering, unassigned_count
 
         if export not in (None, "csv", "json", "html", "xmp"):
             raise FacesimError(f"unknown export format {export!r}; choose csv, json, html or xmp")
         if export == "xmp" and output is None:
             raise FacesimError("--export xmp writes one sidecar per photo: give the folder with --output DIR")
-        linkage, cut = clustering_rule(linkage)
-        with Gallery.open(index, create=False) as gallery, gallery.write_lock():
-            result = cluster_gallery(gallery.store, cut, linkage)
+        if output is not None and export is None:
+            raise FacesimError("--output needs --export csv, json, html or xmp")
+        calibrated, _ = clustering_rule()
+        chosen, cut = clustering_rule(linkage)
+        notes = []
+        with Gallery.open(index, create=False) as gallery:
+            store = gallery.store
+            stored = has_persons(store)
+            if apply or (not stored and chosen == calibrated):
+                with gallery.write_lock():
+                    result = cluster_gallery(store, cut, chosen)
+            elif linkage is not None or not stored:
+                result = cluster_gallery(store, cut, chosen, save=False)
+                notes.append(
+                    f"a trial of --linkage {chosen}, not stored: the gallery keeps its persons "
+                    "(add --apply to store this clustering)"
+                )
+            else:
+                pending = unassigned_count(store)
+                if pending and gallery.try_write_lock():
+                    join_new_faces(store, clustering_rule("complete")[1])
+                elif pending:
+                    notes.append(f"{pending} faces of the running `facesim index` join persons when it ends")
+                result = stored_clustering(store)
         rows, hidden = hide_small(result.rows, min_size)
         if export or as_json:
             _write_export(export or "json", rows, hidden, output)
+    if result.faceless_names:
+        listed = ", ".join(f"{person} {name}" for person, name in sorted(result.faceless_names.items()))
+        notes.append(f"names kept for persons with no face in this clustering: {listed}")
+    for note in notes:
+        err.print(f"note: {_printable(note)}", markup=False)
     summary = f"{result.persons} persons, {result.singletons} faces that match nobody"
     if hidden:
         summary += f" ({hidden} faces in persons under --min-size {min_size} not shown)"

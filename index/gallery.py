@@ -87,6 +87,11 @@ class Gallery:
         finally:
             self._lock.release()
 
+    def try_write_lock(self) -> bool:
+        """Takes the writer's lock for the rest of this Gallery's life if it is free; never waits.
+        For a reader with optional upkeep, which it skips while an indexer runs."""
+        return self._lock.try_acquire()
+
     # --- model ------------------------------------------------------------------------------
 
     @property

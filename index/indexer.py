@@ -16,7 +16,7 @@ import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
@@ -28,8 +28,9 @@ from facesim import model_card
 from facesim.config import INDEX_BATCH_SIZE, PHOTOS_PER_ENCODER_CALL, WEIGHTS_PATH
 from facesim.errors import FacesimError
 from index.gallery import META_MODEL_ID, Gallery
-from index.scan import FolderScan, scan_folder
-from index.store import PhotoRow, Store
+from index.persons import join_new_faces
+from index.scan import FolderScan, is_excluded, is_inside, scan_folder
+from index.store import Location, PhotoRow, Store
 
 # torch and dlib (through the pipeline) are imported where photos are embedded: with --workers
 # only the workers embed, and the parent stays about 0.5 GB smaller without torch.
@@ -64,6 +65,11 @@ class IndexSummary:
     no_face: int = 0  # photos (re)processed this run without a face
     errors: list[tuple[Path, str]] = field(default_factory=list)  # files that failed this run
     gone: int = 0  # photos marked gone this run
+    moved: int = 0  # known photos found under a new path (renamed or moved): nothing re-embedded
+    duplicates: int = 0  # byte-identical copies of a known photo, recorded as its further locations
+    excluded: int = 0  # photo files skipped by --exclude
+    joined: int = 0  # new faces that joined a person the gallery keeps
+    new_persons: int = 0  # persons started by new faces that matched none (when the gallery keeps persons)
     unreadable: list[tuple[Path, str]] = field(default_factory=list)  # folders the scan could not read
 
     def counts(self) -> dict[str, int]:
@@ -213,13 +219,19 @@ def index_folder(
     model_id: str | None = None,
     engine: Engine = "local",
     ray_address: str | None = None,
+    exclude: Sequence[str] = (),
+    threshold: float | None = None,
 ) -> IndexSummary:
     """Brings the gallery up to date with every photo under `root` and returns what changed.
 
     Holds the gallery's write lock throughout (a concurrent run fails fast). A gallery built by
     another model is refused unless `reembed`, which then re-processes every photo whose vectors
     another model made, under this root or not. `weights`/`model_id` name the encoder; the
-    defaults are the packaged weights and their model card. Exceptions raised by `progress`
+    defaults are the packaged weights and their model card. Paths matching an `exclude` glob
+    (see index.scan.is_excluded) are skipped, and left in the gallery if it has them. When the
+    gallery keeps persons, new faces join them (index.persons.join_new_faces) at `threshold`
+    (default: the model card's calibrated complete-linkage cut, the rule joining follows), so
+    persons are never stale. Exceptions raised by `progress`
     (e.g. KeyboardInterrupt) stop the run after the last committed batch.
     """
     if workers < 1:
@@ -242,24 +254,28 @@ def index_folder(
             raise FacesimError(str(gallery.model_mismatch(current_model)))
 
         summary = IndexSummary()
-        scan = scan_folder(root_path)
+        scan = scan_folder(root_path, exclude=exclude)
         summary.unreadable = scan.errors
+        summary.excluded = scan.excluded
         known = store.photos_by_path()
+        locations = store.locations()
         run_id = store.start_run(root_path)
         seen = {str(path) for path in scan.photos}
-        summary.gone = store.mark_gone(_vanished(known, root_path, scan, seen))
+        present = [path for path, row in known.items() if row.status != "gone"]
+        gone = [known[path].id for path in _vanished(present, root_path, scan, seen, exclude)]
+        lost = _vanished(locations, root_path, scan, seen, exclude)
 
         stale = [Path(path) for path, row in known.items() if _needs_model(row, current_model) and path not in seen]
         paths = scan.photos + stale
         summary.photos_seen = len(paths)
-        tasks, failed, vanished = _plan(paths, known, current_model, retry_errors)
-        summary.gone += store.mark_gone(vanished)
-        summary.skipped = len(paths) - len(tasks) - len(failed) - len(vanished)
-        done = len(paths) - len(tasks)
+        plan = _plan(paths, known, locations, store.photos_by_hash(), seen, current_model, retry_errors)
+        _apply_plan(store, plan, gone, lost, summary)
+        summary.skipped = plan.unchanged + len(plan.touched)
+        done = len(paths) - len(plan.tasks)
         report(len(paths), done, None)
 
-        pending = [(task, _Outcome(None, error=message)) for task, message in failed]
-        with _outcomes(tasks, workers, detector, weights, engine) as outcomes:
+        pending = [(task, _Outcome(None, error=message)) for task, message in plan.failed]
+        with _outcomes(plan.tasks, workers, detector, weights, engine) as outcomes:
             for task, outcome in outcomes:
                 pending.append((task, outcome))
                 if len(pending) >= batch_size:
@@ -268,12 +284,47 @@ def index_folder(
                 done += 1
                 report(len(paths), done, Path(task.path))
         _commit(store, pending, current_model, summary)
+        _record_later_copies(store, plan, summary)
+        joined = join_new_faces(store, model_card.clustering_rule("complete")[1] if threshold is None else threshold)
+        summary.joined, summary.new_persons = joined.existing, joined.new_persons
 
         if stored_model != current_model and store.count_stale(current_model) == 0:
             store.set_meta(META_MODEL_ID, current_model)
         gallery.sync_vectors()
         store.finish_run(run_id, summary.counts())
         return summary
+
+
+@dataclass(frozen=True)
+class Forgotten:
+    photos: int  # photos taken out of the gallery, with their faces
+    faces: int
+    copies: int  # further locations under the path dropped
+    kept: int  # photos whose only paths under the path were dropped: they live on at a copy elsewhere
+
+
+def forget_path(gallery: Gallery, path: str | Path) -> Forgotten:
+    """Takes a file, or everything under a folder, out of the gallery: rows, faces, vectors (the
+    FAISS file is brought up to date) and persons' hold on those faces. A photo with a copy
+    elsewhere stays, at that copy. The photos themselves are not touched, and the path need not
+    exist any more. A later `index` of a folder above it finds them again unless --exclude'd."""
+    target = os.path.abspath(Path(path).expanduser())
+    with gallery.write_lock():
+        store = gallery.store
+        photos = store.photos_under(target)
+        copies = [location for location in store.locations().values() if is_inside(location.path, target)]
+        if not photos and not copies:
+            raise FacesimError(f"{target}: nothing in the gallery is at or under this path")
+        with store.transaction():
+            store.remove_locations([location.path for location in copies])
+            elsewhere = {location.photo_id: location for location in store.locations().values()}
+            kept = [elsewhere[row.id] for row in photos if row.id in elsewhere]
+            for location in kept:
+                store.promote_location(location)
+            dropped = [row for row in photos if row.id not in elsewhere]
+            store.forget_photos([row.id for row in dropped])
+        gallery.sync_vectors()
+    return Forgotten(len(dropped), sum(row.n_faces for row in dropped), len(copies), len(kept))
 
 
 def _check_engine(engine: str, workers: int, ray_address: str | None) -> None:
@@ -300,40 +351,75 @@ def _needs_model(row: PhotoRow, model_id: str) -> bool:
     return row.status == "indexed" and row.model_id != model_id
 
 
-def _vanished(known: dict[str, PhotoRow], root: Path, scan: FolderScan, seen: set[str]) -> list[int]:
-    """Photos under root that the scan did not find. Photos below a folder the scan could not
-    read are left alone: unreadable is not the same as deleted."""
-    prefix = str(root).rstrip(os.sep) + os.sep
+def _vanished(paths: Iterable[str], root: Path, scan: FolderScan, seen: set[str], exclude: Sequence[str]) -> list[str]:
+    """Known paths under root that the scan did not find. Paths below a folder the scan could
+    not read are left alone (unreadable is not deleted), and so are excluded ones (skipped is not
+    deleted either)."""
     blocked = tuple(str(path).rstrip(os.sep) + os.sep for path, _ in scan.errors)
     return [
-        row.id
-        for path, row in known.items()
-        if row.status != "gone"
-        and path not in seen
-        and (path == str(root) or path.startswith(prefix))
+        path
+        for path in paths
+        if path not in seen
+        and is_inside(path, str(root))
         and not path.startswith(blocked)
+        and not is_excluded(Path(path), root, exclude)
     ]
 
 
+@dataclass
+class _Plan:
+    tasks: list[_Task] = field(default_factory=list)  # photos to decode and embed
+    failed: list[tuple[_Task, str]] = field(default_factory=list)  # cannot even be stat'ed or hashed
+    vanished: list[int] = field(default_factory=list)  # ids of known photos gone since the scan
+    unchanged: int = 0
+    touched: list[tuple[str, int, int]] = field(default_factory=list)  # copies re-dated, same bytes
+    lost_locations: list[str] = field(default_factory=list)  # copies deleted or overwritten
+    # (photo id, new path, size, mtime_ns): known bytes under a new path, nothing to embed
+    moves: list[tuple[int, str, int, int]] = field(default_factory=list)
+    copies: list[tuple[int, str, int, int]] = field(default_factory=list)
+    # (content hash, path, size, mtime_ns): a copy of a photo first met in this very run
+    later_copies: list[tuple[str, str, int, int]] = field(default_factory=list)
+
+
 def _plan(
-    paths: Sequence[Path], known: dict[str, PhotoRow], model_id: str, retry_errors: bool
-) -> tuple[list[_Task], list[tuple[_Task, str]], list[int]]:
-    """(photos to read, photos that cannot even be stat'ed with their message, ids of known
-    photos that vanished meanwhile); everything else is skipped without being opened."""
-    tasks: list[_Task] = []
-    failed: list[tuple[_Task, str]] = []
-    vanished: list[int] = []
+    paths: Sequence[Path],
+    known: dict[str, PhotoRow],
+    locations: dict[str, Location],
+    by_hash: dict[str, PhotoRow],
+    seen: set[str],
+    model_id: str,
+    retry_errors: bool,
+) -> _Plan:
+    """What to do with each path; everything known by its stat is skipped without being opened.
+
+    A path the gallery does not know is hashed here, before any decoding, because a photo is its
+    content: bytes the gallery already holds are a move (their old path is gone) or a copy (it is
+    not), and neither is decoded or embedded again.
+    """
+    plan = _Plan()
+    hash_of = {row.id: row.content_hash for row in known.values()}
+    movable = {digest: row for digest, row in by_hash.items() if not _needs_model(row, model_id)}
+    moved: set[int] = set()
+    first_seen: set[str] = set()
     for path in paths:
-        row = known.get(str(path))
+        key = str(path)
+        row = known.get(key)
+        location = locations.get(key)
         try:
             info = path.stat()
         except FileNotFoundError:
             if row is not None and row.status != "gone":
-                vanished.append(row.id)
+                plan.vanished.append(row.id)
+            if location is not None:
+                plan.lost_locations.append(key)
             continue
         except OSError as exc:
-            task = _Task(str(path), None, None, row.id if row else None, None)
-            failed.append((task, f"{path}: cannot read ({exc.strerror or type(exc).__name__})"))
+            task = _Task(key, None, None, row.id if row else None, None)
+            plan.failed.append((task, f"{path}: cannot read ({exc.strerror or type(exc).__name__})"))
+            continue
+        stat = (info.st_size, info.st_mtime_ns)
+        if location is not None and (location.size, location.mtime_ns) == stat:
+            plan.unchanged += 1
             continue
         trusted = (
             row is not None
@@ -341,11 +427,84 @@ def _plan(
             and not _needs_model(row, model_id)
             and not (retry_errors and row.status == "error")
         )
-        if trusted and row.size == info.st_size and row.mtime_ns == info.st_mtime_ns:
+        if row is not None and row.status != "gone":
+            if trusted and (row.size, row.mtime_ns) == stat:
+                plan.unchanged += 1
+            else:
+                known_hash = row.content_hash if trusted else None
+                plan.tasks.append(_Task(key, *stat, row.id, known_hash))
             continue
-        known_hash = row.content_hash if trusted else None
-        tasks.append(_Task(str(path), info.st_size, info.st_mtime_ns, row.id if row else None, known_hash))
-    return tasks, failed, vanished
+        try:
+            digest = file_hash(path)
+        except FileNotFoundError:
+            if location is not None:
+                plan.lost_locations.append(key)
+            continue
+        except OSError as exc:
+            task = _Task(key, None, None, row.id if row else None, None)
+            plan.failed.append((task, f"{path}: cannot read ({exc.strerror or type(exc).__name__})"))
+            continue
+        if location is not None:
+            if digest == hash_of.get(location.photo_id):
+                plan.touched.append((key, *stat))
+                continue
+            plan.lost_locations.append(key)  # overwritten with other bytes: a file of its own now
+        same = movable.get(digest)
+        if same is not None:
+            if same.id not in moved and same.path not in seen and not os.path.exists(same.path):
+                moved.add(same.id)
+                plan.moves.append((same.id, key, *stat))
+            else:
+                plan.copies.append((same.id, key, *stat))
+        elif digest in first_seen:
+            plan.later_copies.append((digest, key, *stat))
+        else:
+            first_seen.add(digest)
+            plan.tasks.append(_Task(key, *stat, row.id if row else None, None))
+    plan.vanished = [photo_id for photo_id in plan.vanished if photo_id not in moved]
+    return plan
+
+
+def _apply_plan(store: Store, plan: _Plan, gone: list[int], lost: list[str], summary: IndexSummary) -> None:
+    """Moves, copies and deletions in one transaction: a moved photo is never marked gone first,
+    and a photo whose main path is gone lives on at a copy that remains, so its faces, persons and
+    names stay."""
+    moved = {photo_id for photo_id, *_ in plan.moves}
+    with store.transaction():
+        store.remove_locations(plan.lost_locations + lost)
+        for photo_id, path, size, mtime_ns in plan.moves:
+            store.move_photo(photo_id, path, size=size, mtime_ns=mtime_ns)
+        for photo_id, path, size, mtime_ns in plan.copies:
+            store.add_location(photo_id, path, size=size, mtime_ns=mtime_ns)
+        for path, size, mtime_ns in plan.touched:
+            store.touch_location(path, size=size, mtime_ns=mtime_ns)
+        remaining: dict[int, list[Location]] = {}
+        for location in store.locations().values():
+            if os.path.exists(location.path):
+                remaining.setdefault(location.photo_id, []).append(location)
+        to_mark = []
+        for photo_id in dict.fromkeys(gone + plan.vanished):
+            if photo_id in moved:
+                continue
+            if photo_id in remaining:
+                store.promote_location(min(remaining[photo_id], key=lambda location: location.path))
+                summary.moved += 1
+            else:
+                to_mark.append(photo_id)
+        summary.gone += store.mark_gone(to_mark)
+    summary.moved += len(plan.moves)
+    summary.duplicates += len(plan.copies)
+
+
+def _record_later_copies(store: Store, plan: _Plan, summary: IndexSummary) -> None:
+    """Copies of photos first met in this run, once those photos are committed; a run stopped
+    before this records them the next time, when their photo is known."""
+    with store.transaction():
+        for digest, path, size, mtime_ns in plan.later_copies:
+            photo = store.photo_with_hash(digest)
+            if photo is not None:
+                store.add_location(photo.id, path, size=size, mtime_ns=mtime_ns)
+                summary.duplicates += 1
 
 
 def _commit(store: Store, batch: list[tuple[_Task, _Outcome]], model_id: str, summary: IndexSummary) -> None:

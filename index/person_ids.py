@@ -8,12 +8,17 @@ faces with, and only genuinely new people get new ids.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Collection
 
 import numpy as np
 
 
 def assign_stable_ids(
-    previous: dict[int, int], face_ids: np.ndarray, labels: np.ndarray, next_id: int
+    previous: dict[int, int],
+    face_ids: np.ndarray,
+    labels: np.ndarray,
+    next_id: int,
+    prefer: Collection[int] = (),
 ) -> tuple[dict[int, int], int]:
     """Map every face to a person id, reusing previous ids by greatest overlap.
 
@@ -23,8 +28,11 @@ def assign_stable_ids(
     matched first, and each cluster and each old id is used at most once. Hence a split keeps the
     id on the part with more of the old faces, and a merge keeps the id of the old person
     contributing more faces. Equal overlaps go to the smaller old id (the earlier-made person),
-    then the smaller label, so equal input gives equal output. Clusters with no old id get fresh
-    ids from next_id up, in label order. Returns (face_id -> person_id, the new next_id).
+    then the smaller label, so equal input gives equal output. Old ids in `prefer` (the named
+    persons) are matched before all others, each to the cluster holding most of its faces: when a
+    named and an unnamed person merge, the name stays on the merged person whatever their sizes.
+    Clusters with no old id get fresh ids from next_id up, in label order. Returns (face_id ->
+    person_id, the new next_id).
     """
     face_ids = np.asarray(face_ids)
     labels = np.asarray(labels)
@@ -41,7 +49,8 @@ def assign_stable_ids(
         old = previous.get(face)
         if old is not None:
             overlap[(label, old)] += 1
-    ranked = sorted(overlap.items(), key=lambda item: (-item[1], item[0][1], item[0][0]))
+    preferred = set(prefer)
+    ranked = sorted(overlap.items(), key=lambda item: (item[0][1] not in preferred, -item[1], item[0][1], item[0][0]))
     person_of_label: dict[int, int] = {}
     used: set[int] = set()
     for (label, old), _ in ranked:

@@ -6,7 +6,7 @@ keeps each person's ID stable across runs (index.person_ids) and stores the resu
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -29,6 +29,8 @@ CREATE TABLE IF NOT EXISTS face_persons (
 CREATE INDEX IF NOT EXISTS face_persons_person ON face_persons (person_id);
 """
 META_NEXT_PERSON_ID = "next_person_id"
+# New faces compared with the whole gallery at once: 64 x 1M faces of float32 is 256 MB.
+_JOIN_BLOCK = 64
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,8 @@ class Clustering:
     rows: list[ExportRow]  # every indexed face, largest person first
     persons: int  # persons with at least two faces
     singletons: int  # faces that matched nobody
+    # names whose person has no face in this clustering: kept, shown so the user can act on them
+    faceless_names: dict[int, str] = field(default_factory=dict)
 
 
 def _ensure_schema(store: Store) -> None:
@@ -73,42 +77,180 @@ def person_count(store: Store, min_size: int = 2) -> int:
 
 
 def set_name(store: Store, person_id: int, name: str) -> None:
-    """Names live with the person id, so they follow the person through later re-clusterings."""
+    """Names live with the person id, so they follow the person through later re-clusterings.
+
+    A name belongs to one person: two persons called "Penny" would make every match and export
+    ambiguous, so a name another person with faces holds is refused (case aside). A name whose
+    person has no face left moves to this one.
+    """
     _ensure_schema(store)
-    if store.db.execute("SELECT 1 FROM face_persons WHERE person_id = ? LIMIT 1", [person_id]).fetchone() is None:
+    if not _has_faces(store, person_id):
         raise FacesimError(f"no person {person_id} in this gallery; run `facesim clusters` to see the ids")
+    name = name.strip()
+    holders = [
+        other
+        for other, other_name in names(store).items()
+        if other != person_id and name and other_name.casefold() == name.casefold()
+    ]
+    for other in holders:
+        if _has_faces(store, other):
+            raise FacesimError(
+                f"person {other} is already named {names(store)[other]!r}; names are unique: give person "
+                f"{person_id} another name, or rename person {other} first"
+            )
     with store.transaction():
-        store.db["persons"].upsert({"id": person_id, "name": name.strip()}, pk="id")
+        for other in holders:
+            store.db["persons"].update(other, {"name": ""})
+        store.db["persons"].upsert({"id": person_id, "name": name}, pk="id")
 
 
-def cluster_gallery(store: Store, threshold: float, linkage: str = DEFAULT_LINKAGE) -> Clustering:
-    """Clusters every indexed face and stores the stable person ids in one transaction."""
+def _has_faces(store: Store, person_id: int) -> bool:
+    sql = "SELECT 1 FROM face_persons WHERE person_id = ? LIMIT 1"
+    return store.db.execute(sql, [person_id]).fetchone() is not None
+
+
+def has_persons(store: Store) -> bool:
+    """Whether the gallery keeps persons (from an applied clustering) for its faces."""
+    _ensure_schema(store)
+    return store.db.execute("SELECT 1 FROM face_persons LIMIT 1").fetchone() is not None
+
+
+def unassigned_count(store: Store) -> int:
+    """Indexed faces in no person yet: faces committed by an index run that has not ended."""
+    _ensure_schema(store)
+    sql = (
+        "SELECT count(*) FROM faces f JOIN photos p ON p.id = f.photo_id "
+        "WHERE p.status = 'indexed' AND f.id NOT IN (SELECT face_id FROM face_persons)"
+    )
+    return store.db.execute(sql).fetchone()[0]
+
+
+@dataclass(frozen=True)
+class Joined:
+    existing: int  # new faces that joined a person the gallery already had
+    new_persons: int  # persons started by new faces that matched no one
+
+
+def join_new_faces(store: Store, threshold: float) -> Joined:
+    """Puts every indexed face that has no person into one, without re-clustering anyone.
+
+    A new face joins the person whose farthest face is nearest to it, when that farthest face is
+    under the threshold and the person has no other face of the same photo: the rule complete
+    linkage applies, so a joined person is one `facesim clusters` could have made. A face that
+    joins no one starts a person of its own, which later new faces may join. Faces are taken in
+    id order (the order they were indexed), so the same gallery always gives the same persons.
+    Needs the writer's lock. Does nothing while the gallery keeps no persons: its first clustering
+    is `facesim clusters`.
+    """
+    if not has_persons(store) or unassigned_count(store) == 0:
+        return Joined(0, 0)
+    face_ids, vectors, photo_ids, _ = _indexed_faces(store)
+    previous = previous_assignment(store)
+    person_of = np.array([previous.get(face, -1) for face in face_ids.tolist()], dtype=np.int64)
+    new = np.flatnonzero(person_of < 0)
+    if len(new) == 0:
+        return Joined(0, 0)
+    members: dict[int, list[int]] = {}
+    photos_of: dict[int, set[int]] = {}
+    for position in np.flatnonzero(person_of >= 0).tolist():
+        members.setdefault(int(person_of[position]), []).append(position)
+        photos_of.setdefault(int(person_of[position]), set()).add(int(photo_ids[position]))
+    next_id = _next_person_id(store, previous)
+    old_persons = set(previous.values())
+    existing = created = 0
+    added: dict[int, int] = {}
+    for start in range(0, len(new), _JOIN_BLOCK):
+        block = new[start : start + _JOIN_BLOCK]
+        # Unit vectors: |a - b|^2 = 2 - 2 a.b, one matrix product for the whole block.
+        distances = np.sqrt(np.maximum(2.0 - 2.0 * (vectors[block] @ vectors.T), 0.0))
+        for row, position in enumerate(block.tolist()):
+            near = distances[row]
+            photo = int(photo_ids[position])
+            best, best_far = None, threshold
+            for person in np.unique(person_of[(near < threshold) & (person_of >= 0)]).tolist():
+                far = float(near[members[person]].max())
+                if far < best_far and photo not in photos_of[person]:
+                    best, best_far = person, far
+            if best is None:
+                best, next_id = next_id, next_id + 1
+                members[best], photos_of[best] = [], set()
+                created += 1
+            else:
+                existing += best in old_persons
+            person_of[position] = best
+            members[best].append(position)
+            photos_of[best].add(photo)
+            added[int(face_ids[position])] = best
+    with store.transaction():
+        store.db["face_persons"].insert_all(
+            ({"face_id": face, "person_id": person} for face, person in added.items()), batch_size=1000
+        )
+        store.set_meta(META_NEXT_PERSON_ID, str(next_id))
+    return Joined(existing, created)
+
+
+def stored_clustering(store: Store) -> Clustering:
+    """The persons the gallery keeps, as rows; faces in no person yet are left out."""
+    face_ids, vectors, _, paths_boxes = _indexed_faces(store)
+    assignment = previous_assignment(store)
+    keep = [i for i, face in enumerate(face_ids.tolist()) if face in assignment]
+    person_ids = np.array([assignment[face] for face in face_ids[keep].tolist()], dtype=np.int64)
+    return _clustering(store, person_ids, face_ids[keep], vectors[keep], [paths_boxes[i] for i in keep])
+
+
+def cluster_gallery(store: Store, threshold: float, linkage: str = DEFAULT_LINKAGE, *, save: bool = True) -> Clustering:
+    """Clusters every indexed face, with person ids carried over from the stored persons (names
+    first, see assign_stable_ids). `save` replaces the stored persons in one transaction and needs
+    the writer's lock; without it this is a trial that changes nothing."""
+    face_ids, vectors, photo_ids, paths_boxes = _indexed_faces(store)
+    if len(face_ids) == 0:
+        return Clustering([], 0, 0)
+    labels = cluster_faces(vectors, photo_ids, threshold, linkage=linkage)
+    previous = previous_assignment(store)
+    named = set(names(store))
+    assignment, next_id = assign_stable_ids(previous, face_ids, labels, _next_person_id(store, previous), prefer=named)
+    if save:
+        with store.transaction():
+            store.db.execute("DELETE FROM face_persons")
+            store.db["face_persons"].insert_all(
+                ({"face_id": face, "person_id": person} for face, person in assignment.items()), batch_size=1000
+            )
+            store.set_meta(META_NEXT_PERSON_ID, str(next_id))
+    person_ids = np.array([assignment[f] for f in face_ids.tolist()], dtype=np.int64)
+    clustering = _clustering(store, person_ids, face_ids, vectors, paths_boxes)
+    kept = set(person_ids.tolist())
+    faceless = {person: name for person, name in names(store).items() if person not in kept}
+    return Clustering(clustering.rows, clustering.persons, clustering.singletons, faceless)
+
+
+def _next_person_id(store: Store, previous: dict[int, int]) -> int:
+    """The first id never handed out: a fresh person must never inherit an old one's name."""
+    next_id = int(store.get_meta(META_NEXT_PERSON_ID) or 1)
+    stored = store.db.execute("SELECT max(id) FROM persons").fetchone()[0] or 0
+    return max(next_id, max(previous.values(), default=0) + 1, stored + 1)
+
+
+def _indexed_faces(store: Store) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[tuple[str, tuple[int, ...]]]]:
+    """(face ids, vectors, photo ids, (path, box) per face) of the faces in photos still indexed."""
     face_ids, vectors = store.face_vectors()
     hits = store.face_hits(face_ids.tolist())
     keep = [i for i, face_id in enumerate(face_ids.tolist()) if hits[face_id].status == "indexed"]
     face_ids, vectors = face_ids[keep], vectors[keep]
+    photo_ids = np.array([hits[f].photo_id for f in face_ids.tolist()], dtype=np.int64)
+    return face_ids, vectors, photo_ids, [(hits[f].path, hits[f].box) for f in face_ids.tolist()]
+
+
+def _clustering(
+    store: Store,
+    person_ids: np.ndarray,
+    face_ids: np.ndarray,
+    vectors: np.ndarray,
+    paths_boxes: list[tuple[str, tuple[int, ...]]],
+) -> Clustering:
     if len(face_ids) == 0:
         return Clustering([], 0, 0)
-    photo_ids = np.array([hits[f].photo_id for f in face_ids.tolist()])
-    labels = cluster_faces(vectors, photo_ids, threshold, linkage=linkage)
-    previous = previous_assignment(store)
-    next_id = int(store.get_meta(META_NEXT_PERSON_ID) or 1)
-    next_id = max(next_id, max(previous.values(), default=0) + 1)
-    assignment, next_id = assign_stable_ids(previous, face_ids, labels, next_id)
-    with store.transaction():
-        store.db.execute("DELETE FROM face_persons")
-        store.db["face_persons"].insert_all(
-            ({"face_id": face, "person_id": person} for face, person in assignment.items()), batch_size=1000
-        )
-        store.set_meta(META_NEXT_PERSON_ID, str(next_id))
-    person_ids = np.array([assignment[f] for f in face_ids.tolist()])
     rows = build_rows(
-        person_ids,
-        face_ids,
-        vectors,
-        [hits[f].path for f in face_ids.tolist()],
-        [hits[f].box for f in face_ids.tolist()],
-        names(store),
+        person_ids, face_ids, vectors, [path for path, _ in paths_boxes], [box for _, box in paths_boxes], names(store)
     )
     sizes = np.unique(person_ids, return_counts=True)[1]
     return Clustering(rows, int((sizes >= 2).sum()), int((sizes == 1).sum()))

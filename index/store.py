@@ -21,6 +21,7 @@ import numpy as np
 
 from facesim.config import SQLITE_BUSY_TIMEOUT_MS
 from facesim.errors import FacesimError
+from index.scan import is_inside
 
 # sqlite_utils imports pandas whenever it is installed, only to give pd.Timestamp a column type;
 # facesim stores none, and pandas (with pyarrow) costs every gallery command about 0.3 s of CPU
@@ -40,8 +41,9 @@ if TYPE_CHECKING:  # the pipeline imports torch, which readers like `facesim inf
 PhotoStatus = Literal["indexed", "no_face", "error", "gone"]
 STATUSES: tuple[PhotoStatus, ...] = ("indexed", "no_face", "error", "gone")
 
-# Bumped whenever the schema below changes; a newer database is refused rather than misread.
-SCHEMA_VERSION = 1
+# Bumped whenever the schema below changes; a newer database is refused rather than misread, an
+# older one is migrated when opened (_migrate).
+SCHEMA_VERSION = 2
 
 # AUTOINCREMENT matters: face ids are never reused, so a set of ids names one set of vectors and
 # the FAISS fingerprint cannot mistake new faces for deleted ones that had the same ids.
@@ -59,6 +61,16 @@ CREATE TABLE IF NOT EXISTS photos (
     indexed_at TEXT
 );
 CREATE INDEX IF NOT EXISTS photos_status ON photos (status);
+CREATE INDEX IF NOT EXISTS photos_content ON photos (content_hash);
+-- A photo is its content: byte-identical copies are further locations of one photo, not photos
+-- of their own, so they are embedded once and listed once. photos.path is the main location.
+CREATE TABLE IF NOT EXISTS photo_paths (
+    path TEXT PRIMARY KEY,
+    photo_id INTEGER NOT NULL REFERENCES photos (id) ON DELETE CASCADE,
+    size INTEGER,
+    mtime_ns INTEGER
+);
+CREATE INDEX IF NOT EXISTS photo_paths_photo ON photo_paths (photo_id);
 CREATE TABLE IF NOT EXISTS faces (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     photo_id INTEGER NOT NULL REFERENCES photos (id) ON DELETE CASCADE,
@@ -106,6 +118,16 @@ class PhotoRow:
 
 
 @dataclass(frozen=True)
+class Location:
+    """Another path holding a photo's exact bytes, with the stat that lets a rerun skip it unread."""
+
+    path: str
+    photo_id: int
+    size: int | None
+    mtime_ns: int | None
+
+
+@dataclass(frozen=True)
 class FaceHit:
     """What search needs to show a face: where it is and whether its photo still counts."""
 
@@ -140,7 +162,8 @@ class Store:
             if version > SCHEMA_VERSION:
                 raise FacesimError(f"{self.path}: made by a newer facesim (schema {version}); upgrade facesim")
             if version < SCHEMA_VERSION:
-                if not create:
+                # A gallery of an older facesim is migrated by readers too, so it keeps working.
+                if not create and version == 0:
                     raise FacesimError(f"{self.path}: not a facesim gallery (schema {version})")
                 self._create_schema()
         except sqlite3.DatabaseError as exc:
@@ -153,13 +176,31 @@ class Store:
         # queue on the busy timeout instead of failing on a lock upgrade.
         self.db.execute("BEGIN IMMEDIATE")
         try:
-            if self.db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            if version < SCHEMA_VERSION:
                 self.db.executescript(_SCHEMA)
+                if version == 1:
+                    self._merge_copies()
                 self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             self.db.commit()
         except BaseException:
             self.db.rollback()
             raise
+
+    def _merge_copies(self) -> None:
+        """Schema 1 kept byte-identical copies as photos of their own, each with its own faces; the
+        oldest row of each content stays the photo (with the faces its persons and names hang on)
+        and the others become its locations. The FAISS file then differs from SQLite and is
+        rebuilt by the next command that opens it."""
+        sql = (
+            "SELECT p.id, p.path, p.size, p.mtime_ns, first.id FROM photos p JOIN "
+            "(SELECT content_hash, min(id) AS id FROM photos WHERE status != 'gone' AND content_hash IS NOT NULL "
+            "GROUP BY content_hash HAVING count(*) > 1) first ON first.content_hash = p.content_hash "
+            "WHERE p.status != 'gone' AND p.id != first.id"
+        )
+        for copy_id, path, size, mtime_ns, photo_id in self.db.execute(sql).fetchall():
+            self.db.execute("DELETE FROM photos WHERE id = ?", [copy_id])
+            self.db["photo_paths"].insert({"path": path, "photo_id": photo_id, "size": size, "mtime_ns": mtime_ns})
 
     def close(self) -> None:
         self.db.close()
@@ -259,6 +300,79 @@ class Store:
                     f"UPDATE photos SET status = 'gone', n_faces = 0, error = NULL WHERE id IN ({marks})", chunk
                 )
         return len(photo_ids)
+
+    def photos_by_hash(self) -> dict[str, PhotoRow]:
+        """Photos still in the gallery by content: how a file under a new path is recognised as a
+        photo moved or copied, so it is not embedded again."""
+        rows = self.db["photos"].rows_where("status != 'gone' AND content_hash IS NOT NULL", order_by="id")
+        found: dict[str, PhotoRow] = {}
+        for row in rows:
+            found.setdefault(row["content_hash"], _photo_row(row))
+        return found
+
+    def photo_with_hash(self, content_hash: str) -> PhotoRow | None:
+        rows = self.db["photos"].rows_where("status != 'gone' AND content_hash = ?", [content_hash], order_by="id")
+        return next((_photo_row(row) for row in rows), None)
+
+    def photos_under(self, folder: str | Path) -> list[PhotoRow]:
+        """Photos whose main path is `folder` itself (a file) or inside it."""
+        return [row for path, row in self.photos_by_path().items() if is_inside(path, os.fspath(folder))]
+
+    def move_photo(self, photo_id: int, path: str | Path, *, size: int, mtime_ns: int) -> None:
+        """The photo's bytes now live at `path`: its faces, vectors and persons stay as they are.
+        A row left at `path` by a photo gone from there is only a tombstone and makes way."""
+        with self.db.atomic():
+            self.db.execute("DELETE FROM photos WHERE path = ? AND status = 'gone'", [_db_path(path)])
+            self.db.execute("DELETE FROM photo_paths WHERE path = ?", [_db_path(path)])
+            self.db["photos"].update(photo_id, {"path": _db_path(path), "size": size, "mtime_ns": mtime_ns})
+
+    def locations(self) -> dict[str, Location]:
+        rows = self.db.execute("SELECT path, photo_id, size, mtime_ns FROM photo_paths").fetchall()
+        return {_path_of(path): Location(_path_of(path), photo_id, size, mtime) for path, photo_id, size, mtime in rows}
+
+    def add_location(self, photo_id: int, path: str | Path, *, size: int | None, mtime_ns: int | None) -> None:
+        self.db["photo_paths"].upsert(
+            {"path": _db_path(path), "photo_id": photo_id, "size": size, "mtime_ns": mtime_ns}, pk="path"
+        )
+
+    def touch_location(self, path: str | Path, *, size: int, mtime_ns: int) -> None:
+        sql = "UPDATE photo_paths SET size = ?, mtime_ns = ? WHERE path = ?"
+        self.db.execute(sql, [size, mtime_ns, _db_path(path)])
+
+    def remove_locations(self, paths: Sequence[str | Path]) -> None:
+        with self.db.atomic():
+            for path in paths:
+                self.db.execute("DELETE FROM photo_paths WHERE path = ?", [_db_path(path)])
+
+    def promote_location(self, location: Location) -> None:
+        """The main path is gone but a copy remains: the copy becomes the main path, so the photo
+        keeps its faces and persons."""
+        with self.db.atomic():
+            self.db.execute("DELETE FROM photo_paths WHERE path = ?", [_db_path(location.path)])
+            self.db["photos"].update(
+                location.photo_id,
+                {"path": _db_path(location.path), "size": location.size, "mtime_ns": location.mtime_ns},
+            )
+
+    def other_paths(self, photo_ids: Sequence[int]) -> dict[int, list[str]]:
+        """photo id -> its further locations, sorted; photos without any are absent."""
+        found: dict[int, list[str]] = {}
+        wanted = [int(photo_id) for photo_id in photo_ids]
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT photo_id, path FROM photo_paths WHERE photo_id IN ({marks}) ORDER BY path"
+            for photo_id, path in self.db.execute(sql, chunk):
+                found.setdefault(photo_id, []).append(_path_of(path))
+        return found
+
+    def forget_photos(self, photo_ids: Sequence[int]) -> None:
+        """Takes photos out of the gallery altogether: rows, faces and locations (by cascade)."""
+        with self.db.atomic():
+            for start in range(0, len(photo_ids), _CHUNK):
+                chunk = list(photo_ids[start : start + _CHUNK])
+                marks = ",".join("?" * len(chunk))
+                self.db.execute(f"DELETE FROM photos WHERE id IN ({marks})", chunk)
 
     def status_counts(self) -> dict[str, int]:
         counts = dict.fromkeys(STATUSES, 0)

@@ -1,0 +1,231 @@
+"""Person identity through everything ordinary: trying another clustering, re-indexing, moving
+folders, new photos; and names that stay unique. Through the real CLI on the sample gallery."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from cli import app
+from facesim.detection import DetectedFace
+from facesim.pipeline import Face
+from index.gallery import Gallery
+from index.person_ids import assign_stable_ids
+from index.persons import Joined, cluster_gallery, join_new_faces, names, previous_assignment, set_name
+from index.store import Store
+
+from sample_gallery import single_face_photos
+
+runner = CliRunner()
+
+
+def run(*args: str | Path) -> tuple[int, str, str]:
+    result = runner.invoke(app, [str(a) for a in args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def run_json(*args: str | Path) -> object:
+    code, stdout, stderr = run(*args, "--json")
+    assert code == 0, stderr
+    return json.loads(stdout)
+
+
+def stored(index_dir: Path) -> tuple[dict[int, int], dict[int, str]]:
+    with Gallery.open(index_dir, create=False) as gallery:
+        return previous_assignment(gallery.store), names(gallery.store)
+
+
+def person_of_photo(index_dir: Path, photo: Path) -> int:
+    with Gallery.open(index_dir, create=False) as gallery:
+        row = gallery.store.photo(photo)
+        assert row is not None, photo
+        (face,) = gallery.store.faces_of(row.id)
+        return previous_assignment(gallery.store)[face["id"]]
+
+
+@pytest.fixture(scope="module")
+def named(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str, list[Path]]]:
+    """The sample's one-person photos but each person's last one, in a folder per person,
+    clustered once, with each person whose photos form one person named after them."""
+    base = tmp_path_factory.mktemp("persons")
+    people = {}
+    for person, photos in single_face_photos().items():
+        folder = base / "photos" / person
+        folder.mkdir(parents=True)
+        for photo in photos[:-1]:
+            shutil.copy2(photo, folder / photo.name)
+        people[person] = sorted(folder.iterdir())
+    index_dir = base / "gallery"
+    run_json("index", base / "photos", "--index", index_dir)
+    assert run("clusters", "--index", index_dir)[0] == 0
+    for person, photos in people.items():
+        ids = {person_of_photo(index_dir, photo) for photo in photos}
+        if len(ids) == 1:
+            assert run("name", str(ids.pop()), person, "--index", index_dir)[0] == 0
+    return base / "photos", index_dir, people
+
+
+@pytest.fixture()
+def scratch(named, tmp_path: Path) -> tuple[Path, Path, dict[str, list[Path]]]:
+    """A copy of the named gallery and its photos, at the same photo paths' layout."""
+    photos, index_dir, people = named
+    copy = tmp_path / "gallery"
+    shutil.copytree(index_dir, copy)
+    return photos, copy, people
+
+
+def test_a_linkage_trial_and_an_export_change_no_person_and_no_name(scratch, tmp_path):
+    _, index_dir, _ = scratch
+    before = stored(index_dir)
+    assert len(before[1]) >= 5
+    code, stdout, stderr = run("clusters", "--index", index_dir, "--linkage", "average", "--min-size", "1", "--json")
+    assert code == 0 and "not stored" in stderr and "--apply" in stderr
+    assert sum(len(person["faces"]) for person in json.loads(stdout)) == len(before[0])
+    for fmt in ("csv", "html", "json"):
+        assert run("clusters", "--index", index_dir, "--export", fmt, "-o", tmp_path / f"people.{fmt}")[0] == 0
+    assert run("clusters", "--index", index_dir, "--linkage", "complete")[0] == 0
+    assert stored(index_dir) == before
+    shown = run_json("clusters", "--index", index_dir, "--min-size", "1")
+    assert {face["face_id"]: person["id"] for person in shown for face in person["faces"]} == before[0]
+    assert {person["id"]: person["name"] for person in shown if person["name"]} == before[1]
+
+
+def test_apply_stores_a_new_clustering_keeps_names_and_says_which_lost_their_faces(scratch):
+    """Average linkage merges two of the sample's named persons: one name keeps the merged
+    person, and the other is kept too and reported rather than dropped."""
+    _, index_dir, _ = scratch
+    before_assignment, before_names = stored(index_dir)
+    code, _, stderr = run("clusters", "--index", index_dir, "--linkage", "average", "--apply")
+    assert code == 0
+    assignment, after_names = stored(index_dir)
+    assert assignment != before_assignment and after_names == before_names
+    faceless = set(before_names) - set(assignment.values())
+    assert len(faceless) < len(before_names) / 2
+    for person in faceless:
+        assert f"{person} {before_names[person]}" in stderr
+
+
+def test_renamed_folders_keep_their_persons_and_names(scratch):
+    photos, index_dir, people = scratch
+    before = stored(index_dir)
+    moved_root = photos.parent / "moved"
+    shutil.copytree(photos, moved_root)
+    try:
+        for person in people:
+            (moved_root / person).rename(moved_root / f"{person}_renamed")
+        summary = run_json("index", moved_root, "--index", index_dir)
+        summary = run_json("index", photos, "--index", index_dir)  # the old folders are still there
+        assert summary["indexed"] == 0
+        shutil.rmtree(photos)
+        summary = run_json("index", photos.parent, "--index", index_dir, "--exclude", "gallery")
+        assert (summary["indexed"], summary["gone"], summary["moved"]) == (0, 0, len(before[0]))
+        assert stored(index_dir) == before
+    finally:
+        if not photos.exists():
+            shutil.copytree(moved_root, photos)
+            for person in people:
+                (photos / f"{person}_renamed").rename(photos / person)
+        shutil.rmtree(moved_root)
+
+
+def test_new_photos_join_their_person_at_the_next_index(scratch, tmp_path):
+    _, index_dir, people = scratch
+    before_assignment, before_names = stored(index_dir)
+    clusters_before = run_json("info", "--index", index_dir)["clusters"]
+    new = tmp_path / "new"
+    new.mkdir()
+    for photos in single_face_photos().values():
+        shutil.copy2(photos[-1], new / photos[-1].name)
+    summary = run_json("index", new, "--index", index_dir)
+    assert summary["indexed"] == len(people)
+    assignment, after_names = stored(index_dir)
+    assert after_names == before_names
+    assert {face: assignment[face] for face in before_assignment} == before_assignment
+    assert len(assignment) == len(before_assignment) + len(people)
+    by_name = {name: person for person, name in before_names.items()}
+    right = sum(
+        person_of_photo(index_dir, new / photos[-1].name) == by_name.get(name)
+        for name, photos in ((name, single_face_photos()[name]) for name in by_name)
+    )
+    assert summary["joined"] >= right >= len(by_name) - 1
+    assert summary["joined"] + summary["new_persons"] <= len(people)
+    assert run_json("info", "--index", index_dir)["clusters"] >= clusters_before
+
+
+def test_names_are_unique(scratch):
+    _, index_dir, _ = scratch
+    assignment, given = stored(index_dir)
+    first, second = sorted(given)[:2]
+    code, stdout, stderr = run("name", str(second), given[first].upper(), "--index", index_dir)
+    assert code == 2 and len(stderr.strip().splitlines()) == 1
+    assert f"person {first}" in stderr and "Traceback" not in stderr
+    assert stored(index_dir)[1] == given
+    assert run("name", str(first), given[first], "--index", index_dir)[0] == 0  # its own name again
+    assert run("name", str(second), "Someone Else", "--index", index_dir)[0] == 0
+    assert stored(index_dir)[1][second] == "Someone Else"
+
+
+def _circle_face(angle: float) -> Face:
+    vector = np.zeros(8, dtype=np.float32)
+    vector[:2] = np.cos(angle), np.sin(angle)
+    return Face(DetectedFace(box=(0, 0, 10, 10), score=1.0, landmarks=((0, 0),) * 5), vector)
+
+
+def test_a_new_face_joins_only_a_person_all_of_whose_faces_it_is_close_to(tmp_path):
+    """Chord distance on the unit circle is 2 sin(angle / 2): at threshold 0.5, faces within
+    about 0.505 rad are the same person. Person 1 spans 0.0 to 0.4 rad."""
+    with Store(tmp_path / "g.db") as store:
+        for number, angle in enumerate([0.0, 0.4, 3.0]):
+            store.record_photo(
+                f"/p/{number}.jpg",
+                status="indexed",
+                content_hash=str(number),
+                size=1,
+                mtime_ns=1,
+                model_id="m",
+                faces=[_circle_face(angle)],
+            )
+        first = cluster_gallery(store, 0.5)
+        assert (first.persons, first.singletons) == (1, 1)
+        person = previous_assignment(store)[1]
+        assert set_name(store, person, "Ada") is None
+        # 0.8 is near 0.4 but not 0.0, which complete linkage forbids; the group shot's faces at
+        # 0.2 and 0.25 are both near person 1's faces, but may not share a person.
+        store.record_photo(
+            "/p/chain.jpg",
+            status="indexed",
+            content_hash="b",
+            size=1,
+            mtime_ns=1,
+            model_id="m",
+            faces=[_circle_face(0.8)],
+        )
+        store.record_photo(
+            "/p/group.jpg",
+            status="indexed",
+            content_hash="c",
+            size=1,
+            mtime_ns=1,
+            model_id="m",
+            faces=[_circle_face(0.2), _circle_face(0.25)],
+        )
+        joined = join_new_faces(store, 0.5)
+        assignment = previous_assignment(store)
+        assert assignment[5] == person
+        assert len({assignment[4], assignment[6], person, assignment[3]}) == 4
+        assert (joined.existing, joined.new_persons) == (1, 2)
+        assert join_new_faces(store, 0.5) == Joined(0, 0)
+        assert names(store) == {person: "Ada"}
+
+
+def test_named_persons_keep_their_id_through_a_merge_with_a_larger_unnamed_one() -> None:
+    previous = {1: 10, 2: 10, 3: 10, 4: 11}
+    faces = np.array([1, 2, 3, 4])
+    merged = np.zeros(4, dtype=int)
+    assert assign_stable_ids(previous, faces, merged, 12)[0] == dict.fromkeys(range(1, 5), 10)
+    assert assign_stable_ids(previous, faces, merged, 12, prefer={11})[0] == dict.fromkeys(range(1, 5), 11)
