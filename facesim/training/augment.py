@@ -1,11 +1,15 @@
 """Batch augmentation on aligned chips, aimed at in-the-wild photos rather than LFW's studio
-look: small misalignments, blur and low resolution, lighting and colour shifts."""
+look: small misalignments, blur and low resolution, lighting and colour shifts, dim rooms with
+sensor noise, and the JPEG damage of photos passed through phones and messengers."""
 
 from __future__ import annotations
 
+import io
 import math
 
+import numpy as np
 import torch
+from PIL import Image
 from torch.nn import functional as F
 
 
@@ -50,6 +54,34 @@ def random_low_resolution(batch: torch.Tensor, generator: torch.Generator) -> to
     return batch
 
 
+def random_low_light(batch: torch.Tensor, generator: torch.Generator, share: float = 0.15) -> torch.Tensor:
+    """A share of the faces darkened by a gamma of 1.5-2.5, with the grain a small sensor adds in
+    a dim room; inputs are in [-1, 1]."""
+    n = batch.shape[0]
+    chosen = torch.rand(n, 1, 1, 1, generator=generator) < share
+    gamma = 1.5 + torch.rand(n, 1, 1, 1, generator=generator)
+    noise = torch.randn(batch.shape, generator=generator) * 0.04
+    dark = ((batch.clamp(-1, 1) + 1) / 2).pow(gamma) * 2 - 1 + noise
+    return torch.where(chosen, dark, batch)
+
+
+def random_jpeg(batch: torch.Tensor, generator: torch.Generator, share: float = 0.2) -> torch.Tensor:
+    """A share of the faces re-encoded as JPEG at quality 15-60: blocks and ringing."""
+    chosen = torch.nonzero(torch.rand(batch.shape[0], generator=generator) < share).flatten()
+    if chosen.numel() == 0:
+        return batch
+    quality = int(torch.randint(15, 61, (1,), generator=generator))
+    pixels = ((batch[chosen].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    batch = batch.clone()
+    for row, image in zip(chosen.tolist(), pixels, strict=True):
+        encoded = io.BytesIO()
+        Image.fromarray(image).save(encoded, format="JPEG", quality=quality)
+        decoded = np.asarray(Image.open(encoded).convert("RGB"))
+        batch[row] = torch.from_numpy(decoded).permute(2, 0, 1).float() / 127.5 - 1
+    return batch
+
+
 def augment(batch: torch.Tensor, generator: torch.Generator, out_size: int) -> torch.Tensor:
     """batch: N x 3 x H x W in [-1, 1] at chip size; returns N x 3 x out_size x out_size."""
-    return random_photometric(random_low_resolution(random_affine(batch, generator, out_size), generator), generator)
+    batch = random_low_resolution(random_affine(batch, generator, out_size), generator)
+    return random_photometric(random_jpeg(random_low_light(batch, generator), generator), generator)

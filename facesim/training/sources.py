@@ -77,7 +77,8 @@ def locate_in_tight_crop(rgb: np.ndarray) -> tuple[np.ndarray, DetectedFace | No
 
 
 def lfw_source(lfw_root: Path) -> FaceSource:
-    layout = LfwLayout(lfw_root)
+    # Resolved roots: the chip cache knows its images by path, and ../lfw and /data/lfw are one set.
+    layout = LfwLayout(Path(lfw_root).resolve())
     pool = layout.training_pool()
     assert_no_devtest(list(pool), layout)
     jobs = [FaceJob(str(path), name) for name, paths in pool.items() for path in paths]
@@ -123,7 +124,7 @@ def celeba_source(root: Path) -> FaceSource:
     reserved = reserved_celeba_identities()
     return FaceSource(
         "celeba",
-        celeba_jobs(root, reserved),
+        celeba_jobs(Path(root).resolve(), reserved),
         locate_in_photo,
         CELEBA_VALIDATION_FRACTION,
         both_orientations=False,
@@ -139,6 +140,7 @@ def assert_no_reserved(labels: set[str], reserved: set[str]) -> None:
 
 
 def utkface_source(root: Path) -> FaceSource:
+    root = Path(root).resolve()
     images = root / UTKFACE_IMAGES if (root / UTKFACE_IMAGES).is_dir() else root
     jobs = [FaceJob(str(path), None) for path in sorted(images.glob("*.jpg"))]
     if not jobs:
