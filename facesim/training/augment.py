@@ -76,7 +76,7 @@ def random_jpeg(batch: torch.Tensor, generator: torch.Generator, share: float = 
     for row, image in zip(chosen.tolist(), pixels, strict=True):
         encoded = io.BytesIO()
         Image.fromarray(image).save(encoded, format="JPEG", quality=quality)
-        decoded = np.asarray(Image.open(encoded).convert("RGB"))
+        decoded = np.array(Image.open(encoded).convert("RGB"))
         batch[row] = torch.from_numpy(decoded).permute(2, 0, 1).float() / 127.5 - 1
     return batch
 
