@@ -20,6 +20,9 @@ from rich.table import Table
 from facesim.config import CLUSTER_LINKAGES, DEFAULT_LINKAGE
 from facesim.errors import FacesimError
 
+# Each photo status as the text output says it.
+STATUS_WORDS = {"indexed": "indexed", "no_face": "without a face", "error": "errors", "gone": "gone"}
+
 app = typer.Typer(
     help="Index a photo folder by face, then match, verify and cluster the people in it.",
     no_args_is_help=True,
@@ -96,12 +99,68 @@ def _printable(text: str | Path) -> str:
     return os.fsencode(text).decode("utf-8", "backslashreplace")
 
 
+def _absolute(path: Path | str) -> str:
+    """Paths in JSON and exports are absolute, so a script reads them from any folder."""
+    return _printable(os.path.abspath(path))
+
+
 def _shown(path: Path | str) -> str:
     """Relative to the working folder when inside it, which keeps tables readable."""
     path = Path(path)
     if path.is_absolute() and path.is_relative_to(Path.cwd()):
         path = path.relative_to(Path.cwd())
     return _printable(path)
+
+
+def _version(value: bool) -> None:
+    if not value:
+        return
+    from facesim import __version__
+    from facesim.model_card import model_id
+
+    with user_errors():
+        out.print(f"facesim {__version__}, model {model_id()}", markup=False)
+    raise typer.Exit(0)
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the package and model versions."),
+    ] = False,
+) -> None:
+    """Index a photo folder by face, then match, verify and cluster the people in it."""
+
+
+@app.command()
+def photos(
+    index: IndexOption = None,
+    status: Annotated[
+        str | None,
+        typer.Option("--status", help="Only photos with this status: indexed, no_face, error or gone."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List the gallery's photos (absolute paths), e.g. `--status no_face` for those without a face."""
+    with user_errors():
+        from index.gallery import Gallery
+        from index.store import STATUSES
+
+        if status not in (None, *STATUSES):
+            raise FacesimError(f"unknown status {status!r}; choose one of: {', '.join(STATUSES)}")
+        with Gallery.open(index, create=False) as gallery:
+            rows = [row for row in gallery.store.photos_by_path().values() if status in (None, row.status)]
+    listed = [
+        {"path": _absolute(row.path), "status": row.status, "faces": row.n_faces, "error": row.error}
+        for row in sorted(rows, key=lambda row: row.path)
+    ]
+    if as_json:
+        _print_json(listed)
+        return
+    for row in listed:
+        cells = [row["path"]] if status else [row["status"], row["path"]]
+        out.print("\t".join(cells + ([row["error"]] if row["error"] else [])), markup=False)
 
 
 @app.command("index")
@@ -178,13 +237,21 @@ def index_photos(
         _print_json(
             {
                 **summary.counts(),
-                "errors": [{"path": _shown(p), "error": m} for p, m in problems],
-                "gallery": {"path": str(info.directory), "photos": info.photos, "faces": info.faces},
+                "errors": [{"path": _absolute(p), "error": m} for p, m in problems],
+                "known_errors": [{"path": _absolute(p), "error": m} for p, m in summary.known_errors],
+                "gallery": {
+                    "path": _absolute(info.directory),
+                    "photos": info.photos.get("indexed", 0),
+                    "faces": info.faces,
+                    "photo_status": info.photos,
+                },
             }
         )
         return
     for _, message in problems:
         err.print(f"skipped {_printable(message)}", markup=False, soft_wrap=True)
+    for _, message in summary.known_errors:
+        err.print(f"still bad (--retry-errors to retry): {_printable(message)}", markup=False, soft_wrap=True)
     line = (
         f"photos {summary.photos_seen}: {summary.indexed} indexed, {summary.faces} faces, "
         f"{summary.skipped} unchanged, {summary.no_face} without a face, {len(problems)} errors, "
@@ -192,6 +259,8 @@ def index_photos(
     )
     if summary.excluded:
         line += f", {summary.excluded} excluded"
+    if summary.known_errors:
+        line += f", {len(summary.known_errors)} bad files from earlier runs"
     if summary.joined or summary.new_persons:
         line += f"; {summary.joined} faces joined known persons, {summary.new_persons} new persons"
     out.print(line)
@@ -238,7 +307,7 @@ def match(
 
         from facesim.errors import NoFaceError
         from facesim.model_card import threshold
-        from facesim.pipeline import faces_in_photo, main_face
+        from facesim.pipeline import faces_in_photo, main_face_and_count
         from index.gallery import Gallery
         from index.persons import persons_of_faces
         from index.search import match as search
@@ -248,16 +317,21 @@ def match(
                 faces = faces_in_photo(query, _detector(detector))
                 if not faces:
                     raise NoFaceError(f"{query}: no face found")
+                in_query = len(faces)
             else:
-                faces = [main_face(query, _detector(detector))]
+                main, in_query = main_face_and_count(query, _detector(detector))
+                faces = [main]
             found = search(gallery, np.stack([face.embedding for face in faces]), top_k)
             people = persons_of_faces(gallery.store, [hit.face_id for hits in found for hit in hits])
+            copies = gallery.store.other_paths([hit.photo_id for hits in found for hit in hits])
         limit = threshold()
     rows = [
         {
             "query_face": number,
             "query_box": list(face.detection.box),
-            "path": _shown(hit.path),
+            "query_faces": in_query,
+            "path": _absolute(hit.path),
+            "other_paths": [_absolute(path) for path in copies.get(hit.photo_id, [])],
             "box": list(hit.box),
             "distance": round(hit.distance, 4),
             "same_person": hit.same_person,
@@ -270,6 +344,13 @@ def match(
     if as_json:
         _print_json(rows)
         return
+    if in_query > 1 and not all_faces:
+        box = ",".join(map(str, faces[0].detection.box))
+        err.print(
+            f"note: {_printable(query)} shows {in_query} faces; searched the largest, box {box} "
+            "(--all-faces searches each)",
+            markup=False,
+        )
     table = Table(title=f"nearest faces (same person below {limit:.3f})")
     for column in (["query face"] if all_faces else []) + ["distance", "same person", "photo", "box", "person"]:
         table.add_column(column, overflow="fold")
@@ -278,7 +359,8 @@ def match(
         cells = [str(row["query_face"])] if all_faces else []
         person = row["name"] or ("" if row["person"] is None else str(row["person"]))
         box = ",".join(map(str, row["box"]))
-        table.add_row(*cells, f"{row['distance']:.3f}", verdict, row["path"], box, person)
+        photo = _shown(row["path"]) + (f" (+{len(row['other_paths'])} duplicates)" if row["other_paths"] else "")
+        table.add_row(*cells, f"{row['distance']:.3f}", verdict, photo, box, person)
     out.print(table)
 
 
@@ -299,7 +381,7 @@ def info(index: IndexOption = None, as_json: JsonOption = False) -> None:
         "faces": gallery_info.faces,
         "clusters": clusters,
         "photo_status": gallery_info.photos,
-        "index_path": str(gallery_info.directory),
+        "index_path": _absolute(gallery_info.directory),
         "vector_index": gallery_info.vector_index,
         "model": {
             "model_id": card.get("model_id"),
@@ -318,7 +400,12 @@ def info(index: IndexOption = None, as_json: JsonOption = False) -> None:
     out.print(f"         threshold {model['threshold']}; LFW DevTest: {scores}")
     out.print(f"gallery  {_shown(data['index_path'])} ({data['vector_index'] or 'no'} vector index)")
     out.print(f"         {data['photos']} photos, {data['faces']} faces, {data['clusters']} clusters")
-    out.print(f"         photo status: {data['photo_status']}")
+    out.print(f"         photo status: {_status_words(data['photo_status'])}", markup=False)
+
+
+def _status_words(counts: dict[str, int]) -> str:
+    """Photo counts by status in words, the same in `info` and `doctor`."""
+    return ", ".join(f"{count} {STATUS_WORDS[status]}" for status, count in counts.items())
 
 
 @app.command()
@@ -593,6 +680,7 @@ def doctor(
         _print_json(checkup.as_dict())
     else:
         out.print(f"gallery {_shown(checkup.gallery)}: {checkup.photos} photos, {checkup.faces} faces", markup=False)
+        out.print(f"photo status: {_status_words(checkup.photo_status)}", markup=False)
         for action in checkup.repaired:
             out.print(f"repaired: {action}", markup=False, soft_wrap=True)
         for finding in checkup.findings:
