@@ -533,29 +533,130 @@ def name(
 
 @app.command()
 def verify(
-    photo_a: Annotated[Path, typer.Argument(help="First photo.")],
-    photo_b: Annotated[Path, typer.Argument(help="Second photo.")],
+    photo_a: Annotated[Path | None, typer.Argument(help="First photo.")] = None,
+    photo_b: Annotated[Path | None, typer.Argument(help="Second photo.")] = None,
+    all_faces: Annotated[
+        bool,
+        typer.Option("--all-faces", help="Compare every face of A with every face of B; report the closest pair."),
+    ] = False,
+    pairs: Annotated[
+        Path | None,
+        typer.Option(
+            "--pairs",
+            help="CSV with path_a,path_b columns (relative to the CSV): answer every pair in one process.",
+            dir_okay=False,
+        ),
+    ] = None,
     detector: DetectorOption = "hog",
     as_json: JsonOption = False,
 ) -> None:
-    """Are these two photos the same person? Compares the main face of each.
+    """Are these two photos the same person? Compares the main (largest) face of each, or with
+    --all-faces the closest pair of faces, and says which faces it compared.
 
     Exits 0 whatever the answer; non-zero only when a photo cannot be used.
     """
     with user_errors():
         from facesim.model_card import threshold
-        from facesim.pipeline import face_distance, main_face
 
         limit = threshold()
-        face_a = main_face(photo_a, _detector(detector))
-        face_b = main_face(photo_b, detector)
-        distance = face_distance(face_a.embedding, face_b.embedding)
-        same = distance < limit
+        _detector(detector)
+        if pairs is not None:
+            if photo_a is not None:
+                raise FacesimError("give two photos or --pairs FILE.csv, not both")
+            failed = _verify_pairs(pairs, all_faces, detector, limit, as_json)
+            if failed:
+                raise FacesimError(f"{failed} pairs could not be compared (see their error column)")
+            return
+        if photo_a is None or photo_b is None:
+            raise FacesimError("give two photos, or --pairs FILE.csv")
+        faces: dict[Path, tuple[list, int]] = {}
+        answer = _compare(
+            _faces_of(photo_a, all_faces, detector, faces), _faces_of(photo_b, all_faces, detector, faces)
+        )
+        same = answer["distance"] < limit
     if as_json:
-        _print_json({"distance": round(distance, 4), "threshold": limit, "same_person": same})
+        _print_json({**answer, "distance": round(answer["distance"], 4), "threshold": limit, "same_person": same})
         return
     verdict = "[green]same person[/green]" if same else "[red]different people[/red]"
-    out.print(f"{verdict}  distance {distance:.3f} (threshold {limit:.3f})")
+    out.print(f"{verdict}  distance {answer['distance']:.3f} (threshold {limit:.3f})")
+    for side, photo in (("a", photo_a), ("b", photo_b)):
+        if answer[f"faces_{side}"] > 1:
+            box = ",".join(map(str, answer[f"box_{side}"]))
+            chosen = "the closest" if all_faces else "the largest"
+            count = answer[f"faces_{side}"]
+            out.print(f"{_printable(photo)} shows {count} faces; compared {chosen}, box {box}", markup=False)
+
+
+def _faces_of(photo: Path, all_faces: bool, detector: str, cache: dict[Path, tuple[list, int]]) -> tuple[list, int]:
+    """(faces to compare, faces in the photo), each photo read and embedded once per process."""
+    from facesim.errors import NoFaceError
+    from facesim.pipeline import faces_in_photo, main_face_and_count
+
+    if photo not in cache:
+        if all_faces:
+            found = faces_in_photo(photo, detector)
+            if not found:
+                raise NoFaceError(f"{photo}: no face found")
+            cache[photo] = (found, len(found))
+        else:
+            main, count = main_face_and_count(photo, detector)
+            cache[photo] = ([main], count)
+    return cache[photo]
+
+
+def _compare(a: tuple[list, int], b: tuple[list, int]) -> dict[str, Any]:
+    """The closest pair of the given faces: its distance and boxes, and each photo's face count."""
+    from facesim.pipeline import face_distance
+
+    distance, face_a, face_b = min(
+        ((face_distance(x.embedding, y.embedding), x, y) for x in a[0] for y in b[0]), key=lambda item: item[0]
+    )
+    return {
+        "distance": distance,
+        "faces_a": a[1],
+        "faces_b": b[1],
+        "box_a": list(face_a.detection.box),
+        "box_b": list(face_b.detection.box),
+    }
+
+
+def _verify_pairs(source: Path, all_faces: bool, detector: str, limit: float, as_json: bool) -> int:
+    """Answers every pair of the CSV, one output row each, in input order; a pair whose photo
+    cannot be used gets its one-line error instead of stopping the others. Returns how many failed."""
+    import csv
+
+    try:
+        with open(source, newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    except OSError as exc:
+        raise FacesimError(f"{source}: cannot read ({exc.strerror})") from None
+    if not rows or not {"path_a", "path_b"} <= set(rows[0]):
+        raise FacesimError(f"{source}: expected a header with path_a,path_b and at least one pair")
+    faces: dict[Path, tuple[list, int]] = {}
+    answers = []
+    for row in rows:
+        path_a, path_b = (source.parent / (row[key] or "") for key in ("path_a", "path_b"))
+        answer: dict[str, Any] = {"path_a": _absolute(path_a), "path_b": _absolute(path_b)}
+        try:
+            found = _compare(
+                _faces_of(path_a, all_faces, detector, faces), _faces_of(path_b, all_faces, detector, faces)
+            )
+        except FacesimError as exc:
+            answer["error"] = str(exc)
+        else:
+            answer.update(
+                found, distance=round(found["distance"], 4), same_person=found["distance"] < limit, error=None
+            )
+        answers.append(answer)
+    if as_json:
+        _print_json([{**answer, "threshold": limit} for answer in answers])
+    else:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        columns = ["path_a", "path_b", "distance", "same_person", "faces_a", "faces_b", "error"]
+        writer.writerow(columns)
+        for answer in answers:
+            writer.writerow([answer.get(key, "") for key in columns[:-1]] + [answer["error"] or ""])
+    return sum(answer["error"] is not None for answer in answers)
 
 
 @app.command()
