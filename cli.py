@@ -19,6 +19,9 @@ from rich.table import Table
 
 from facesim.errors import FacesimError
 
+# Each photo status as the text output says it.
+STATUS_WORDS = {"indexed": "indexed", "no_face": "without a face", "error": "errors", "gone": "gone"}
+
 app = typer.Typer(
     help="Index a photo folder by face, then match, verify and cluster the people in it.",
     no_args_is_help=True,
@@ -114,12 +117,68 @@ def _first_line(exc: BaseException) -> str:
     return lines[0] if lines else ""
 
 
+def _absolute(path: Path | str) -> str:
+    """Paths in JSON and exports are absolute, so a script reads them from any folder."""
+    return _printable(os.path.abspath(path))
+
+
 def _shown(path: Path | str) -> str:
     """Relative to the working folder when inside it, which keeps tables readable."""
     path = Path(path)
     if path.is_absolute() and path.is_relative_to(Path.cwd()):
         path = path.relative_to(Path.cwd())
     return _printable(path)
+
+
+def _version(value: bool) -> None:
+    if not value:
+        return
+    from facesim import __version__
+    from facesim.model_card import model_id
+
+    with user_errors():
+        out.print(f"facesim {__version__}, model {model_id()}", markup=False)
+    raise typer.Exit(0)
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the package and model versions."),
+    ] = False,
+) -> None:
+    """Index a photo folder by face, then match, verify and cluster the people in it."""
+
+
+@app.command()
+def photos(
+    index: IndexOption = None,
+    status: Annotated[
+        str | None,
+        typer.Option("--status", help="Only photos with this status: indexed, no_face, error or gone."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List the gallery's photos (absolute paths), e.g. `--status no_face` for those without a face."""
+    with user_errors():
+        from index.gallery import Gallery
+        from index.store import STATUSES
+
+        if status not in (None, *STATUSES):
+            raise FacesimError(f"unknown status {status!r}; choose one of: {', '.join(STATUSES)}")
+        with Gallery.open(index, create=False) as gallery:
+            rows = [row for row in gallery.store.photos_by_path().values() if status in (None, row.status)]
+    listed = [
+        {"path": _absolute(row.path), "status": row.status, "faces": row.n_faces, "error": row.error}
+        for row in sorted(rows, key=lambda row: row.path)
+    ]
+    if as_json:
+        _print_json(listed)
+        return
+    for row in listed:
+        cells = [row["path"]] if status else [row["status"], row["path"]]
+        out.print("\t".join(cells + ([row["error"]] if row["error"] else [])), markup=False)
 
 
 @app.command("index")
@@ -196,13 +255,21 @@ def index_photos(
         _print_json(
             {
                 **summary.counts(),
-                "errors": [{"path": _shown(p), "error": m} for p, m in problems],
-                "gallery": {"path": str(info.directory), "photos": info.photos, "faces": info.faces},
+                "errors": [{"path": _absolute(p), "error": m} for p, m in problems],
+                "known_errors": [{"path": _absolute(p), "error": m} for p, m in summary.known_errors],
+                "gallery": {
+                    "path": _absolute(info.directory),
+                    "photos": info.photos.get("indexed", 0),
+                    "faces": info.faces,
+                    "photo_status": info.photos,
+                },
             }
         )
         return
     for _, message in problems:
         err.print(f"skipped {_printable(message)}", markup=False, soft_wrap=True)
+    for _, message in summary.known_errors:
+        err.print(f"still bad (--retry-errors to retry): {_printable(message)}", markup=False, soft_wrap=True)
     line = (
         f"photos {summary.photos_seen}: {summary.indexed} indexed, {summary.faces} faces, "
         f"{summary.skipped} unchanged, {summary.no_face} without a face, {len(problems)} errors, "
@@ -210,6 +277,8 @@ def index_photos(
     )
     if summary.excluded:
         line += f", {summary.excluded} excluded"
+    if summary.known_errors:
+        line += f", {len(summary.known_errors)} bad files from earlier runs"
     if summary.joined or summary.new_persons:
         line += f"; {summary.joined} faces joined known persons, {summary.new_persons} new persons"
     out.print(line)
@@ -256,7 +325,7 @@ def match(
 
         from facesim.errors import NoFaceError
         from facesim.model_card import threshold
-        from facesim.pipeline import faces_in_photo, main_face
+        from facesim.pipeline import faces_in_photo, main_face_and_count
         from index.gallery import Gallery
         from index.persons import persons_of_faces
         from index.search import match as search
@@ -266,16 +335,21 @@ def match(
                 faces = faces_in_photo(query, _detector(detector))
                 if not faces:
                     raise NoFaceError(f"{query}: no face found")
+                in_query = len(faces)
             else:
-                faces = [main_face(query, _detector(detector))]
+                main, in_query = main_face_and_count(query, _detector(detector))
+                faces = [main]
             found = search(gallery, np.stack([face.embedding for face in faces]), top_k)
             people = persons_of_faces(gallery.store, [hit.face_id for hits in found for hit in hits])
+            copies = gallery.store.other_paths([hit.photo_id for hits in found for hit in hits])
         limit = threshold()
     rows = [
         {
             "query_face": number,
             "query_box": list(face.detection.box),
-            "path": _shown(hit.path),
+            "query_faces": in_query,
+            "path": _absolute(hit.path),
+            "other_paths": [_absolute(path) for path in copies.get(hit.photo_id, [])],
             "box": list(hit.box),
             "distance": round(hit.distance, 4),
             "same_person": hit.same_person,
@@ -288,6 +362,13 @@ def match(
     if as_json:
         _print_json(rows)
         return
+    if in_query > 1 and not all_faces:
+        box = ",".join(map(str, faces[0].detection.box))
+        err.print(
+            f"note: {_printable(query)} shows {in_query} faces; searched the largest, box {box} "
+            "(--all-faces searches each)",
+            markup=False,
+        )
     table = Table(title=f"nearest faces (same person below {limit:.3f})")
     for column in (["query face"] if all_faces else []) + ["distance", "same person", "photo", "box", "person"]:
         table.add_column(column, overflow="fold")
@@ -296,7 +377,8 @@ def match(
         cells = [str(row["query_face"])] if all_faces else []
         person = row["name"] or ("" if row["person"] is None else str(row["person"]))
         box = ",".join(map(str, row["box"]))
-        table.add_row(*cells, f"{row['distance']:.3f}", verdict, row["path"], box, person)
+        photo = _shown(row["path"]) + (f" (+{len(row['other_paths'])} duplicates)" if row["other_paths"] else "")
+        table.add_row(*cells, f"{row['distance']:.3f}", verdict, photo, box, person)
     out.print(table)
 
 
@@ -317,7 +399,7 @@ def info(index: IndexOption = None, as_json: JsonOption = False) -> None:
         "faces": gallery_info.faces,
         "clusters": clusters,
         "photo_status": gallery_info.photos,
-        "index_path": str(gallery_info.directory),
+        "index_path": _absolute(gallery_info.directory),
         "vector_index": gallery_info.vector_index,
         "model": {
             "model_id": card.get("model_id"),
@@ -336,7 +418,12 @@ def info(index: IndexOption = None, as_json: JsonOption = False) -> None:
     out.print(f"         threshold {model['threshold']}; LFW DevTest: {scores}")
     out.print(f"gallery  {_shown(data['index_path'])} ({data['vector_index'] or 'no'} vector index)")
     out.print(f"         {data['photos']} photos, {data['faces']} faces, {data['clusters']} clusters")
-    out.print(f"         photo status: {data['photo_status']}")
+    out.print(f"         photo status: {_status_words(data['photo_status'])}", markup=False)
+
+
+def _status_words(counts: dict[str, int]) -> str:
+    """Photo counts by status in words, the same in `info` and `doctor`."""
+    return ", ".join(f"{count} {STATUS_WORDS[status]}" for status, count in counts.items())
 
 
 @app.command()
@@ -475,29 +562,131 @@ def name(
 
 @app.command()
 def verify(
-    photo_a: Annotated[Path, typer.Argument(help="First photo.")],
-    photo_b: Annotated[Path, typer.Argument(help="Second photo.")],
+    photo_a: Annotated[Path | None, typer.Argument(help="First photo.")] = None,
+    photo_b: Annotated[Path | None, typer.Argument(help="Second photo.")] = None,
+    all_faces: Annotated[
+        bool,
+        typer.Option("--all-faces", help="Compare every face of A with every face of B; report the closest pair."),
+    ] = False,
+    pairs: Annotated[
+        Path | None,
+        typer.Option(
+            "--pairs",
+            help="CSV with path_a,path_b columns (relative to the CSV): answer every pair in one process.",
+            dir_okay=False,
+        ),
+    ] = None,
     detector: DetectorOption = "hog",
     as_json: JsonOption = False,
 ) -> None:
-    """Are these two photos the same person? Compares the main face of each.
+    """Are these two photos the same person? Compares the main (largest) face of each, or with
+    --all-faces the closest pair of faces, and says which faces it compared.
 
     Exits 0 whatever the answer; non-zero only when a photo cannot be used.
     """
     with user_errors():
         from facesim.model_card import is_same_person, threshold
-        from facesim.pipeline import face_distance, main_face
 
         limit = threshold()
-        face_a = main_face(photo_a, _detector(detector))
-        face_b = main_face(photo_b, detector)
-        distance = face_distance(face_a.embedding, face_b.embedding)
-        same = is_same_person(distance, limit)
+        _detector(detector)
+        if pairs is not None:
+            if photo_a is not None:
+                raise FacesimError("give two photos or --pairs FILE.csv, not both")
+            failed = _verify_pairs(pairs, all_faces, detector, limit, as_json)
+            if failed:
+                raise FacesimError(f"{failed} pairs could not be compared (see their error column)")
+            return
+        if photo_a is None or photo_b is None:
+            raise FacesimError("give two photos, or --pairs FILE.csv")
+        faces: dict[Path, tuple[list, int]] = {}
+        answer = _compare(
+            _faces_of(photo_a, all_faces, detector, faces), _faces_of(photo_b, all_faces, detector, faces)
+        )
+        same = is_same_person(answer["distance"], limit)
     if as_json:
-        _print_json({"distance": round(distance, 4), "threshold": limit, "same_person": same})
+        _print_json({**answer, "distance": round(answer["distance"], 4), "threshold": limit, "same_person": same})
         return
     verdict = "[green]same person[/green]" if same else "[red]different people[/red]"
-    out.print(f"{verdict}  distance {distance:.3f} (threshold {limit:.3f})")
+    out.print(f"{verdict}  distance {answer['distance']:.3f} (threshold {limit:.3f})")
+    for side, photo in (("a", photo_a), ("b", photo_b)):
+        if answer[f"faces_{side}"] > 1:
+            box = ",".join(map(str, answer[f"box_{side}"]))
+            chosen = "the closest" if all_faces else "the largest"
+            count = answer[f"faces_{side}"]
+            out.print(f"{_printable(photo)} shows {count} faces; compared {chosen}, box {box}", markup=False)
+
+
+def _faces_of(photo: Path, all_faces: bool, detector: str, cache: dict[Path, tuple[list, int]]) -> tuple[list, int]:
+    """(faces to compare, faces in the photo), each photo read and embedded once per process."""
+    from facesim.errors import NoFaceError
+    from facesim.pipeline import faces_in_photo, main_face_and_count
+
+    if photo not in cache:
+        if all_faces:
+            found = faces_in_photo(photo, detector)
+            if not found:
+                raise NoFaceError(f"{photo}: no face found")
+            cache[photo] = (found, len(found))
+        else:
+            main, count = main_face_and_count(photo, detector)
+            cache[photo] = ([main], count)
+    return cache[photo]
+
+
+def _compare(a: tuple[list, int], b: tuple[list, int]) -> dict[str, Any]:
+    """The closest pair of the given faces: its distance and boxes, and each photo's face count."""
+    from facesim.pipeline import face_distance
+
+    distance, face_a, face_b = min(
+        ((face_distance(x.embedding, y.embedding), x, y) for x in a[0] for y in b[0]), key=lambda item: item[0]
+    )
+    return {
+        "distance": distance,
+        "faces_a": a[1],
+        "faces_b": b[1],
+        "box_a": list(face_a.detection.box),
+        "box_b": list(face_b.detection.box),
+    }
+
+
+def _verify_pairs(source: Path, all_faces: bool, detector: str, limit: float, as_json: bool) -> int:
+    """Answers every pair of the CSV, one output row each, in input order; a pair whose photo
+    cannot be used gets its one-line error instead of stopping the others. Returns how many failed."""
+    import csv
+
+    from facesim.model_card import is_same_person
+
+    try:
+        with open(source, newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    except OSError as exc:
+        raise FacesimError(f"{source}: cannot read ({exc.strerror})") from None
+    if not rows or not {"path_a", "path_b"} <= set(rows[0]):
+        raise FacesimError(f"{source}: expected a header with path_a,path_b and at least one pair")
+    faces: dict[Path, tuple[list, int]] = {}
+    answers = []
+    for row in rows:
+        path_a, path_b = (source.parent / (row[key] or "") for key in ("path_a", "path_b"))
+        answer: dict[str, Any] = {"path_a": _absolute(path_a), "path_b": _absolute(path_b)}
+        try:
+            found = _compare(
+                _faces_of(path_a, all_faces, detector, faces), _faces_of(path_b, all_faces, detector, faces)
+            )
+        except FacesimError as exc:
+            answer["error"] = str(exc)
+        else:
+            same = bool(is_same_person(found["distance"], limit))
+            answer.update(found, distance=round(found["distance"], 4), same_person=same, error=None)
+        answers.append(answer)
+    if as_json:
+        _print_json([{**answer, "threshold": limit} for answer in answers])
+    else:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        columns = ["path_a", "path_b", "distance", "same_person", "faces_a", "faces_b", "error"]
+        writer.writerow(columns)
+        for answer in answers:
+            writer.writerow([answer.get(key, "") for key in columns[:-1]] + [answer["error"] or ""])
+    return sum(answer["error"] is not None for answer in answers)
 
 
 @app.command()
@@ -654,6 +843,7 @@ def doctor(
         _print_json(checkup.as_dict())
     else:
         out.print(f"gallery {_shown(checkup.gallery)}: {checkup.photos} photos, {checkup.faces} faces", markup=False)
+        out.print(f"photo status: {_status_words(checkup.photo_status)}", markup=False)
         for action in checkup.repaired:
             out.print(f"repaired: {action}", markup=False, soft_wrap=True)
         for finding in checkup.findings:

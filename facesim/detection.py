@@ -109,10 +109,18 @@ def primary_face(faces: list[DetectedFace], image_shape: tuple[int, ...]) -> Det
 def find_primary_face(rgb: np.ndarray, detector: Detector = "hog") -> DetectedFace | None:
     """For one-face questions a miss is costly, so when HOG finds nothing the slower CNN detector
     gets a look (at the detection copy's own scale, which bounds its cost)."""
-    chosen = primary_face(detect_faces(rgb, detector), rgb.shape)
+    return primary_face_and_count(rgb, detector)[0]
+
+
+def primary_face_and_count(rgb: np.ndarray, detector: Detector = "hog") -> tuple[DetectedFace | None, int]:
+    """find_primary_face, and how many faces the detector that found it saw: an answer about one
+    face of a group photo should say that there were others."""
+    detections = detect_faces(rgb, detector)
+    chosen = primary_face(detections, rgb.shape)
     if chosen is None and detector == "hog":
-        chosen = primary_face(detect_faces(rgb, "cnn", upsample=0), rgb.shape)
-    return chosen
+        detections = detect_faces(rgb, "cnn", upsample=0)
+        chosen = primary_face(detections, rgb.shape)
+    return chosen, len(detections)
 
 
 def face_from_box(rgb: np.ndarray, box: tuple[int, int, int, int]) -> DetectedFace:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from facesim.alignment import align_face
-from facesim.detection import DetectedFace, Detector, detect_faces, find_primary_face
+from facesim.detection import DetectedFace, Detector, detect_faces, primary_face_and_count
 from facesim.errors import NoFaceError
 from facesim.images import load_rgb
 
@@ -49,12 +49,19 @@ def faces_in_photo(path: str | Path, detector: Detector = "hog", embedder: Embed
 
 def main_face(path: str | Path, detector: Detector = "hog", embedder: Embedder | None = None) -> Face:
     """The face a one-face question (verify, match) is about; an error when there is none."""
+    return main_face_and_count(path, detector, embedder)[0]
+
+
+def main_face_and_count(
+    path: str | Path, detector: Detector = "hog", embedder: Embedder | None = None
+) -> tuple[Face, int]:
+    """main_face and the number of faces in the photo, so an answer can say which one it used."""
     rgb = load_rgb(path)
-    chosen = find_primary_face(rgb, detector)
+    chosen, count = primary_face_and_count(rgb, detector)
     if chosen is None:
         raise NoFaceError(f"{path}: no face found")
     vector = _or_default(embedder).embed([align_face(rgb, chosen)])[0]
-    return Face(chosen, vector)
+    return Face(chosen, vector), count
 
 
 def face_distance(a: np.ndarray, b: np.ndarray) -> float:

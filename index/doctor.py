@@ -44,8 +44,9 @@ class Finding:
 @dataclass
 class Checkup:
     gallery: Path
-    photos: int  # photos the gallery still tracks (any status but gone)
+    photos: int  # indexed photos (with faces), as `facesim info` counts them
     faces: int
+    photo_status: dict[str, int]  # status -> photos, every status present
     findings: list[Finding]  # problems that remain, in a fixed order of kinds
     repaired: list[str] = field(default_factory=list)  # what --repair did, one line each
 
@@ -55,10 +56,11 @@ class Checkup:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "gallery": str(self.gallery),
+            "gallery": str(self.gallery.absolute()),
             "healthy": self.healthy,
             "photos": self.photos,
             "faces": self.faces,
+            "photo_status": self.photo_status,
             "problems": [asdict(finding) for finding in self.findings],
             "repaired": self.repaired,
         }
@@ -89,8 +91,8 @@ def run_doctor(gallery: Gallery, *, repair: bool = False, model_id: str | None =
         if repaired:
             evidence = _examine(gallery, shipped)
         counts = gallery.store.status_counts()
-        tracked = sum(count for status, count in counts.items() if status != "gone")
-        return Checkup(gallery.directory, tracked, gallery.store.face_count(), evidence.findings, repaired)
+        store = gallery.store
+        return Checkup(gallery.directory, counts["indexed"], store.face_count(), counts, evidence.findings, repaired)
 
 
 def _examine(gallery: Gallery, shipped_model: str) -> _Evidence:

@@ -52,6 +52,7 @@ class ExportRow:
     photo_path: str
     box: tuple[int, int, int, int]  # left, top, right, bottom, in the upright photo's pixels
     distance: float  # to the person's centre (normalised mean vector)
+    other_paths: tuple[str, ...] = ()  # byte-identical copies of the photo elsewhere
 
 
 def build_rows(
@@ -139,7 +140,8 @@ def guard_formula(text: str) -> str:
 
 
 def write_json(rows: Sequence[ExportRow], file: Destination) -> None:
-    """A list of persons in row order: {id, name, size, faces: [{face_id, photo_path, box, distance}]}."""
+    """A list of persons in row order: {id, name, size, faces: [{face_id, photo_path, other_paths,
+    box, distance}]}; box is [left, top, right, bottom], as in every command's JSON."""
     persons = [
         {
             "id": person_id,
@@ -149,7 +151,8 @@ def write_json(rows: Sequence[ExportRow], file: Destination) -> None:
                 {
                     "face_id": row.face_id,
                     "photo_path": row.photo_path,
-                    "box": dict(zip(("left", "top", "right", "bottom"), row.box, strict=True)),
+                    "other_paths": list(row.other_paths),
+                    "box": list(row.box),
                     "distance": round(row.distance, DISTANCE_DECIMALS),
                 }
                 for row in faces

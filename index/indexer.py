@@ -71,6 +71,8 @@ class IndexSummary:
     joined: int = 0  # new faces that joined a person the gallery keeps
     new_persons: int = 0  # persons started by new faces that matched none (when the gallery keeps persons)
     unreadable: list[tuple[Path, str]] = field(default_factory=list)  # folders the scan could not read
+    # files skipped as known bad from an earlier run (unchanged since), with their message
+    known_errors: list[tuple[Path, str]] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         """The numbers alone, as stored with the run."""
@@ -271,6 +273,7 @@ def index_folder(
         plan = _plan(paths, known, locations, store.photos_by_hash(), seen, current_model, retry_errors)
         _apply_plan(store, plan, gone, lost, summary)
         summary.skipped = plan.unchanged + len(plan.touched)
+        summary.known_errors = plan.known_errors
         done = len(paths) - len(plan.tasks)
         report(len(paths), done, None)
 
@@ -371,6 +374,7 @@ class _Plan:
     tasks: list[_Task] = field(default_factory=list)  # photos to decode and embed
     failed: list[tuple[_Task, str]] = field(default_factory=list)  # cannot even be stat'ed or hashed
     vanished: list[int] = field(default_factory=list)  # ids of known photos gone since the scan
+    known_errors: list[tuple[Path, str]] = field(default_factory=list)  # unchanged known-bad files
     unchanged: int = 0
     touched: list[tuple[str, int, int]] = field(default_factory=list)  # copies re-dated, same bytes
     lost_locations: list[str] = field(default_factory=list)  # copies deleted or overwritten
@@ -430,6 +434,8 @@ def _plan(
         if row is not None and row.status != "gone":
             if trusted and (row.size, row.mtime_ns) == stat:
                 plan.unchanged += 1
+                if row.status == "error":
+                    plan.known_errors.append((path, row.error or f"{path}: failed in an earlier run"))
             else:
                 known_hash = row.content_hash if trusted else None
                 plan.tasks.append(_Task(key, *stat, row.id, known_hash))

@@ -6,7 +6,7 @@ keeps each person's ID stable across runs (index.person_ids) and stores the resu
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -191,11 +191,13 @@ def join_new_faces(store: Store, threshold: float) -> Joined:
 
 def stored_clustering(store: Store) -> Clustering:
     """The persons the gallery keeps, as rows; faces in no person yet are left out."""
-    face_ids, vectors, _, paths_boxes = _indexed_faces(store)
+    face_ids, vectors, photo_ids, paths_boxes = _indexed_faces(store)
     assignment = previous_assignment(store)
     keep = [i for i, face in enumerate(face_ids.tolist()) if face in assignment]
     person_ids = np.array([assignment[face] for face in face_ids[keep].tolist()], dtype=np.int64)
-    return _clustering(store, person_ids, face_ids[keep], vectors[keep], [paths_boxes[i] for i in keep])
+    return _clustering(
+        store, person_ids, face_ids[keep], vectors[keep], photo_ids[keep], [paths_boxes[i] for i in keep]
+    )
 
 
 def cluster_gallery(store: Store, threshold: float, linkage: str = DEFAULT_LINKAGE, *, save: bool = True) -> Clustering:
@@ -217,7 +219,7 @@ def cluster_gallery(store: Store, threshold: float, linkage: str = DEFAULT_LINKA
             )
             store.set_meta(META_NEXT_PERSON_ID, str(next_id))
     person_ids = np.array([assignment[f] for f in face_ids.tolist()], dtype=np.int64)
-    clustering = _clustering(store, person_ids, face_ids, vectors, paths_boxes)
+    clustering = _clustering(store, person_ids, face_ids, vectors, photo_ids, paths_boxes)
     kept = set(person_ids.tolist())
     faceless = {person: name for person, name in names(store).items() if person not in kept}
     return Clustering(clustering.rows, clustering.persons, clustering.singletons, faceless)
@@ -245,6 +247,7 @@ def _clustering(
     person_ids: np.ndarray,
     face_ids: np.ndarray,
     vectors: np.ndarray,
+    photo_ids: np.ndarray,
     paths_boxes: list[tuple[str, tuple[int, ...]]],
 ) -> Clustering:
     if len(face_ids) == 0:
@@ -252,5 +255,9 @@ def _clustering(
     rows = build_rows(
         person_ids, face_ids, vectors, [path for path, _ in paths_boxes], [box for _, box in paths_boxes], names(store)
     )
+    photo_of = dict(zip(face_ids.tolist(), photo_ids.tolist(), strict=True))
+    copies = store.other_paths(sorted(set(photo_of.values())))
+    if copies:
+        rows = [replace(row, other_paths=tuple(copies.get(photo_of[row.face_id], ()))) for row in rows]
     sizes = np.unique(person_ids, return_counts=True)[1]
     return Clustering(rows, int((sizes >= 2).sum()), int((sizes == 1).sum()))

@@ -136,7 +136,7 @@ def test_verify_same_and_different_people() -> None:
     names = sorted(people)
     same = run_json("verify", people[names[0]][0], people[names[0]][1])
     different = run_json("verify", people[names[0]][0], people[names[1]][0])
-    assert set(same) == {"distance", "threshold", "same_person"}
+    assert set(same) == {"distance", "threshold", "same_person", "faces_a", "faces_b", "box_a", "box_b"}
     assert same["same_person"] is True and different["same_person"] is False
     assert same["distance"] < same["threshold"] <= different["distance"]
 

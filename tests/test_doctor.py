@@ -69,7 +69,8 @@ def test_a_healthy_gallery_passes(indexed: tuple[Path, Path]) -> None:
     code, report = doctor(gallery_dir)
     assert (code, report["healthy"], report["problems"], report["repaired"]) == (0, True, [], [])
     with Gallery.open(gallery_dir, create=False) as gallery:
-        assert report["photos"] == len(PHOTOS) and report["faces"] == gallery.store.face_count() > 0
+        assert report["photos"] == 3 and report["faces"] == gallery.store.face_count() > 0
+    assert report["photo_status"] == {"indexed": 3, "no_face": 1, "error": 1, "gone": 0}
     text = runner.invoke(app, ["doctor", "--index", str(gallery_dir)])
     assert text.exit_code == 0 and text.stdout.rstrip().endswith("healthy")
 

@@ -125,8 +125,8 @@ def test_json_is_a_list_of_persons(rows: list[ExportRow], tmp_path: Path) -> Non
         (9, "", 1),
     ]
     face = next(f for f in persons[1]["faces"] if f["face_id"] == 100)
-    assert set(face) == {"face_id", "photo_path", "box", "distance"}
-    assert face["box"] == {"left": -3, "top": 0, "right": 10, "bottom": 10}
+    assert set(face) == {"face_id", "photo_path", "other_paths", "box", "distance"}
+    assert face["box"] == [-3, 0, 10, 10]
     assert face["photo_path"].endswith("p0.jpg") and face["distance"] == pytest.approx(2 * np.sin(0.05), abs=1e-6)
     assert [len(p["faces"]) for p in persons] == [p["size"] for p in persons]
 
