@@ -32,7 +32,7 @@ def main_face_raises(monkeypatch: pytest.MonkeyPatch):
         def fail(*args: object, **kwargs: object) -> None:
             raise exc
 
-        monkeypatch.setattr(pipeline, "main_face", fail)
+        monkeypatch.setattr(pipeline, "main_face_and_count", fail)
 
     return arm
 

@@ -76,10 +76,10 @@ def photos(monkeypatch: pytest.MonkeyPatch):
     """Photo path -> the face main_face finds in it, so no detector or encoder runs."""
     faces: dict[str, Face] = {}
 
-    def fake_main_face(path: str | Path, detector: str = "hog", embedder: object = None) -> Face:
-        return faces[str(path)]
+    def fake_main_face_and_count(path: str | Path, detector: str = "hog", embedder: object = None) -> tuple[Face, int]:
+        return faces[str(path)], 1
 
-    monkeypatch.setattr(pipeline, "main_face", fake_main_face)
+    monkeypatch.setattr(pipeline, "main_face_and_count", fake_main_face_and_count)
     return faces
 
 
