@@ -90,7 +90,7 @@ def test_a_real_process_hides_the_traceback_of_an_unexpected_exception() -> None
         "import sys, cli, facesim.pipeline\n"
         "def fail(*args, **kwargs):\n"
         "    raise RuntimeError('the encoder fell over')\n"
-        "facesim.pipeline.main_face = fail\n"
+        "facesim.pipeline.main_face_and_count = fail\n"
         "sys.argv = ['facesim', 'verify', 'a.jpg', 'b.jpg']\n"
         "cli.app()\n"
     )
