@@ -560,6 +560,73 @@ def name(
     out.print(f"person {person_id} is now {person_name!r}")
 
 
+PersonArgument = Annotated[int, typer.Argument(help="Person id, as listed by `facesim clusters`.")]
+FaceArgument = Annotated[int, typer.Argument(help="Face id, as listed by `clusters --export` and `match`.")]
+
+
+@app.command()
+def merge(person_id: PersonArgument, other: PersonArgument, index: IndexOption = None) -> None:
+    """Two persons are one: OTHER's faces join PERSON_ID, and stay together in every later clustering."""
+    with user_errors():
+        from index.corrections import merge_persons
+
+        with _corrected(index) as store:
+            done = merge_persons(store, person_id, other)
+    out.print(f"person {other} merged into person {person_id} ({done.faces} faces)", markup=False)
+    if done.note:
+        err.print(done.note, markup=False)
+
+
+@app.command()
+def move(face_id: FaceArgument, person_id: PersonArgument, index: IndexOption = None) -> None:
+    """This face belongs to PERSON_ID, in this and every later clustering."""
+    with user_errors():
+        from index.corrections import move_face
+
+        with _corrected(index) as store:
+            move_face(store, face_id, person_id)
+    out.print(f"face {face_id} is now in person {person_id}", markup=False)
+
+
+@app.command()
+def reject(
+    face_id: FaceArgument,
+    person_id: Annotated[int | None, typer.Argument(help="The person it is not (default: its person now).")] = None,
+    index: IndexOption = None,
+) -> None:
+    """This face is not this person: it leaves the person and never joins it again."""
+    with user_errors():
+        from index.corrections import reject_face
+
+        with _corrected(index) as store:
+            done = reject_face(store, face_id, person_id)
+    out.print(f"face {face_id} is now person {done.person_id} on its own", markup=False)
+
+
+@app.command()
+def split(person_id: PersonArgument, index: IndexOption = None) -> None:
+    """Undo the merges and moves into a person, and re-cluster so that what they joined may part."""
+    with user_errors():
+        from facesim.model_card import clustering_rule
+        from index.corrections import unmerge_links
+        from index.persons import cluster_gallery
+
+        linkage, cut = clustering_rule()
+        with _corrected(index) as store:
+            dropped = unmerge_links(store, person_id)
+            result = cluster_gallery(store, cut, linkage)
+    out.print(f"undid {dropped} merge links of person {person_id}; now {result.persons} persons", markup=False)
+
+
+@contextmanager
+def _corrected(index: Path | None) -> Iterator[Any]:
+    """The gallery's store under the writer's lock: a correction rewrites stored persons."""
+    from index.gallery import Gallery
+
+    with Gallery.open(index, create=False) as gallery, gallery.write_lock():
+        yield gallery.store
+
+
 @app.command()
 def verify(
     photo_a: Annotated[Path | None, typer.Argument(help="First photo.")] = None,

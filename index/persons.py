@@ -13,6 +13,7 @@ import numpy as np
 from facesim.config import DEFAULT_LINKAGE
 from facesim.errors import FacesimError
 from index.clustering import cluster_faces
+from index.constraints import honour_links, links
 from index.export import ExportRow, build_rows
 from index.person_ids import assign_stable_ids
 from index.store import Store
@@ -155,7 +156,7 @@ def join_new_faces(store: Store, threshold: float) -> Joined:
     for position in np.flatnonzero(person_of >= 0).tolist():
         members.setdefault(int(person_of[position]), []).append(position)
         photos_of.setdefault(int(person_of[position]), set()).add(int(photo_ids[position]))
-    next_id = _next_person_id(store, previous)
+    next_id = next_person_id(store, previous)
     old_persons = set(previous.values())
     existing = created = 0
     added: dict[int, int] = {}
@@ -207,10 +208,10 @@ def cluster_gallery(store: Store, threshold: float, linkage: str = DEFAULT_LINKA
     face_ids, vectors, photo_ids, paths_boxes = _indexed_faces(store)
     if len(face_ids) == 0:
         return Clustering([], 0, 0)
-    labels = cluster_faces(vectors, photo_ids, threshold, linkage=linkage)
+    labels = honour_links(face_ids, cluster_faces(vectors, photo_ids, threshold, linkage=linkage), *links(store))
     previous = previous_assignment(store)
     named = set(names(store))
-    assignment, next_id = assign_stable_ids(previous, face_ids, labels, _next_person_id(store, previous), prefer=named)
+    assignment, next_id = assign_stable_ids(previous, face_ids, labels, next_person_id(store, previous), prefer=named)
     if save:
         with store.transaction():
             store.db.execute("DELETE FROM face_persons")
@@ -225,7 +226,7 @@ def cluster_gallery(store: Store, threshold: float, linkage: str = DEFAULT_LINKA
     return Clustering(clustering.rows, clustering.persons, clustering.singletons, faceless)
 
 
-def _next_person_id(store: Store, previous: dict[int, int]) -> int:
+def next_person_id(store: Store, previous: dict[int, int]) -> int:
     """The first id never handed out: a fresh person must never inherit an old one's name."""
     next_id = int(store.get_meta(META_NEXT_PERSON_ID) or 1)
     stored = store.db.execute("SELECT max(id) FROM persons").fetchone()[0] or 0

@@ -1,0 +1,122 @@
+"""The corrections a user made to persons, kept as pairs of faces that are the same person or
+different people, and the rule that makes every clustering honour them.
+
+A clustering is recomputed whenever photos are added or another rule is tried; what the user
+already settled must come out the same every time, so the pairs live in SQLite and are applied
+after the clustering algorithm, before person ids are assigned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from facesim.errors import FacesimError
+from index.store import Store
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS face_links (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('same', 'different')),
+    face_a INTEGER NOT NULL REFERENCES faces (id) ON DELETE CASCADE,
+    face_b INTEGER NOT NULL REFERENCES faces (id) ON DELETE CASCADE,
+    correction TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS face_links_a ON face_links (face_a);
+CREATE INDEX IF NOT EXISTS face_links_b ON face_links (face_b);
+"""
+SAME, DIFFERENT = "same", "different"
+
+
+def ensure_schema(store: Store) -> None:
+    store.db.executescript(_SCHEMA)
+
+
+def add_links(store: Store, kind: str, pairs: Iterable[tuple[int, int]], correction: str) -> None:
+    """Records pairs inside the caller's transaction; `correction` says which command made them,
+    so `split` can take back exactly what a merge added."""
+    rows = [{"kind": kind, "face_a": a, "face_b": b, "correction": correction} for a, b in pairs if a != b]
+    if rows:
+        store.db["face_links"].insert_all(rows)
+
+
+def links(store: Store) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """(same pairs, different pairs) of every correction still standing."""
+    ensure_schema(store)
+    found: dict[str, list[tuple[int, int]]] = {SAME: [], DIFFERENT: []}
+    for kind, a, b in store.db.execute("SELECT kind, face_a, face_b FROM face_links ORDER BY id"):
+        found[kind].append((a, b))
+    return found[SAME], found[DIFFERENT]
+
+
+class _Sets:
+    """Union-find over 0..n-1."""
+
+    def __init__(self, n: int) -> None:
+        self.parent = list(range(n))
+
+    def find(self, i: int) -> int:
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return i
+
+    def union(self, a: int, b: int) -> None:
+        self.parent[self.find(a)] = self.find(b)
+
+
+def honour_links(
+    face_ids: np.ndarray, labels: np.ndarray, same: list[tuple[int, int]], different: list[tuple[int, int]]
+) -> np.ndarray:
+    """Labels in which every `same` pair shares a person and no `different` pair does.
+
+    Faces tied by `same` pairs (directly or through others) form a group, which goes to the cluster
+    holding most of it (on a tie, its anchor's). A cluster the group makes up at least half of goes
+    along whole: that is a merged person, and faces clustered with it belong too. From any other cluster only the group's
+    faces move: a face moved out of a person leaves the rest of that person behind. Then, where a
+    `different` pair still shares a cluster, the first face's group (the face a `move` or `reject`
+    named) leaves for a cluster of its own. Pairs naming faces not in face_ids (deleted photos) are
+    ignored. A `different` pair inside one group is a contradiction, reported with both faces
+    rather than resolved by guessing."""
+    face_ids = np.asarray(face_ids)
+    position = {int(face): i for i, face in enumerate(face_ids.tolist())}
+    groups = _Sets(len(face_ids))
+    for a, b in same:
+        if a in position and b in position:
+            groups.union(position[a], position[b])
+    apart = [(position[a], position[b]) for a, b in different if a in position and b in position]
+    for a, b in apart:
+        if groups.find(a) == groups.find(b):
+            raise FacesimError(
+                f"corrections contradict each other: faces {face_ids[a]} and {face_ids[b]} are marked both the same "
+                "person and different people; `facesim split` the merged person first"
+            )
+    merged = np.unique(np.asarray(labels), return_inverse=True)[1].astype(np.int64)
+    members: dict[int, list[int]] = {}
+    for i in range(len(face_ids)):
+        members.setdefault(groups.find(i), []).append(i)
+    # A group's anchor is the first face of its first pair: the person a merge kept, or the face of
+    # the person a face was moved to; it settles ties.
+    anchor: dict[int, int] = {}
+    for a, b in same:
+        if a in position and b in position:
+            anchor.setdefault(groups.find(position[a]), position[a])
+    for root, group in members.items():
+        if len(group) < 2:
+            continue
+        touched = np.unique(merged[group], return_counts=True)
+        weight = touched[1] + 0.5 * (touched[0] == merged[anchor[root]])
+        target = int(touched[0][np.argmax(weight)])
+        for cluster, count in zip(touched[0].tolist(), touched[1].tolist(), strict=True):
+            if cluster == target:
+                continue
+            if 2 * count >= int((merged == cluster).sum()):
+                merged[merged == cluster] = target
+        merged[group] = target
+    fresh = int(merged.max()) + 1 if len(merged) else 0
+    for a, b in apart:
+        if merged[a] == merged[b]:
+            merged[members[groups.find(a)]] = fresh
+            fresh += 1
+    return np.unique(merged, return_inverse=True)[1].astype(np.int64)

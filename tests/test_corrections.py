@@ -1,0 +1,173 @@
+"""Corrections that stick: merge, move, reject and split change the stored persons at once, every
+later clustering honours them (after --apply, another linkage, new photos), and contradictions
+are refused in one line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from cli import app
+from facesim import model_card
+from facesim.detection import DetectedFace
+from facesim.errors import FacesimError
+from facesim.pipeline import Face
+from index.constraints import honour_links
+from index.gallery import Gallery
+from index.persons import names, previous_assignment
+
+runner = CliRunner()
+MODEL = "model-under-test"
+CARD = {
+    "threshold": 1.0,
+    "model_id": MODEL,
+    "clustering": {"linkage": "complete", "cuts": {"complete": 1.0, "average": 0.9}},
+}
+
+
+def _unit(rng: np.random.Generator, centre: np.ndarray, spread: float) -> np.ndarray:
+    vector = centre + spread * rng.normal(size=centre.shape) / np.sqrt(len(centre))
+    return (vector / np.linalg.norm(vector)).astype(np.float32)
+
+
+@pytest.fixture
+def gallery(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, dict[str, list[int]]]:
+    """Three clearly separate people, A, B and C, three single-face photos each, clustered and
+    stored; returns the gallery and each person's face ids."""
+    monkeypatch.setattr(model_card, "_cached", lambda path: CARD)
+    rng = np.random.default_rng(0)
+    centres = {name: _unit(rng, rng.normal(size=128), 0.0) for name in "ABC"}
+    faces: dict[str, list[int]] = {}
+    with Gallery.open(tmp_path / "g") as opened:
+        opened.store.set_meta("model_id", MODEL)
+        for name, centre in centres.items():
+            for number in range(3):
+                _add_photo(opened, f"/photos/{name}{number}.jpg", _unit(rng, centre, 0.3))
+        for face_id, path in opened.store.db.execute(
+            "SELECT f.id, p.path FROM faces f JOIN photos p ON p.id = f.photo_id"
+        ):
+            faces.setdefault(Path(path).stem[0], []).append(face_id)
+    assert cli("clusters", "--index", tmp_path / "g").exit_code == 0
+    return tmp_path / "g", faces
+
+
+def _add_photo(opened: Gallery, path: str, vector: np.ndarray) -> None:
+    detected = DetectedFace((10, 10, 50, 50), 1.0, ((1, 1), (2, 2), (3, 3), (4, 4), (5, 5)))
+    opened.store.record_photo(
+        path, status="indexed", content_hash=path, size=1, mtime_ns=1, model_id=MODEL, faces=[Face(detected, vector)]
+    )
+
+
+def cli(*args: str | Path):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def persons(index_dir: Path) -> dict[int, int]:
+    with Gallery.open(index_dir, create=False) as opened:
+        return previous_assignment(opened.store)
+
+
+def person_of(index_dir: Path, faces: list[int]) -> set[int]:
+    assignment = persons(index_dir)
+    return {assignment[face] for face in faces}
+
+
+def test_the_three_people_start_apart(gallery) -> None:
+    index_dir, faces = gallery
+    found = [person_of(index_dir, faces[name]) for name in "ABC"]
+    assert all(len(ids) == 1 for ids in found) and len(set.union(*found)) == 3
+
+
+def test_a_merge_holds_through_apply_another_linkage_and_new_photos(gallery) -> None:
+    index_dir, faces = gallery
+    (a,), (b,) = person_of(index_dir, faces["A"]), person_of(index_dir, faces["B"])
+    assert cli("name", b, "Bea", "--index", index_dir).exit_code == 0
+    result = cli("merge", a, b, "--index", index_dir)
+    assert result.exit_code == 0, result.output
+    assert person_of(index_dir, faces["A"] + faces["B"]) == {a}
+    with Gallery.open(index_dir, create=False) as opened:
+        assert names(opened.store)[a] == "Bea"  # the only name moves to the merged person
+        _add_photo(opened, "/photos/new.jpg", np.eye(128, dtype=np.float32)[0])
+    for args in (["--apply"], ["--linkage", "average", "--apply"]):
+        assert cli("clusters", "--index", index_dir, *args).exit_code == 0
+        assert person_of(index_dir, faces["A"] + faces["B"]) == {a}
+        assert person_of(index_dir, faces["C"]) != {a}
+
+
+def test_reject_and_move_hold_through_a_new_clustering(gallery) -> None:
+    index_dir, faces = gallery
+    (a,), (c,) = person_of(index_dir, faces["A"]), person_of(index_dir, faces["C"])
+    rejected, moved = faces["A"][0], faces["A"][1]
+    result = cli("reject", rejected, "--index", index_dir)
+    assert result.exit_code == 0, result.output
+    assert cli("move", moved, c, "--index", index_dir).exit_code == 0
+    for _ in range(2):
+        assignment = persons(index_dir)
+        assert assignment[rejected] != a and assignment[rejected] not in person_of(index_dir, faces["A"][2:])
+        assert assignment[moved] == c and assignment[faces["A"][2]] == a
+        assert cli("clusters", "--index", index_dir, "--apply").exit_code == 0
+
+
+def test_a_contradiction_is_one_line_and_changes_nothing(gallery) -> None:
+    index_dir, faces = gallery
+    (a,), (b,) = person_of(index_dir, faces["A"]), person_of(index_dir, faces["B"])
+    assert cli("merge", a, b, "--index", index_dir).exit_code == 0
+    before = persons(index_dir)
+    result = cli("reject", faces["B"][0], a, "--index", index_dir)
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and f"split {a}" in result.stderr
+    assert persons(index_dir) == before
+
+
+def test_split_undoes_a_merge(gallery) -> None:
+    index_dir, faces = gallery
+    (a,), (b,) = person_of(index_dir, faces["A"]), person_of(index_dir, faces["B"])
+    assert cli("merge", a, b, "--index", index_dir).exit_code == 0
+    result = cli("split", a, "--index", index_dir)
+    assert result.exit_code == 0, result.output
+    assert person_of(index_dir, faces["A"]) == {a}
+    assert len(person_of(index_dir, faces["B"])) == 1 and person_of(index_dir, faces["B"]) != {a}
+    assert cli("split", a, "--index", index_dir).exit_code == 2  # nothing left to undo
+
+
+def test_clusters_export_shows_face_ids_to_correct_with(gallery) -> None:
+    index_dir, faces = gallery
+    result = cli("clusters", "--index", index_dir, "--export", "json")
+    listed = {face["face_id"] for person in json.loads(result.stdout) for face in person["faces"]}
+    assert listed == {face for ids in faces.values() for face in ids}
+
+
+def test_honour_links_joins_parts_and_contradictions_name_both_faces() -> None:
+    face_ids = np.array([10, 11, 12, 13, 14])
+    labels = np.array([0, 0, 1, 1, 2])
+    joined = honour_links(face_ids, labels, same=[(11, 14)], different=[])
+    assert joined[0] == joined[1] == joined[4] and joined[2] == joined[3] != joined[0]
+    parted = honour_links(face_ids, labels, same=[], different=[(12, 13)])
+    assert parted[2] != parted[3] and parted[0] == parted[1]
+    ignored = honour_links(face_ids, labels, same=[(10, 99)], different=[(98, 12)])
+    assert np.array_equal(ignored, honour_links(face_ids, labels, [], []))
+    with pytest.raises(FacesimError, match="faces 10 and 12"):
+        honour_links(face_ids, labels, same=[(10, 11), (11, 12)], different=[(10, 12)])
+
+
+def test_honour_links_always_satisfies_consistent_links() -> None:
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        n = int(rng.integers(2, 12))
+        face_ids = np.arange(100, 100 + n)
+        labels = rng.integers(0, 4, n)
+        same = [tuple(int(x) for x in rng.choice(face_ids, 2, replace=False)) for _ in range(int(rng.integers(0, 3)))]
+        different = [
+            tuple(int(x) for x in rng.choice(face_ids, 2, replace=False)) for _ in range(int(rng.integers(0, 3)))
+        ]
+        try:
+            result = honour_links(face_ids, labels, same, different)
+        except FacesimError:
+            continue
+        where = {int(f): i for i, f in enumerate(face_ids)}
+        assert all(result[where[a]] == result[where[b]] for a, b in same)
+        assert all(result[where[a]] != result[where[b]] for a, b in different)
