@@ -73,8 +73,8 @@ def honour_links(
 
     Faces tied by `same` pairs (directly or through others) form a group, which goes to the cluster
     holding most of it (on a tie, its anchor's). A cluster the group makes up at least half of goes
-    along whole: that is a merged person, and faces clustered with it belong too. From any other cluster only the group's
-    faces move: a face moved out of a person leaves the rest of that person behind. Then, where a
+    along whole: that is a merged person, and faces clustered with it belong too. From any other
+    cluster only the group's faces move: a face moved out of a person leaves the rest behind. Then, where a
     `different` pair still shares a cluster, the first face's group (the face a `move` or `reject`
     named) leaves for a cluster of its own. Pairs naming faces not in face_ids (deleted photos) are
     ignored. A `different` pair inside one group is a contradiction, reported with both faces
