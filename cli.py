@@ -153,22 +153,39 @@ def main(
 
 @app.command()
 def photos(
+    person: Annotated[
+        str | None, typer.Argument(help="A person's id or name: list every photo of them (stored persons).")
+    ] = None,
     index: IndexOption = None,
     status: Annotated[
         str | None,
         typer.Option("--status", help="Only photos with this status: indexed, no_face, error or gone."),
     ] = None,
+    export: Annotated[str | None, typer.Option("--export", help="With PERSON: write the faces as csv.")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """List the gallery's photos (absolute paths), e.g. `--status no_face` for those without a face."""
+    """List the gallery's photos (absolute paths), e.g. `--status no_face` for those without a face,
+    or every photo of one person: `facesim photos Ada`."""
     with user_errors():
         from index.gallery import Gallery
         from index.store import STATUSES
 
         if status not in (None, *STATUSES):
             raise FacesimError(f"unknown status {status!r}; choose one of: {', '.join(STATUSES)}")
+        if export not in (None, "csv") or (export and person is None):
+            raise FacesimError("--export csv lists one person's photos: give PERSON")
+        if person is not None and status is not None:
+            raise FacesimError("give PERSON or --status, not both")
         with Gallery.open(index, create=False) as gallery:
-            rows = [row for row in gallery.store.photos_by_path().values() if status in (None, row.status)]
+            if person is not None:
+                from index.persons import faces_of_person
+
+                faces = faces_of_person(gallery.store, person)
+            else:
+                rows = [row for row in gallery.store.photos_by_path().values() if status in (None, row.status)]
+    if person is not None:
+        _list_person(faces, export, as_json)
+        return
     listed = [
         {"path": _absolute(row.path), "status": row.status, "faces": row.n_faces, "error": row.error}
         for row in sorted(rows, key=lambda row: row.path)
@@ -179,6 +196,28 @@ def photos(
     for row in listed:
         cells = [row["path"]] if status else [row["status"], row["path"]]
         out.print("\t".join(cells + ([row["error"]] if row["error"] else [])), markup=False)
+
+
+def _list_person(faces: list, export: str | None, as_json: bool) -> None:
+    if export:
+        _write_export(export, faces, 0, None)
+        return
+    listed = [
+        {
+            "path": _absolute(face.photo_path),
+            "face_id": face.face_id,
+            "box": list(face.box),
+            "person": face.person_id,
+            "name": face.name,
+            "other_paths": [_absolute(p) for p in face.other_paths],
+        }
+        for face in faces
+    ]
+    if as_json:
+        _print_json(listed)
+        return
+    for row in listed:
+        out.print(f"{row['path']}\tface {row['face_id']}\tbox {','.join(map(str, row['box']))}", markup=False)
 
 
 @app.command("index")
@@ -316,10 +355,14 @@ def match(
     all_faces: Annotated[
         bool, typer.Option("--all-faces", help="Search for every face in the query, not only the main one.")
     ] = False,
+    every_match: Annotated[
+        bool, typer.Option("--all", help="List every face under the threshold, however many, instead of --top-k.")
+    ] = False,
     detector: DetectorOption = "hog",
     as_json: JsonOption = False,
 ) -> None:
-    """Which indexed photos show this person? Nearest faces first, with the same-person verdict."""
+    """Which indexed photos show this person? Nearest faces first, with the same-person verdict and
+    the person each face belongs to."""
     with user_errors():
         import numpy as np
 
@@ -339,7 +382,7 @@ def match(
             else:
                 main, in_query = main_face_and_count(query, _detector(detector))
                 faces = [main]
-            found = search(gallery, np.stack([face.embedding for face in faces]), top_k)
+            found = search(gallery, np.stack([face.embedding for face in faces]), top_k, every_match=every_match)
             people = persons_of_faces(gallery.store, [hit.face_id for hits in found for hit in hits])
             copies = gallery.store.other_paths([hit.photo_id for hits in found for hit in hits])
         limit = threshold()
@@ -350,6 +393,7 @@ def match(
             "query_faces": in_query,
             "path": _absolute(hit.path),
             "other_paths": [_absolute(path) for path in copies.get(hit.photo_id, [])],
+            "face_id": hit.face_id,
             "box": list(hit.box),
             "distance": round(hit.distance, 4),
             "same_person": hit.same_person,
@@ -369,8 +413,9 @@ def match(
             "(--all-faces searches each)",
             markup=False,
         )
-    table = Table(title=f"nearest faces (same person below {limit:.3f})")
-    for column in (["query face"] if all_faces else []) + ["distance", "same person", "photo", "box", "person"]:
+    title = f"every face under {limit:.3f}" if every_match else f"nearest faces (same person below {limit:.3f})"
+    table = Table(title=title)
+    for column in (["query face"] if all_faces else []) + ["distance", "same person", "photo", "face", "box", "person"]:
         table.add_column(column, overflow="fold")
     for row in rows:
         verdict = "[green]yes[/green]" if row["same_person"] else "no"
@@ -378,7 +423,7 @@ def match(
         person = row["name"] or ("" if row["person"] is None else str(row["person"]))
         box = ",".join(map(str, row["box"]))
         photo = _shown(row["path"]) + (f" (+{len(row['other_paths'])} duplicates)" if row["other_paths"] else "")
-        table.add_row(*cells, f"{row['distance']:.3f}", verdict, photo, box, person)
+        table.add_row(*cells, f"{row['distance']:.3f}", verdict, photo, str(row["face_id"]), box, person)
     out.print(table)
 
 
@@ -510,14 +555,16 @@ def clusters(
             err.print(f"wrote {len(rows)} faces to {_shown(output)}: {summary}", markup=False)
         return
     table = Table(title=summary)
-    for column in ("person", "name", "faces", "photos"):
+    for column in ("person", "name", "faces", "face ids", "photos"):
         table.add_column(column, overflow="fold")
     by_person: dict[int, list] = {}
     for row in rows:
         by_person.setdefault(row.person_id, []).append(row)
     for person, faces in by_person.items():
-        photos = ", ".join(_shown(face.photo_path) for face in faces[:3]) + (" ..." if len(faces) > 3 else "")
-        table.add_row(str(person), faces[0].name, str(len(faces)), photos)
+        more = " ..." if len(faces) > 3 else ""
+        photos = ", ".join(_shown(face.photo_path) for face in faces[:3]) + more
+        face_ids = ",".join(str(face.face_id) for face in faces[:3]) + more
+        table.add_row(str(person), faces[0].name, str(len(faces)), face_ids, photos)
     out.print(table)
 
 

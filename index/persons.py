@@ -201,6 +201,21 @@ def stored_clustering(store: Store) -> Clustering:
     )
 
 
+def faces_of_person(store: Store, person: str) -> list[ExportRow]:
+    """Every stored face of a person named by id or by name (names are unique, case aside), in
+    photo path order."""
+    wanted = int(person) if person.strip().isdigit() else None
+    if wanted is None:
+        matches = [pid for pid, name in names(store).items() if name.casefold() == person.strip().casefold()]
+        if not matches:
+            raise FacesimError(f"no person named {person!r}; `facesim clusters` lists ids and names")
+        wanted = matches[0]
+    rows = [row for row in stored_clustering(store).rows if row.person_id == wanted]
+    if not rows:
+        raise FacesimError(f"no person {wanted} in this gallery; `facesim clusters` lists ids and names")
+    return sorted(rows, key=lambda row: (row.photo_path, row.face_id))
+
+
 def cluster_gallery(store: Store, threshold: float, linkage: str = DEFAULT_LINKAGE, *, save: bool = True) -> Clustering:
     """Clusters every indexed face, with person ids carried over from the stored persons (names
     first, see assign_stable_ids). `save` replaces the stored persons in one transaction and needs

@@ -29,9 +29,12 @@ def match(
     *,
     model_id: str | None = None,
     threshold: float | None = None,
+    every_match: bool = False,
 ) -> list[list[Match]]:
     """The top_k nearest gallery faces for each query vector (one row per query; a single
-    1-D vector counts as one query), nearest first.
+    1-D vector counts as one query), nearest first. With every_match, instead every face under
+    the threshold, however many: the search widens until a row's farthest hit is a different
+    person or the gallery is exhausted.
 
     Refuses a gallery built by another model than the one that made the queries (`model_id`,
     default the model card's), since distances across models mean nothing. Only faces of
@@ -48,6 +51,13 @@ def match(
     if queries.shape[1] != vectors.dim:
         raise FacesimError(f"query vectors have {queries.shape[1]} dimensions, the gallery's have {vectors.dim}")
     found = vectors.search(queries, top_k)
+    while (
+        every_match
+        and top_k < vectors.size
+        and any(len(row) == top_k and model_card.is_same_person(row[-1][1], limit) for row in found)
+    ):
+        top_k = min(vectors.size, top_k * 4)
+        found = vectors.search(queries, top_k)
     hits = gallery.store.face_hits([face_id for row in found for face_id, _ in row])
     results = []
     for row in found:
@@ -57,6 +67,7 @@ def match(
             if hit is None or hit.status != "indexed":
                 continue
             same = model_card.is_same_person(distance, limit)
-            matches.append(Match(face_id, hit.photo_id, Path(hit.path), hit.box, distance, same))
+            if same or not every_match:
+                matches.append(Match(face_id, hit.photo_id, Path(hit.path), hit.box, distance, same))
         results.append(matches)
     return results

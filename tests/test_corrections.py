@@ -171,3 +171,18 @@ def test_honour_links_always_satisfies_consistent_links() -> None:
         where = {int(f): i for i, f in enumerate(face_ids)}
         assert all(result[where[a]] == result[where[b]] for a, b in same)
         assert all(result[where[a]] != result[where[b]] for a, b in different)
+
+
+def test_photos_lists_every_photo_of_a_person_by_id_or_name(gallery) -> None:
+    index_dir, faces = gallery
+    (a,) = person_of(index_dir, faces["A"])
+    assert cli("name", a, "Ada", "--index", index_dir).exit_code == 0
+    by_id = json.loads(cli("photos", a, "--index", index_dir, "--json").stdout)
+    by_name = json.loads(cli("photos", "ada", "--index", index_dir, "--json").stdout)
+    assert by_id == by_name
+    assert [row["path"] for row in by_id] == [f"/photos/A{n}.jpg" for n in range(3)]
+    assert {row["face_id"] for row in by_id} == set(faces["A"]) and {row["name"] for row in by_id} == {"Ada"}
+    csv_rows = cli("photos", "Ada", "--index", index_dir, "--export", "csv").stdout.strip().splitlines()
+    assert len(csv_rows) == 4 and csv_rows[0].startswith("person_id,name,face_id")
+    missing = cli("photos", "Nobody", "--index", index_dir)
+    assert missing.exit_code == 2 and "no person named 'Nobody'" in missing.stderr

@@ -163,3 +163,20 @@ def test_grown_groups_merge_only_when_the_verdict_holds(linkage: str, offset: fl
     labels = cluster_faces(vectors, np.arange(4), limit, linkage=linkage)
     assert labels[0] == labels[1] and labels[2] == labels[3]
     assert bool(labels[0] == labels[2]) is same
+
+
+def test_match_all_lists_every_face_under_the_threshold_and_no_other(card_threshold, photos, tmp_path: Path) -> None:
+    """More same-person faces than --top-k: --all widens the search until it reaches the first
+    face over the threshold, and lists each face's id."""
+    limit = 1.0
+    card_threshold(limit)
+    anchor = unit(0)
+    near = [at_distance(anchor, limit - 0.01 * (k + 1), k + 1) for k in range(15)]
+    far = [at_distance(anchor, limit + 0.05 + 0.01 * k, 100 + k) for k in range(40)]
+    index_dir = gallery_of(tmp_path / "g", near + far)
+    photos["query.jpg"] = face(anchor)
+    args = ["match", "query.jpg", "--index", str(index_dir), "--json", "--top-k", "2"]
+    assert len(json.loads(runner.invoke(app, args).stdout)) == 2
+    hits = json.loads(runner.invoke(app, [*args, "--all"]).stdout)
+    assert len(hits) == 15 and all(hit["same_person"] for hit in hits)
+    assert sorted(hit["face_id"] for hit in hits) == list(range(1, 16))
