@@ -541,7 +541,7 @@ def clusters(
                 result = stored_clustering(store)
         rows, hidden = hide_small(result.rows, min_size)
         if export or as_json:
-            _write_export(export or "json", rows, hidden, output)
+            _write_export(export or "json", rows, hidden, output, result.rows if min_size > 1 else [])
     if result.faceless_names:
         listed = ", ".join(f"{person} {name}" for person, name in sorted(result.faceless_names.items()))
         notes.append(f"names kept for persons with no face in this clustering: {listed}")
@@ -568,8 +568,9 @@ def clusters(
     out.print(table)
 
 
-def _write_export(fmt: str, rows: list, hidden: int, output: Path | None) -> None:
-    from index.export import write_csv, write_html, write_json
+def _write_export(fmt: str, rows: list, hidden: int, output: Path | None, all_rows: list) -> None:
+    """`all_rows` (every face, when --min-size hid some) gives the HTML its section of faces in no person."""
+    from index.export import faces_in_no_person, write_csv, write_html, write_json
     from index.thumbnails import face_thumbnail
     from index.xmp import write_xmp_sidecars
 
@@ -583,7 +584,8 @@ def _write_export(fmt: str, rows: list, hidden: int, output: Path | None) -> Non
         elif fmt == "json":
             write_json(rows, target)
         else:
-            write_html(rows, target, face_thumbnail, hidden_faces=hidden)
+            unassigned = faces_in_no_person(all_rows)
+            write_html(rows, target, face_thumbnail, hidden_faces=hidden - len(unassigned), unassigned=unassigned)
     except BrokenPipeError:
         # The reader (e.g. `head`) has seen enough; that is not an error.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import TextIO
 
 import numpy as np
@@ -32,7 +32,7 @@ DISTANCE_DECIMALS = 6
 _STYLE = (
     "body{font-family:system-ui,sans-serif;margin:1rem;background:#fafafa;color:#222}"
     ".person{margin:0 0 1.5rem}.person h2{font-size:1.1rem;margin:.2rem 0}.size{color:#777;font-weight:normal}"
-    ".faces{display:flex;flex-wrap:nowrap;overflow-x:auto;gap:4px}"
+    ".id{color:#777;font-weight:normal;font-size:.9rem}.faces{display:flex;flex-wrap:wrap;gap:4px}"
     ".face-card{margin:0;flex:none}.face{display:block;width:96px;height:96px;object-fit:cover}"
     ".missing{width:96px;height:96px;background:#ddd;color:#777;font-size:.7rem;display:flex;"
     "align-items:center;justify-content:center;text-align:center}"
@@ -111,6 +111,14 @@ def hide_small(rows: Sequence[ExportRow], min_size: int) -> tuple[list[ExportRow
     return kept, len(rows) - len(kept)
 
 
+def faces_in_no_person(rows: Sequence[ExportRow]) -> list[ExportRow]:
+    """The faces that matched nobody: a person of one face is no person to the user."""
+    sizes: dict[int, int] = {}
+    for row in rows:
+        sizes[row.person_id] = sizes.get(row.person_id, 0) + 1
+    return [row for row in rows if sizes[row.person_id] == 1]
+
+
 def write_csv(rows: Sequence[ExportRow], file: Destination) -> None:
     """One line per face under CSV_HEADER, text cells guarded against formula injection.
 
@@ -171,17 +179,22 @@ def write_html(
     thumbnail_loader: ThumbnailLoader,
     *,
     hidden_faces: int = 0,
+    unassigned: Sequence[ExportRow] = (),
     title: str = "facesim: people",
 ) -> None:
-    """A self-contained offline contact sheet: one <section class="person"> per person.
+    """A self-contained offline contact sheet: one <section class="person"> per person, then one
+    <section class="unassigned"> for the faces in no person.
 
-    Each section (data-person-id, data-size) holds one row of <img class="face"> thumbnails with
-    JPEG bytes from thumbnail_loader(row) embedded as data: URIs, so the file can be mailed or
-    archived without the photos. A thumbnail whose photo cannot be read (ImageError or OSError
-    from the loader, e.g. a photo deleted since indexing) becomes a visible "missing" placeholder
-    instead of aborting the sheet. Every name and path is HTML-escaped, and a Content-Security-
-    Policy forbids scripts and network access. hidden_faces (from hide_small) is reported at the
-    top, so faces left out are never silently missing.
+    Each section (data-person-id, data-size) is headed by the person's name and id (the id is
+    what `facesim name` takes) and holds <img class="face"> thumbnails, wrapped onto as many
+    rows as the person needs, with JPEG bytes from thumbnail_loader(row) embedded as data: URIs,
+    so the file can be mailed or archived without the photos. Each thumbnail links to its full
+    photo (a file: URL, which works where the photos are). A thumbnail whose photo cannot be read
+    (ImageError or OSError from the loader, e.g. a photo deleted since indexing) becomes a
+    visible "missing" placeholder instead of aborting the sheet. Every name and path is
+    HTML-escaped, and a Content-Security-Policy forbids scripts and network access. hidden_faces
+    (faces of persons under --min-size) is reported at the top, so faces left out are never
+    silently missing.
     """
     persons = _by_person(rows)
     with _text_destination(file) as handle:
@@ -191,16 +204,26 @@ def write_html(
             f"<title>{_escape(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
             f"<h1>{_escape(title)}</h1>\n"
             f'<p class="summary" data-persons="{len(persons)}" data-faces="{len(rows)}" '
-            f'data-hidden-faces="{hidden_faces}">{len(persons)} people, {len(rows)} faces; '
-            f"{hidden_faces} faces hidden as unclustered.</p>\n"
+            f'data-unassigned-faces="{len(unassigned)}" data-hidden-faces="{hidden_faces}">'
+            f"{len(persons)} people, {len(rows)} faces; {len(unassigned)} faces in no person; "
+            f"{hidden_faces} faces of smaller persons hidden.</p>\n"
         )
         for person_id, faces in persons.items():
-            heading = faces[0].name or f"Person {person_id}"
+            heading = _escape(faces[0].name) if faces[0].name else "Person"
             handle.write(
                 f'<section class="person" data-person-id="{person_id}" data-size="{len(faces)}">\n'
-                f'<h2>{_escape(heading)} <span class="size">{len(faces)} faces</span></h2>\n<div class="faces">\n'
+                f'<h2>{heading} <span class="id">#{person_id}</span> <span class="size">{len(faces)} faces</span>'
+                '</h2>\n<div class="faces">\n'
             )
             for row in faces:
+                handle.write(_face_html(row, thumbnail_loader))
+            handle.write("</div>\n</section>\n")
+        if unassigned:
+            handle.write(
+                f'<section class="unassigned" data-size="{len(unassigned)}">\n'
+                f'<h2>Faces in no person <span class="size">{len(unassigned)} faces</span></h2>\n<div class="faces">\n'
+            )
+            for row in unassigned:
                 handle.write(_face_html(row, thumbnail_loader))
             handle.write("</div>\n</section>\n")
         handle.write("</body>\n</html>\n")
@@ -215,7 +238,8 @@ def _face_html(row: ExportRow, thumbnail_loader: ThumbnailLoader) -> str:
     else:
         data = base64.b64encode(jpeg).decode("ascii")
         image = f'<img class="face" src="data:image/jpeg;base64,{data}" alt="{label}" title="{label}">'
-    return f'<figure class="face-card" data-face-id="{row.face_id}">{image}</figure>\n'
+    link = _escape(Path(os.path.abspath(row.photo_path)).as_uri())
+    return f'<figure class="face-card" data-face-id="{row.face_id}"><a href="{link}">{image}</a></figure>\n'
 
 
 def _escape(text: str) -> str:

@@ -147,7 +147,8 @@ class Store:
     """One connection to a gallery database.
 
     `create=False` opens an existing database without writing to it, which is how readers such
-    as `match` avoid contending with a running indexer.
+    as `match` avoid contending with a running indexer; the one exception is a gallery of an
+    older facesim, whose schema is migrated once by whichever command opens it first.
     """
 
     def __init__(self, path: str | Path, *, create: bool = True) -> None:

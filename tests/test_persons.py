@@ -229,3 +229,17 @@ def test_named_persons_keep_their_id_through_a_merge_with_a_larger_unnamed_one()
     merged = np.zeros(4, dtype=int)
     assert assign_stable_ids(previous, faces, merged, 12)[0] == dict.fromkeys(range(1, 5), 10)
     assert assign_stable_ids(previous, faces, merged, 12, prefer={11})[0] == dict.fromkeys(range(1, 5), 11)
+
+
+def test_contact_sheet_shows_the_stored_persons_and_the_faces_in_no_person(scratch, tmp_path):
+    _, index_dir, _ = scratch
+    persons = run_json("clusters", "--index", index_dir, "--min-size", "1")
+    sheet = tmp_path / "people.html"
+    assert run("clusters", "--index", index_dir, "--export", "html", "-o", sheet)[0] == 0
+    page = sheet.read_text()
+    assert page.count('<section class="person"') == sum(person["size"] >= 2 for person in persons)
+    singles = sum(person["size"] == 1 for person in persons)
+    assert f'data-unassigned-faces="{singles}" data-hidden-faces="0"' in page
+    for person in persons:
+        if person["name"]:
+            assert f'{person["name"]} <span class="id">#{person["id"]}</span>' in page
