@@ -5,7 +5,7 @@ re-runs and added photos."""
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import assume, given, settings
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from index.clustering import cluster_faces
@@ -42,7 +42,6 @@ def partition(labels: np.ndarray) -> set[frozenset[int]]:
     return {frozenset(np.flatnonzero(labels == label).tolist()) for label in np.unique(labels)}
 
 
-@settings(max_examples=150, deadline=None)
 @given(galleries(), LINKAGES, st.sampled_from([2, 5, 40]))
 def test_faces_of_one_photo_never_share_a_person(gallery, linkage: str, k: int) -> None:
     vectors, photo_ids, threshold = gallery
@@ -52,7 +51,6 @@ def test_faces_of_one_photo_never_share_a_person(gallery, linkage: str, k: int) 
         assert len(set(photos.tolist())) == len(photos)
 
 
-@settings(max_examples=150, deadline=None)
 @given(galleries(), st.sampled_from([2, 5, 40]))
 def test_complete_linkage_keeps_every_pair_of_a_person_under_the_threshold(gallery, k: int) -> None:
     vectors, photo_ids, threshold = gallery
@@ -61,7 +59,6 @@ def test_complete_linkage_keeps_every_pair_of_a_person_under_the_threshold(galle
     assert np.all(pairwise(vectors)[together] < threshold)
 
 
-@settings(max_examples=100, deadline=None)
 @given(galleries(), LINKAGES, st.randoms(use_true_random=False))
 def test_the_persons_do_not_depend_on_the_order_of_the_faces(gallery, linkage: str, random) -> None:
     """With every pair searched (k >= n - 1) the result is greedy linkage over exact distances, a
@@ -76,7 +73,6 @@ def test_the_persons_do_not_depend_on_the_order_of_the_faces(gallery, linkage: s
     assert partition(unshuffled) == partition(labels)
 
 
-@settings(max_examples=100, deadline=None)
 @given(galleries(), LINKAGES, st.integers(1, 100))
 def test_a_rerun_keeps_every_person_id(gallery, linkage: str, first_id: int) -> None:
     vectors, photo_ids, threshold = gallery
@@ -91,7 +87,6 @@ def test_a_rerun_keeps_every_person_id(gallery, linkage: str, first_id: int) -> 
     assert assign_stable_ids(first, face_ids, relabelled, next_id) == (first, next_id)
 
 
-@settings(max_examples=100, deadline=None)
 @given(galleries(), st.integers(1, 6), st.integers(0, 2**32 - 1))
 def test_added_faces_of_new_people_leave_every_old_id_alone(gallery, added: int, seed: int) -> None:
     """New photos of people far from everyone already there: old faces keep their ids, and each

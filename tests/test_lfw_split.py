@@ -69,6 +69,12 @@ def test_every_devtest_person_is_refused(lfw: Path, person: str) -> None:
         assert_no_devtest(sorted(OTHERS) + [person], LfwLayout(lfw))
 
 
+def test_the_refusal_names_the_first_five_leaked_people(lfw: Path) -> None:
+    with pytest.raises(FacesimError) as refused:
+        assert_no_devtest(DEVTEST | OTHERS, LfwLayout(lfw))
+    assert str(refused.value) == f"refusing to train on DevTest people: {sorted(DEVTEST)[:5]}"
+
+
 def test_people_outside_devtest_are_allowed(lfw: Path) -> None:
     assert_no_devtest(OTHERS, LfwLayout(lfw))
     assert_no_devtest([], LfwLayout(lfw))
@@ -124,7 +130,14 @@ def test_sampled_pairs_are_balanced_labelled_and_distinct() -> None:
     assert all(a < b and labels[a] == labels[b] for a, b in same)
     assert all(labels[a] != labels[b] for a, b in different)
     assert sample_pairs(labels, n_each=3, seed=1) == pairs
-    with pytest.raises(FacesimError, match="need two people"):
+    with pytest.raises(FacesimError, match="^need two people and one with two images"):
         sample_pairs(["a", "b", "c"], n_each=2, seed=0)
-    with pytest.raises(FacesimError, match="need two people"):
+    with pytest.raises(FacesimError, match="^need two people and one with two images"):
         sample_pairs(["a", "a"], n_each=2, seed=0)
+
+
+def test_two_people_and_one_pair_of_images_are_enough() -> None:
+    labels = ["a", "b", "a"]
+    (same, (a, b, is_same)) = sample_pairs(labels, n_each=1, seed=0)
+    assert same == (0, 2, True)
+    assert not is_same and labels[a] != labels[b]

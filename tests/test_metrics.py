@@ -92,6 +92,7 @@ def test_roc_auc_counts_ties_half() -> None:
     assert roc_auc(np.array([0.2, 0.5, 0.5, 0.9]), np.array([1, 1, 0, 0])) == pytest.approx(0.875)
 
 
+@pytest.mark.filterwarnings("error")  # undefined is said with nan, not with a division by zero
 def test_roc_auc_is_undefined_with_one_class() -> None:
     assert math.isnan(roc_auc(np.array([0.1, 0.2]), np.array([1, 1])))
     assert math.isnan(roc_auc(np.array([0.1, 0.2]), np.array([0, 0])))
@@ -153,6 +154,12 @@ def test_verification_report_by_hand() -> None:
     }
     assert report["roc_auc"] == pytest.approx(5 / 9)
     assert report["tar_at_far_1e-3"] == pytest.approx(1 / 3)
+
+
+def test_verification_report_when_counts_are_equal() -> None:
+    # One true accept, one false accept, one false reject: every rate is a half.
+    report = verification_report(np.array([0.1, 0.2, 0.9]), np.array([1, 0, 1]), 0.5)
+    assert (report["precision"], report["recall"], report["f1"]) == (0.5, 0.5, 0.5)
 
 
 def test_verification_report_with_nothing_accepted_is_zero_not_an_error() -> None:
