@@ -200,7 +200,7 @@ def photos(
 
 def _list_person(faces: list, export: str | None, as_json: bool) -> None:
     if export:
-        _write_export(export, faces, 0, None)
+        _write_export(export, faces, 0, None, faces)
         return
     listed = [
         {

@@ -89,7 +89,7 @@ def test_verify_and_match_accept_an_odd_but_valid_picture(corpus: dict[str, Path
         if result.exit_code != 0:  # allowed, but only as a clean "no face"
             assert result.exit_code == 2 and "no face" in result.stderr and result.stderr.count("\n") == 1
         elif args[0] == "verify":
-            assert set(json.loads(result.stdout)) == {"distance", "threshold", "same_person"}
+            assert {"distance", "threshold", "same_person"} <= set(json.loads(result.stdout))
 
 
 def test_a_real_process_refuses_without_a_traceback(corpus: dict[str, Path], gallery: Path) -> None:
