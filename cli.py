@@ -106,7 +106,15 @@ def _shown(path: Path | str) -> str:
 def index_photos(
     path: Annotated[Path, typer.Argument(help="Photo folder (searched recursively) or a single photo.")],
     index: IndexOption = None,
-    workers: Annotated[int, typer.Option(min=1, help="Processes for decoding, detection and embedding.")] = 1,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Processes for decoding, detection and embedding (default: one per usable core, "
+            "as memory allows, about 0.5 GB each).",
+            show_default=False,
+        ),
+    ] = None,
     detector: DetectorOption = "hog",
     retry_errors: Annotated[bool, typer.Option("--retry-errors", help="Retry files that failed before.")] = False,
     reembed: Annotated[

@@ -30,6 +30,7 @@ from facesim.errors import FacesimError
 from index.gallery import META_MODEL_ID, Gallery
 from index.scan import FolderScan, scan_folder
 from index.store import PhotoRow, Store
+from index.workers import default_workers
 
 # torch and dlib (through the pipeline) are imported where photos are embedded: with --workers
 # only the workers embed, and the parent stays about 0.5 GB smaller without torch.
@@ -204,7 +205,7 @@ def index_folder(
     root: str | Path,
     *,
     detector: Detector = "hog",
-    workers: int = 1,
+    workers: int | None = 1,
     retry_errors: bool = False,
     reembed: bool = False,
     batch_size: int = INDEX_BATCH_SIZE,
@@ -220,8 +221,11 @@ def index_folder(
     another model is refused unless `reembed`, which then re-processes every photo whose vectors
     another model made, under this root or not. `weights`/`model_id` name the encoder; the
     defaults are the packaged weights and their model card. Exceptions raised by `progress`
-    (e.g. KeyboardInterrupt) stop the run after the last committed batch.
+    (e.g. KeyboardInterrupt) stop the run after the last committed batch. `workers` None: one
+    process per core this process may use, as memory allows (the CLI's default).
     """
+    if workers is None:
+        workers = default_workers() if engine == "local" else 1
     if workers < 1:
         raise ValueError("workers must be at least 1")
     if batch_size < 1:
