@@ -43,7 +43,14 @@ UtkfaceOption = Annotated[
     Path | None,
     typer.Option("--utkface", help="UTKFace folder of aligned crops (unlabelled; distillation only).", file_okay=False),
 ]
-DetectorOption = Annotated[str, typer.Option("--detector", help="Face detector: hog (fast) or cnn (dlib MMOD).")]
+DetectorOption = Annotated[
+    str,
+    typer.Option(
+        "--detector",
+        help="Face detector: hog (fast), cnn (dlib MMOD: turned heads too, seconds a photo) or thorough "
+        "(hog, then cnn on photos where hog found nothing).",
+    ),
+]
 LfwOption = Annotated[
     Path, typer.Option("--lfw", help="LFW root with images/<Name>/ and the pairs files.", file_okay=False)
 ]

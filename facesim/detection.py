@@ -20,7 +20,7 @@ from facesim.config import (
 )
 from facesim.dlib_models import MMOD_DETECTOR, SHAPE_PREDICTOR_5, dlib_model_path
 
-Detector = Literal["hog", "cnn"]
+Detector = Literal["hog", "cnn", "thorough"]
 
 
 @dataclass(frozen=True)
@@ -111,6 +111,8 @@ def detect_faces(rgb: np.ndarray, detector: Detector = "hog", min_face: float | 
     height, width = rgb.shape[:2]
     if detector not in DETECTORS:
         raise ValueError(f"unknown detector {detector!r}; choose one of {DETECTORS}")
+    if detector == "thorough":
+        return detect_faces(rgb, "hog", min_face) or detect_faces(rgb, "cnn", _fallback_min_face(rgb.shape))
     scale = detection_scale(width, height, min_face)
     copy = detection_copy(rgb, scale.zoom)
     if detector == "hog":
@@ -148,12 +150,9 @@ def primary_face(faces: list[DetectedFace], image_shape: tuple[int, ...]) -> Det
 
 
 def find_primary_face(rgb: np.ndarray, detector: Detector = "hog") -> DetectedFace | None:
-    """For one-face questions a miss is costly, so when HOG finds nothing the slower CNN detector
-    gets a look (on a copy of bounded size, which bounds its cost)."""
-    chosen = primary_face(detect_faces(rgb, detector), rgb.shape)
-    if chosen is None and detector == "hog":
-        chosen = primary_face(detect_faces(rgb, "cnn", _fallback_min_face(rgb.shape)), rgb.shape)
-    return chosen
+    """For one-face questions a miss is costly, so HOG is always backed up by the CNN, as with
+    `thorough`."""
+    return primary_face(detect_faces(rgb, "thorough" if detector == "hog" else detector), rgb.shape)
 
 
 def _fallback_min_face(shape: tuple[int, ...]) -> float:

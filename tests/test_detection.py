@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from facesim import detection
 from facesim.config import DETECTOR_WINDOW_PX, MIN_FACE_FRACTION, MIN_FACE_PX
 from facesim.detection import (
     DetectionScale,
@@ -21,11 +22,13 @@ from facesim.detection import (
     detect_faces,
     detection_copy,
     detection_scale,
+    find_primary_face,
     min_face_size,
 )
 from facesim.images import load_rgb
 
-SAMPLE_PHOTO = Path(__file__).resolve().parent.parent / "sample_data" / "photos" / "Abdullah_Gul_0001.jpg"
+SAMPLE_PHOTOS = Path(__file__).resolve().parent.parent / "sample_data" / "photos"
+SAMPLE_PHOTO = SAMPLE_PHOTOS / "Abdullah_Gul_0001.jpg"
 # Where the fixed floor and the fraction of the long side meet.
 CROSSOVER = round(MIN_FACE_PX / MIN_FACE_FRACTION)
 
@@ -100,3 +103,49 @@ def test_half_the_minimum_face_in_a_12_megapixel_photo_is_not_looked_for() -> No
     rgb, _ = _face_of_width(min_face_size(4000, 3000) / 2, (4000, 3000))
     assert not detect_faces(rgb)
     assert detect_faces(rgb, min_face=min_face_size(4000, 3000) / 2)
+
+
+class _BlindHog:
+    """A HOG detector that finds nothing, as HOG does on a head turned past about 45 degrees."""
+
+    def run(self, *_args: object) -> tuple[list, list, list]:
+        return [], [], []
+
+
+class _CnnCalls:
+    """Wraps the real CNN detector and records the size of every image it is given."""
+
+    def __init__(self) -> None:
+        self.real = detection._mmod()
+        self.calls: list[tuple[tuple[int, ...], int]] = []
+
+    def __call__(self, image: np.ndarray, upsample: int) -> object:
+        self.calls.append((image.shape, upsample))
+        return self.real(image, upsample)
+
+
+def test_thorough_never_runs_the_cnn_where_hog_found_a_face(monkeypatch: pytest.MonkeyPatch) -> None:
+    cnn = _CnnCalls()
+    monkeypatch.setattr(detection, "_mmod", lambda: cnn)
+    rgb = load_rgb(SAMPLE_PHOTO)
+    assert [face.box for face in detect_faces(rgb, "thorough")] == [face.box for face in detect_faces(rgb, "hog")]
+    assert cnn.calls == []
+
+
+def test_thorough_asks_the_cnn_where_hog_found_nothing_on_a_bounded_copy(monkeypatch: pytest.MonkeyPatch) -> None:
+    cnn = _CnnCalls()
+    monkeypatch.setattr(detection, "_mmod", lambda: cnn)
+    monkeypatch.setattr(detection, "_hog", lambda: _BlindHog())
+    rgb = load_rgb(SAMPLE_PHOTO)
+    assert not detect_faces(rgb, "hog")
+    (face,) = detect_faces(rgb, "thorough")
+    assert cnn.calls == [(rgb.shape, 0)]  # 250 px: as it is, never upsampled
+    assert find_primary_face(rgb) == face  # one-face questions get the same fallback
+
+    big = np.asarray(Image.fromarray(rgb).resize((1600, 1600)))
+    detect_faces(big, "thorough")
+    assert cnn.calls[-1] == ((800, 800, 3), 0)
+
+
+def test_thorough_on_a_photo_without_a_face_finds_none() -> None:
+    assert not detect_faces(load_rgb(SAMPLE_PHOTOS / "no_face.jpg"), "thorough")
