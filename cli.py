@@ -10,13 +10,14 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from facesim.errors import FacesimError
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 app = typer.Typer(
     help="Index a photo folder by face, then match, verify and cluster the people in it.",
@@ -24,8 +25,29 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+
+
+class _LazyConsole:
+    """rich's Console, made on first use: `verify --json` and `match --json` print only JSON,
+    and without this every command would import rich at start."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    def get(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.get(), name)
+
+
+out = _LazyConsole(highlight=False)
+err = _LazyConsole(stderr=True, highlight=False)
 
 IndexOption = Annotated[
     Path | None, typer.Option("--index", help="Gallery folder (default: $FACESIM_INDEX or the per-user data dir).")
@@ -154,7 +176,7 @@ def index_photos(
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeRemainingColumn(),
-                console=err,
+                console=err.get(),
                 disable=as_json or not err.is_terminal,
                 transient=True,
             ) as progress,
@@ -245,6 +267,8 @@ def match(
     if as_json:
         _print_json(rows)
         return
+    from rich.table import Table
+
     table = Table(title=f"nearest faces (same person below {limit:.3f})")
     for column in (["query face"] if all_faces else []) + ["distance", "same person", "photo", "box", "person"]:
         table.add_column(column, overflow="fold")
@@ -335,6 +359,8 @@ def clusters(
         if output is not None:
             err.print(f"wrote {len(rows)} faces to {_shown(output)}: {summary}", markup=False)
         return
+    from rich.table import Table
+
     table = Table(title=summary)
     for column in ("person", "name", "faces", "photos"):
         table.add_column(column, overflow="fold")
@@ -395,11 +421,12 @@ def verify(
     """
     with user_errors():
         from facesim.model_card import threshold
-        from facesim.pipeline import face_distance, main_face
+        from facesim.pipeline import embed_face, face_distance, main_detection
 
         limit = threshold()
-        face_a = main_face(photo_a, _detector(detector))
-        face_b = main_face(photo_b, detector)
+        found_a = main_detection(photo_a, _detector(detector))
+        found_b = main_detection(photo_b, detector)
+        face_a, face_b = embed_face(*found_a), embed_face(*found_b)
         distance = face_distance(face_a.embedding, face_b.embedding)
         same = distance < limit
     if as_json:
@@ -433,6 +460,8 @@ def evaluate(
     if as_json:
         _print_json(report)
         return
+    from rich.table import Table
+
     table = Table(title=f"{report['pairs']} ({report['n_pairs']} pairs)", show_header=False)
     for key in ("accuracy", "precision", "recall", "f1", "roc_auc", "tar_at_far_1e-3", "threshold"):
         table.add_row(key, f"{report[key]:.4f}")

@@ -49,12 +49,21 @@ def faces_in_photo(path: str | Path, detector: Detector = "hog", embedder: Embed
 
 def main_face(path: str | Path, detector: Detector = "hog", embedder: Embedder | None = None) -> Face:
     """The face a one-face question (verify, match) is about; an error when there is none."""
+    return embed_face(*main_detection(path, detector), embedder)
+
+
+def main_detection(path: str | Path, detector: Detector = "hog") -> tuple[np.ndarray, DetectedFace]:
+    """main_face without the encoder: a command with several photos finds every face first, so
+    a bad photo is reported before torch (most of a cold start) is loaded."""
     rgb = load_rgb(path)
     chosen = find_primary_face(rgb, detector)
     if chosen is None:
         raise NoFaceError(f"{path}: no face found")
-    vector = _or_default(embedder).embed([align_face(rgb, chosen)])[0]
-    return Face(chosen, vector)
+    return rgb, chosen
+
+
+def embed_face(rgb: np.ndarray, detection: DetectedFace, embedder: Embedder | None = None) -> Face:
+    return Face(detection, _or_default(embedder).embed([align_face(rgb, detection)])[0])
 
 
 def face_distance(a: np.ndarray, b: np.ndarray) -> float:

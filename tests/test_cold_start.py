@@ -50,11 +50,11 @@ with open(target, "w") as handle:
 """
 
 
-def loaded_modules(tmp_path: Path, *args: str | Path) -> set[str]:
+def loaded_modules(tmp_path: Path, *args: str | Path, code: int = 0) -> set[str]:
     report = tmp_path / "modules.json"
     subprocess.run([sys.executable, "-c", _PROBE, report, *map(str, args)], cwd=REPO, check=True, capture_output=True)
     result = json.loads(report.read_text())
-    assert result["code"] == 0, f"facesim {' '.join(map(str, args))} exited {result['code']}"
+    assert result["code"] == code, f"facesim {' '.join(map(str, args))} exited {result['code']}"
     return set(result["modules"])
 
 
@@ -77,6 +77,20 @@ def test_gallery_commands_that_embed_nothing_skip_torch_and_dlib(
 ) -> None:
     loaded = loaded_modules(tmp_path, *command, "--index", empty_gallery, "--json")
     assert not loaded & EMBEDDING_ONLY
+
+
+def test_json_output_imports_no_rich(tmp_path: Path, empty_gallery: Path) -> None:
+    """rich only prints tables and coloured lines; `verify --json` and `match --json` take the
+    same path as this, without loading it."""
+    assert "rich" not in loaded_modules(tmp_path, "info", "--index", empty_gallery, "--json")
+
+
+def test_verify_reports_a_bad_second_photo_before_loading_the_encoder(tmp_path: Path) -> None:
+    """Both photos are read and their faces found before torch is imported, so a wrong second
+    path costs no model loading; the first photo was examined, so dlib was loaded."""
+    photo = sorted(SAMPLE_PHOTOS.glob("*_0001.jpg"))[0]
+    loaded = loaded_modules(tmp_path, "verify", photo, tmp_path / "missing.jpg", "--json", code=2)
+    assert "dlib" in loaded and not loaded & TORCH
 
 
 def test_indexer_parent_receiving_faces_from_workers_does_not_import_torch() -> None:
