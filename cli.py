@@ -59,7 +59,14 @@ UtkfaceOption = Annotated[
     Path | None,
     typer.Option("--utkface", help="UTKFace folder of aligned crops (unlabelled; distillation only).", file_okay=False),
 ]
-DetectorOption = Annotated[str, typer.Option("--detector", help="Face detector: hog (fast) or cnn (dlib MMOD).")]
+DetectorOption = Annotated[
+    str,
+    typer.Option(
+        "--detector",
+        help="Face detector: hog (fast), cnn (dlib MMOD: turned heads too, seconds a photo) or thorough "
+        "(hog, then cnn on photos where hog found nothing).",
+    ),
+]
 LfwOption = Annotated[
     Path, typer.Option("--lfw", help="LFW root with images/<Name>/ and the pairs files.", file_okay=False)
 ]
@@ -224,7 +231,15 @@ def _list_person(faces: list, export: str | None, as_json: bool) -> None:
 def index_photos(
     path: Annotated[Path, typer.Argument(help="Photo folder (searched recursively) or a single photo.")],
     index: IndexOption = None,
-    workers: Annotated[int, typer.Option(min=1, help="Processes for decoding, detection and embedding.")] = 1,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Processes for decoding, detection and embedding (default: one per usable core, "
+            "as memory allows, about 0.5 GB each).",
+            show_default=False,
+        ),
+    ] = None,
     detector: DetectorOption = "hog",
     retry_errors: Annotated[bool, typer.Option("--retry-errors", help="Retry files that failed before.")] = False,
     reembed: Annotated[

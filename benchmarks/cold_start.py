@@ -26,6 +26,8 @@ from speedkit import FACESIM_CLI, REPO_ROOT, markdown_table, print_header, run_c
 
 OUR_PACKAGES = ("cli", "facesim", "index")
 SAMPLE_PHOTOS = REPO_ROOT / "sample_data" / "photos"
+# A wrong second path: reported once the first photo's face is found, before the encoder loads.
+BAD_VERIFY = "facesim verify a.jpg missing.jpg --json (exits 2)"
 
 # Runs in a child: the verify path step by step (wall and CPU seconds), so model loading is told
 # apart from imports and from the photos themselves. dlib.get_frontal_face_detector(), which
@@ -143,13 +145,14 @@ def main() -> None:
             "facesim --help": [FACESIM_CLI, "--help"],
             "facesim info --json": [FACESIM_CLI, "info", "--index", gallery, "--json"],
             "facesim verify a.jpg b.jpg --json": [FACESIM_CLI, "verify", photo_a, photo_b, "--json"],
+            BAD_VERIFY: [FACESIM_CLI, "verify", photo_a, Path(tmp) / "missing.jpg", "--json"],
             f"facesim match q.jpg --json ({photos}-file sample_data gallery)": [
                 FACESIM_CLI, "match", photo_a, "--index", gallery, "--json",
             ],
         }  # fmt: skip
         rows = []
         for name, command in commands.items():
-            timings = [run_child(command) for _ in range(runs)]
+            timings = [run_child(command, check=name != BAD_VERIFY) for _ in range(runs)]
             walls = [timing.wall_s for timing in timings]
             rows.append(
                 [

@@ -7,7 +7,7 @@ face detector with one upsample, the 5-point shape predictor ("small"), and the 
 compute_face_descriptor with num_jitters=1. Detection runs once per photo, as when the caller
 passes no known locations. Nothing is stored, which if anything flatters the baseline.
 
-    python benchmarks/face_recognition_baseline.py FOLDER   # prints JSON: faces per photo, timings
+    python benchmarks/face_recognition_baseline.py FOLDER   # JSON: faces and boxes per photo, timings
 """
 
 from __future__ import annotations
@@ -49,10 +49,6 @@ class FaceRecognitionPipeline:
         shapes = [self.predictor(rgb, rect) for rect in rects]
         return [np.array(self.encoder.compute_face_descriptor(rgb, shape, NUM_JITTERS)) for shape in shapes]
 
-    def faces_in_photo(self, path: Path) -> list[np.ndarray]:
-        rgb = self.load(path)
-        return self.encodings(rgb, self.locations(rgb))
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -63,9 +59,15 @@ def main() -> None:
     pipeline = FaceRecognitionPipeline()
     loaded = time.perf_counter()
     photos = sorted(path for path in args.folder.iterdir() if path.suffix.lower() in (".jpg", ".jpeg", ".png"))
-    faces = {path.name: len(pipeline.faces_in_photo(path)) for path in photos}
+    boxes = {}
+    for path in photos:
+        rgb = pipeline.load(path)
+        rects = pipeline.locations(rgb)
+        pipeline.encodings(rgb, rects)
+        boxes[path.name] = [(rect.left(), rect.top(), rect.right(), rect.bottom()) for rect in rects]
     done = time.perf_counter()
-    print(json.dumps({"faces": faces, "model_load_s": loaded - started, "loop_s": done - loaded}))
+    faces = {name: len(found) for name, found in boxes.items()}
+    print(json.dumps({"faces": faces, "boxes": boxes, "model_load_s": loaded - started, "loop_s": done - loaded}))
 
 
 if __name__ == "__main__":

@@ -4,9 +4,10 @@ Test photos are made from LFW: single-face LFW photos are upscaled and pasted on
 canvas (smooth gradient plus noise, saved as JPEG quality 92 like a camera file), so there are
 real faces at known places. "portrait" tiles are a fifth of the canvas width (faces about 9% of
 the width); "crowd" tiles are 180 px at 12 MP (faces of roughly 80 px), below what detection on
-the downscaled copy can see. facesim detects on a copy whose longer side is at most
-DETECTION_MAX_SIDE and maps boxes back; the baseline (face_recognition) runs HOG with one
-upsample on the full-resolution photo.
+the smallest face facesim looks for at 12 MP. facesim detects on a copy scaled so that the
+smallest face it looks for (facesim.detection.min_face_size) fills the detector's window, and
+maps boxes back; the baseline (face_recognition) runs HOG with one upsample on the
+full-resolution photo.
 
     python benchmarks/large_photos.py --lfw ../shared/data/lfw [--quick] [--repeats 3]
 """
@@ -27,13 +28,11 @@ from face_recognition_baseline import FaceRecognitionPipeline
 from PIL import Image
 from speedkit import DEFAULT_LFW, lfw_sample, markdown_table, print_header
 
-from facesim.config import DETECTION_MAX_SIDE, HOG_UPSAMPLE
-from facesim.detection import detect_faces, downscale_for_detection
+from facesim.config import MIN_FACE_FRACTION, MIN_FACE_PX
+from facesim.detection import detect_faces, detection_copy, detection_scale
 from facesim.images import load_rgb
 from facesim.pipeline import faces_in_photo
 
-# HOG's window is 80 px; each upsample halves the smallest face it can find.
-HOG_MIN_FACE = 80 / 2**HOG_UPSAMPLE
 TILES = 4
 
 
@@ -102,26 +101,22 @@ def timed(work: Callable[[], object], repeats: int) -> tuple[float, float, objec
     return statistics.median(walls), statistics.median(cpus), result
 
 
-def detection_copy_sizes(photo: TestPhoto, baseline: FaceRecognitionPipeline, repeats: int) -> list[list[str]]:
-    """What DETECTION_MAX_SIDE trades: faces found and HOG cost at a few detection copy sizes."""
+def minimum_face_sizes(photo: TestPhoto, repeats: int) -> list[list[str]]:
+    """What MIN_FACE_FRACTION trades: faces found and detection cost at other fractions."""
     rgb = load_rgb(photo.path)
     rows = []
-    # The copy shrinks by an integer step, so at 12 MP only steps 3 (today) and 2 differ below
-    # full resolution, whose cost the baseline table shows.
-    for max_side in sorted({DETECTION_MAX_SIDE, 2000}):
-        small, scale = downscale_for_detection(rgb, max_side)
-        _, cpu, rects = timed(lambda image=small: baseline.detector.run(image, HOG_UPSAMPLE, 0.0)[0], repeats)
-        boxes = [
-            (int(r.left() * scale), int(r.top() * scale), int(r.right() * scale), int(r.bottom() * scale))
-            for r in rects  # type: ignore[attr-defined]
-        ]
-        found = photo.faces_in_tiles(boxes)
+    for fraction in sorted({MIN_FACE_FRACTION, 0.03, 0.02, 0.01}, reverse=True):
+        min_face = max(MIN_FACE_PX, fraction * max(photo.size))
+        scale = detection_scale(*photo.size, min_face)
+        _, cpu, found = timed(lambda m=min_face: detect_faces(rgb, min_face=m), repeats)
+        boxes = [face.box for face in found]  # type: ignore[attr-defined]
+        pasted = photo.faces_in_tiles(boxes)
         rows.append(
             [
-                f"{max_side}{' (current)' if max_side == DETECTION_MAX_SIDE else ''}",
-                f"{small.shape[1]}x{small.shape[0]}",
-                f"{HOG_MIN_FACE * scale:.0f}",
-                f"{found}/{TILES} (+{len(boxes) - found})",
+                f"{fraction:.0%}{' (current)' if fraction == MIN_FACE_FRACTION else ''}",
+                f"{photo.size[0] * scale.zoom:.0f}x{photo.size[1] * scale.zoom:.0f}, upsample {scale.upsample}",
+                f"{min_face:.0f}",
+                f"{pasted}/{TILES} (+{len(boxes) - pasted})",
                 f"{cpu * 1000:.0f}",
             ]
         )
@@ -156,9 +151,9 @@ def main() -> None:
         rows = []
         for photo in photos:
             rgb = load_rgb(photo.path)
-            small, scale = downscale_for_detection(rgb)
+            scale = detection_scale(*photo.size)
             decode_s = timed(lambda p=photo: load_rgb(p.path), repeats)[1]
-            downscale_s = timed(lambda image=rgb: downscale_for_detection(image), repeats)[1]
+            downscale_s = timed(lambda image=rgb, zoom=scale.zoom: detection_copy(image, zoom), repeats)[1]
             detect_s = timed(lambda image=rgb: detect_faces(image), repeats)[1]
             wall, cpu, found = timed(lambda p=photo: faces_in_photo(p.path), repeats)
             boxes = [face.detection.box for face in found]  # type: ignore[attr-defined]
@@ -167,9 +162,9 @@ def main() -> None:
                 [
                     photo.name,
                     f"{photo.size[0]}x{photo.size[1]}",
-                    f"{small.shape[1]}x{small.shape[0]}",
+                    f"{photo.size[0] * scale.zoom:.0f}x{photo.size[1] * scale.zoom:.0f}, upsample {scale.upsample}",
                     f"~{face_px:.0f}",
-                    f"{HOG_MIN_FACE * scale:.0f}",
+                    f"{scale.smallest_face:.0f}",
                     f"{photo.faces_in_tiles(boxes)}/{TILES} (+{len(boxes) - photo.faces_in_tiles(boxes)})",
                     f"{wall * 1000:.0f}",
                     f"{cpu * 1000:.0f}",
@@ -189,10 +184,10 @@ def main() -> None:
                 [photo.name, f"{found}/{TILES} (+{len(boxes) - found})", f"{wall * 1000:.0f}", f"{cpu * 1000:.0f}"]
             )
         baseline_rss = peak_rss_mb()
-        crowd_rows = detection_copy_sizes(photos[-1], baseline, repeats)
+        crowd_rows = minimum_face_sizes(photos[-1], repeats)
 
     print(
-        f"facesim: faces_in_photo (decode, detect on a copy of at most {DETECTION_MAX_SIDE} px, landmarks and "
+        "facesim: faces_in_photo (decode, detect on a copy scaled to the smallest face sought, landmarks and "
         f"chips at full resolution, embed), median of {repeats}; the stage columns are separate timings\n"
     )
     headers = [
@@ -205,8 +200,8 @@ def main() -> None:
         "facesim ms",
         "facesim CPU ms",
         "decode CPU ms",
-        "downscale CPU ms",
-        "detect (downscale, HOG, landmarks) CPU ms",
+        "detection copy CPU ms",
+        "detect (copy, HOG, landmarks) CPU ms",
     ]
     print(markdown_table(headers, rows))
     print("\nbaseline: face_recognition decode + HOG upsample 1 at full resolution (detection only, one run)\n")
@@ -215,13 +210,13 @@ def main() -> None:
         f"\npeak RSS of this process: {facesim_rss:.0f} MB after the facesim runs, "
         f"{baseline_rss:.0f} MB after the baseline's full-resolution detection"
     )
-    print(f"\n{photos[-1].name}: HOG (upsample {HOG_UPSAMPLE}) on other detection copy sizes (recall vs cost):\n")
+    print(f"\n{photos[-1].name}: other minimum face sizes, as a fraction of the long side (recall vs cost):\n")
     headers = [
-        "max side px",
+        "minimum face",
         "detection copy",
-        "smallest findable face px",
+        "smallest face sought px",
         "pasted faces found (+other)",
-        "HOG CPU ms",
+        "detect (copy, HOG, landmarks) CPU ms",
     ]
     print(markdown_table(headers, crowd_rows))
 

@@ -17,13 +17,25 @@ CHIP_PADDING = 0.25
 INPUT_SIZE = 112
 EMBEDDING_DIM = 128
 
-# Detection runs on a copy whose longer side is at most this, and boxes are mapped back, so a
-# 12 MP photo costs about what a 2 MP one does.
-DETECTION_MAX_SIDE = 1600
-# HOG finds faces down to about 80 px; one 2x upsample brings that to about 40 px.
-HOG_UPSAMPLE = 1
+# Detection looks for faces down to a minimum size in the photo's own pixels: MIN_FACE_PX, or
+# MIN_FACE_FRACTION of the longer side where that is larger, because a face that small in a big
+# photo is background. The photo is scaled so that this face fills DETECTOR_WINDOW_PX, the face
+# width both dlib detectors find at their own scale (on LFW faces shrunk for the purpose, HOG
+# missed faces under 65 px and the CNN under 75 px). So the cost of detection follows the face
+# size sought, not the photo: photos up to 1,000 px long get dlib's 2x upsample, exactly as
+# face_recognition does, larger ones a smaller copy, never over 2,000 px long, so a 12 MP photo
+# costs about what a 3 MP one does.
+DETECTOR_WINDOW_PX = 80
+MIN_FACE_PX = 40
+MIN_FACE_FRACTION = 0.04
+# The CNN detector, where it only backs HOG up (a one-face question, `--detector thorough`), runs
+# on a copy at most this long and never upsampled: it costs seconds per megapixel, and the faces
+# HOG misses for their pose are rarely small ones.
+CNN_FALLBACK_MAX_SIDE = 800
 # Here rather than in detection.py, so that checking a --detector option does not import dlib.
-DETECTORS: tuple[str, ...] = ("hog", "cnn")
+# thorough: HOG, then the CNN on photos where HOG found nothing (faces turned past about 45
+# degrees, which HOG misses), on the bounded copy CNN_FALLBACK_MAX_SIDE sets.
+DETECTORS: tuple[str, ...] = ("hog", "cnn", "thorough")
 # dlib's frontal face detector as `dlib.get_frontal_face_detector().save(path)` writes it. Loading
 # this file takes about 2 ms; building the detector from the copy compiled into dlib takes 0.5 s.
 HOG_DETECTOR_PATH = PACKAGE_DIR / "weights" / "dlib_frontal_face_detector.svm"
@@ -89,6 +101,9 @@ IVFPQ_RERANK_FACTOR = 10
 # Vectors the cells and codebooks are learnt from: about 100 per cell, beyond which training only
 # gets slower. The trained quantizer is stored beside the index and reused by every rebuild.
 IVFPQ_TRAIN_SAMPLE = 100_000
+# What one `--workers` process holds (torch, the encoder, a decoded photo): about 0.5 GB. The
+# default worker count never asks for more than the memory the kernel reports available.
+WORKER_MEMORY_BYTES = 512 * 1024 * 1024
 # How long a connection waits for another one's transaction before reporting the gallery busy.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 

@@ -31,6 +31,7 @@ from index.gallery import META_MODEL_ID, Gallery
 from index.persons import join_new_faces
 from index.scan import FolderScan, is_excluded, is_inside, scan_folder
 from index.store import Location, PhotoRow, Store
+from index.workers import default_workers
 
 # torch and dlib (through the pipeline) are imported where photos are embedded: with --workers
 # only the workers embed, and the parent stays about 0.5 GB smaller without torch.
@@ -212,7 +213,7 @@ def index_folder(
     root: str | Path,
     *,
     detector: Detector = "hog",
-    workers: int = 1,
+    workers: int | None = 1,
     retry_errors: bool = False,
     reembed: bool = False,
     batch_size: int = INDEX_BATCH_SIZE,
@@ -233,9 +234,12 @@ def index_folder(
     (see index.scan.is_excluded) are skipped, and left in the gallery if it has them. When the
     gallery keeps persons, new faces join them (index.persons.join_new_faces) at `threshold`
     (default: the model card's calibrated complete-linkage cut, the rule joining follows), so
-    persons are never stale. Exceptions raised by `progress`
-    (e.g. KeyboardInterrupt) stop the run after the last committed batch.
+    persons are never stale. Exceptions raised by `progress` (e.g. KeyboardInterrupt) stop the run
+    after the last committed batch. `workers` None: one process per core this process may use, as
+    memory allows (the CLI's default).
     """
+    if workers is None:
+        workers = default_workers() if engine == "local" else 1
     if workers < 1:
         raise ValueError("workers must be at least 1")
     if batch_size < 1:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facesim.config import HOG_UPSAMPLE
+from facesim.config import DETECTOR_WINDOW_PX
 from facesim.detection import DetectedFace, detect_faces, face_from_box, primary_face
 from facesim.errors import FacesimError
 from facesim.training.lfw import VALIDATION_FRACTION, LfwLayout, assert_no_devtest
@@ -60,9 +60,9 @@ class FaceSource:
     terms: str
 
 
-def locate_in_photo(rgb: np.ndarray, upsample: int = HOG_UPSAMPLE) -> tuple[np.ndarray, DetectedFace | None]:
+def locate_in_photo(rgb: np.ndarray, min_face: float | None = None) -> tuple[np.ndarray, DetectedFace | None]:
     """The subject of a portrait crop, found as `facesim index` finds faces."""
-    return rgb, primary_face(detect_faces(rgb, upsample=upsample), rgb.shape)
+    return rgb, primary_face(detect_faces(rgb, min_face=min_face), rgb.shape)
 
 
 def locate_in_tight_crop(rgb: np.ndarray) -> tuple[np.ndarray, DetectedFace | None]:
@@ -70,7 +70,7 @@ def locate_in_tight_crop(rgb: np.ndarray) -> tuple[np.ndarray, DetectedFace | No
     height, width = rgb.shape[:2]
     pad_y, pad_x = int(round(height * UTKFACE_PAD_FRACTION)), int(round(width * UTKFACE_PAD_FRACTION))
     padded = np.pad(rgb, ((pad_y, pad_y), (pad_x, pad_x), (0, 0)), mode="edge")
-    padded, face = locate_in_photo(padded, upsample=0)
+    padded, face = locate_in_photo(padded, min_face=DETECTOR_WINDOW_PX)
     if face is None:
         face = face_from_box(padded, (pad_x, pad_y, pad_x + width - 1, pad_y + height - 1))
     return padded, face
