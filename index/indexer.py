@@ -65,7 +65,7 @@ class IndexSummary:
     no_face: int = 0  # photos (re)processed this run without a face
     errors: list[tuple[Path, str]] = field(default_factory=list)  # files that failed this run
     gone: int = 0  # photos marked gone this run
-    moved: int = 0  # known photos found under a new path (renamed or moved): nothing re-embedded
+    moved: int = 0  # known photos under a new path (renamed, moved, or now only at a copy): nothing re-embedded
     duplicates: int = 0  # byte-identical copies of a known photo, recorded as its further locations
     excluded: int = 0  # photo files skipped by --exclude
     joined: int = 0  # new faces that joined a person the gallery keeps
@@ -483,12 +483,13 @@ def _apply_plan(store: Store, plan: _Plan, gone: list[int], lost: list[str], sum
             store.add_location(photo_id, path, size=size, mtime_ns=mtime_ns)
         for path, size, mtime_ns in plan.touched:
             store.touch_location(path, size=size, mtime_ns=mtime_ns)
+        leaving = dict.fromkeys(gone + plan.vanished)
         remaining: dict[int, list[Location]] = {}
-        for location in store.locations().values():
-            if os.path.exists(location.path):
+        for location in store.locations().values() if leaving else ():
+            if location.photo_id in leaving and os.path.exists(location.path):
                 remaining.setdefault(location.photo_id, []).append(location)
         to_mark = []
-        for photo_id in dict.fromkeys(gone + plan.vanished):
+        for photo_id in leaving:
             if photo_id in moved:
                 continue
             if photo_id in remaining:

@@ -332,9 +332,12 @@ class Store:
         return {_path_of(path): Location(_path_of(path), photo_id, size, mtime) for path, photo_id, size, mtime in rows}
 
     def add_location(self, photo_id: int, path: str | Path, *, size: int | None, mtime_ns: int | None) -> None:
-        self.db["photo_paths"].upsert(
-            {"path": _db_path(path), "photo_id": photo_id, "size": size, "mtime_ns": mtime_ns}, pk="path"
-        )
+        """A path is one photo's main path or a location, never both: a tombstone there makes way."""
+        with self.db.atomic():
+            self.db.execute("DELETE FROM photos WHERE path = ? AND status = 'gone'", [_db_path(path)])
+            self.db["photo_paths"].upsert(
+                {"path": _db_path(path), "photo_id": photo_id, "size": size, "mtime_ns": mtime_ns}, pk="path"
+            )
 
     def touch_location(self, path: str | Path, *, size: int, mtime_ns: int) -> None:
         sql = "UPDATE photo_paths SET size = ?, mtime_ns = ? WHERE path = ?"

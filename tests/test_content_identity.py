@@ -222,3 +222,18 @@ def test_forget_drops_a_folder_exactly_and_keeps_photos_that_have_a_copy_elsewhe
     assert run("forget", root / "bob", "--index", gallery_dir)[0] == 0
     with Gallery.open(gallery_dir, create=False) as gallery:
         assert gallery.store.photos_by_path() == {} and gallery.store.face_count() == 0
+
+
+def test_a_copy_where_a_gone_photo_was_replaces_its_tombstone(tree, monkeypatch):
+    root, gallery_dir = tree
+    first, second = sorted((root / "ada").iterdir())[:2]
+    with Gallery.open(gallery_dir) as gallery:
+        first.unlink()
+        assert index_folder(gallery, root).gone == 1
+        assert gallery.store.photos_by_path()[str(first)].status == "gone"
+        shutil.copy2(second, first)
+        no_embedding(monkeypatch)
+        summary = index_folder(gallery, root)
+        assert (summary.duplicates, summary.indexed) == (1, 0)
+        assert str(first) not in gallery.store.photos_by_path()
+        assert gallery.store.locations()[str(first)].photo_id == gallery.store.photo(second).id
