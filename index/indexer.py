@@ -287,8 +287,9 @@ def index_folder(
                 report(len(paths), done, Path(task.path))
         _commit(store, pending, current_model, summary)
         _record_later_copies(store, plan, summary)
-        joined = join_new_faces(store, model_card.threshold() if threshold is None else threshold)
-        summary.joined, summary.new_persons = joined.existing, joined.new_persons
+        if store.count_stale(current_model) == 0:  # distances across two models would mean nothing
+            joined = join_new_faces(store, model_card.threshold() if threshold is None else threshold)
+            summary.joined, summary.new_persons = joined.existing, joined.new_persons
 
         if stored_model != current_model and store.count_stale(current_model) == 0:
             store.set_meta(META_MODEL_ID, current_model)
