@@ -484,21 +484,9 @@ def _apply_plan(store: Store, plan: _Plan, gone: list[int], lost: list[str], sum
             store.add_location(photo_id, path, size=size, mtime_ns=mtime_ns)
         for path, size, mtime_ns in plan.touched:
             store.touch_location(path, size=size, mtime_ns=mtime_ns)
-        leaving = dict.fromkeys(gone + plan.vanished)
-        remaining: dict[int, list[Location]] = {}
-        for location in store.locations().values() if leaving else ():
-            if location.photo_id in leaving and os.path.exists(location.path):
-                remaining.setdefault(location.photo_id, []).append(location)
-        to_mark = []
-        for photo_id in leaving:
-            if photo_id in moved:
-                continue
-            if photo_id in remaining:
-                store.promote_location(min(remaining[photo_id], key=lambda location: location.path))
-                summary.moved += 1
-            else:
-                to_mark.append(photo_id)
-        summary.gone += store.mark_gone(to_mark)
+        promoted, marked = store.retire_photos([i for i in dict.fromkeys(gone + plan.vanished) if i not in moved])
+        summary.moved += promoted
+        summary.gone += marked
     summary.moved += len(plan.moves)
     summary.duplicates += len(plan.copies)
 

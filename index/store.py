@@ -358,6 +358,20 @@ class Store:
                 {"path": _db_path(location.path), "size": location.size, "mtime_ns": location.mtime_ns},
             )
 
+    def retire_photos(self, photo_ids: Sequence[int]) -> tuple[int, int]:
+        """Photos whose main path is gone from disk: each lives on at a copy that is still there
+        (its faces and persons kept), or is marked gone. Returns (moved to a copy, marked gone)."""
+        leaving = dict.fromkeys(photo_ids)
+        copies: dict[int, Location] = {}
+        for location in sorted(self.locations().values(), key=lambda location: location.path) if leaving else ():
+            if location.photo_id in leaving and location.photo_id not in copies and os.path.exists(location.path):
+                copies[location.photo_id] = location
+        with self.db.atomic():
+            for location in copies.values():
+                self.promote_location(location)
+            gone = self.mark_gone([photo_id for photo_id in leaving if photo_id not in copies])
+        return len(copies), gone
+
     def other_paths(self, photo_ids: Sequence[int]) -> dict[int, list[str]]:
         """photo id -> its further locations, sorted; photos without any are absent."""
         found: dict[int, list[str]] = {}
