@@ -158,75 +158,6 @@ def main(
     """Index a photo folder by face, then match, verify and cluster the people in it."""
 
 
-@app.command()
-def photos(
-    person: Annotated[
-        str | None, typer.Argument(help="A person's id or name: list every photo of them (stored persons).")
-    ] = None,
-    index: IndexOption = None,
-    status: Annotated[
-        str | None,
-        typer.Option("--status", help="Only photos with this status: indexed, no_face, error or gone."),
-    ] = None,
-    export: Annotated[str | None, typer.Option("--export", help="With PERSON: write the faces as csv.")] = None,
-    as_json: JsonOption = False,
-) -> None:
-    """List the gallery's photos (absolute paths), e.g. `--status no_face` for those without a face,
-    or every photo of one person: `facesim photos Ada`."""
-    with user_errors():
-        from index.gallery import Gallery
-        from index.store import STATUSES
-
-        if status not in (None, *STATUSES):
-            raise FacesimError(f"unknown status {status!r}; choose one of: {', '.join(STATUSES)}")
-        if export not in (None, "csv") or (export and person is None):
-            raise FacesimError("--export csv lists one person's photos: give PERSON")
-        if person is not None and status is not None:
-            raise FacesimError("give PERSON or --status, not both")
-        with Gallery.open(index, create=False) as gallery:
-            if person is not None:
-                from index.persons import faces_of_person
-
-                faces = faces_of_person(gallery.store, person)
-            else:
-                rows = [row for row in gallery.store.photos_by_path().values() if status in (None, row.status)]
-    if person is not None:
-        _list_person(faces, export, as_json)
-        return
-    listed = [
-        {"path": _absolute(row.path), "status": row.status, "faces": row.n_faces, "error": row.error}
-        for row in sorted(rows, key=lambda row: row.path)
-    ]
-    if as_json:
-        _print_json(listed)
-        return
-    for row in listed:
-        cells = [row["path"]] if status else [row["status"], row["path"]]
-        out.print("\t".join(cells + ([row["error"]] if row["error"] else [])), markup=False)
-
-
-def _list_person(faces: list, export: str | None, as_json: bool) -> None:
-    if export:
-        _write_export(export, faces, 0, None, faces)
-        return
-    listed = [
-        {
-            "path": _absolute(face.photo_path),
-            "face_id": face.face_id,
-            "box": list(face.box),
-            "person": face.person_id,
-            "name": face.name,
-            "other_paths": [_absolute(p) for p in face.other_paths],
-        }
-        for face in faces
-    ]
-    if as_json:
-        _print_json(listed)
-        return
-    for row in listed:
-        out.print(f"{row['path']}\tface {row['face_id']}\tbox {','.join(map(str, row['box']))}", markup=False)
-
-
 @app.command("index")
 def index_photos(
     path: Annotated[Path, typer.Argument(help="Photo folder (searched recursively) or a single photo.")],
@@ -266,8 +197,11 @@ def index_photos(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Find and embed every face in every photo under PATH. Reruns only do new or changed files;
-    a known photo under a new path is a move, and a byte-identical copy another location of it."""
+    """Find and embed every face in every photo under PATH. Reruns only do new or changed files.
+
+    A known photo under a new path is a move (nothing embedded again), and a byte-identical copy
+    is another location of the same photo.
+    """
     with user_errors():
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -345,8 +279,10 @@ def forget(
     index: IndexOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Take a folder's or a file's photos out of the gallery (faces, vectors and all); the photos
-    themselves are not touched. `facesim index --exclude` keeps them out of later runs."""
+    """Take a folder's or a file's photos out of the gallery (faces, vectors and all).
+
+    The photos themselves are not touched. `facesim index --exclude` keeps them out of later runs.
+    """
     with user_errors():
         from index.gallery import Gallery
         from index.indexer import forget_path
@@ -487,6 +423,75 @@ def _status_words(counts: dict[str, int]) -> str:
 
 
 @app.command()
+def photos(
+    person: Annotated[
+        str | None, typer.Argument(help="A person's id or name: list every photo of them (stored persons).")
+    ] = None,
+    index: IndexOption = None,
+    status: Annotated[
+        str | None,
+        typer.Option("--status", help="Only photos with this status: indexed, no_face, error or gone."),
+    ] = None,
+    export: Annotated[str | None, typer.Option("--export", help="With PERSON: write the faces as csv.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List the gallery's photos (absolute paths), e.g. `--status no_face` for those without a face,
+    or every photo of one person: `facesim photos Ada`."""
+    with user_errors():
+        from index.gallery import Gallery
+        from index.store import STATUSES
+
+        if status not in (None, *STATUSES):
+            raise FacesimError(f"unknown status {status!r}; choose one of: {', '.join(STATUSES)}")
+        if export not in (None, "csv") or (export and person is None):
+            raise FacesimError("--export csv lists one person's photos: give PERSON")
+        if person is not None and status is not None:
+            raise FacesimError("give PERSON or --status, not both")
+        with Gallery.open(index, create=False) as gallery:
+            if person is not None:
+                from index.persons import faces_of_person
+
+                faces = faces_of_person(gallery.store, person)
+            else:
+                rows = [row for row in gallery.store.photos_by_path().values() if status in (None, row.status)]
+    if person is not None:
+        _list_person(faces, export, as_json)
+        return
+    listed = [
+        {"path": _absolute(row.path), "status": row.status, "faces": row.n_faces, "error": row.error}
+        for row in sorted(rows, key=lambda row: row.path)
+    ]
+    if as_json:
+        _print_json(listed)
+        return
+    for row in listed:
+        cells = [row["path"]] if status else [row["status"], row["path"]]
+        out.print("\t".join(cells + ([row["error"]] if row["error"] else [])), markup=False)
+
+
+def _list_person(faces: list, export: str | None, as_json: bool) -> None:
+    if export:
+        _write_export(export, faces, 0, None, faces)
+        return
+    listed = [
+        {
+            "path": _absolute(face.photo_path),
+            "face_id": face.face_id,
+            "box": list(face.box),
+            "person": face.person_id,
+            "name": face.name,
+            "other_paths": [_absolute(p) for p in face.other_paths],
+        }
+        for face in faces
+    ]
+    if as_json:
+        _print_json(listed)
+        return
+    for row in listed:
+        out.print(f"{row['path']}\tface {row['face_id']}\tbox {','.join(map(str, row['box']))}", markup=False)
+
+
+@app.command()
 def clusters(
     index: IndexOption = None,
     export: Annotated[
@@ -516,10 +521,13 @@ def clusters(
     ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """The gallery's persons. The first run clusters the faces by the calibrated clustering rule and
-    stores the persons; later runs show them as stored (new faces join them at `facesim index`).
-    --linkage tries another clustering without storing it; --apply stores a new clustering. Faces
-    from one photo are never put in one person."""
+    """The gallery's persons: clustered by the calibrated rule and stored on the first run, shown
+    as stored later.
+
+    New faces join the stored persons at `facesim index`. --linkage tries another clustering
+    without storing it; --apply stores a new clustering. Faces from one photo are never put in
+    one person.
+    """
     with user_errors():
         from facesim.model_card import clustering_rule
         from index.export import hide_small
@@ -710,9 +718,9 @@ def verify(
     detector: DetectorOption = "hog",
     as_json: JsonOption = False,
 ) -> None:
-    """Are these two photos the same person? Compares the main (largest) face of each, or with
-    --all-faces the closest pair of faces, and says which faces it compared.
+    """Are these two photos the same person? Says which faces it compared.
 
+    Compares the main (largest) face of each photo, or with --all-faces the closest pair of faces.
     Exits 0 whatever the answer; non-zero only when a photo cannot be used.
     """
     with user_errors():

@@ -330,8 +330,11 @@ def _repair(gallery: Gallery, evidence: _Evidence) -> list[str]:
     done: list[str] = []
     store = gallery.store
     if evidence.missing_photo_ids:
-        store.mark_gone(evidence.missing_photo_ids)
-        done.append(f"marked {len(evidence.missing_photo_ids)} missing photos gone")
+        promoted, marked = store.retire_photos(evidence.missing_photo_ids)
+        if promoted:
+            done.append(f"moved {promoted} missing photos to a copy of theirs that remains")
+        if marked:
+            done.append(f"marked {marked} missing photos gone")
     if evidence.orphan_face_ids:
         with store.transaction():
             for face_id in evidence.orphan_face_ids:

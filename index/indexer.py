@@ -66,7 +66,7 @@ class IndexSummary:
     no_face: int = 0  # photos (re)processed this run without a face
     errors: list[tuple[Path, str]] = field(default_factory=list)  # files that failed this run
     gone: int = 0  # photos marked gone this run
-    moved: int = 0  # known photos found under a new path (renamed or moved): nothing re-embedded
+    moved: int = 0  # known photos under a new path (renamed, moved, or now only at a copy): nothing re-embedded
     duplicates: int = 0  # byte-identical copies of a known photo, recorded as its further locations
     excluded: int = 0  # photo files skipped by --exclude
     joined: int = 0  # new faces that joined a person the gallery keeps
@@ -292,8 +292,10 @@ def index_folder(
                 report(len(paths), done, Path(task.path))
         _commit(store, pending, current_model, summary)
         _record_later_copies(store, plan, summary)
-        joined = join_new_faces(store, model_card.clustering_rule("complete")[1] if threshold is None else threshold)
-        summary.joined, summary.new_persons = joined.existing, joined.new_persons
+        if store.count_stale(current_model) == 0:  # distances across two models would mean nothing
+            cut = model_card.clustering_rule("complete")[1] if threshold is None else threshold
+            joined = join_new_faces(store, cut)
+            summary.joined, summary.new_persons = joined.existing, joined.new_persons
 
         if stored_model != current_model and store.count_stale(current_model) == 0:
             store.set_meta(META_MODEL_ID, current_model)
@@ -488,20 +490,9 @@ def _apply_plan(store: Store, plan: _Plan, gone: list[int], lost: list[str], sum
             store.add_location(photo_id, path, size=size, mtime_ns=mtime_ns)
         for path, size, mtime_ns in plan.touched:
             store.touch_location(path, size=size, mtime_ns=mtime_ns)
-        remaining: dict[int, list[Location]] = {}
-        for location in store.locations().values():
-            if os.path.exists(location.path):
-                remaining.setdefault(location.photo_id, []).append(location)
-        to_mark = []
-        for photo_id in dict.fromkeys(gone + plan.vanished):
-            if photo_id in moved:
-                continue
-            if photo_id in remaining:
-                store.promote_location(min(remaining[photo_id], key=lambda location: location.path))
-                summary.moved += 1
-            else:
-                to_mark.append(photo_id)
-        summary.gone += store.mark_gone(to_mark)
+        promoted, marked = store.retire_photos([i for i in dict.fromkeys(gone + plan.vanished) if i not in moved])
+        summary.moved += promoted
+        summary.gone += marked
     summary.moved += len(plan.moves)
     summary.duplicates += len(plan.copies)
 

@@ -149,8 +149,6 @@ def join_new_faces(store: Store, threshold: float) -> Joined:
     previous = previous_assignment(store)
     person_of = np.array([previous.get(face, -1) for face in face_ids.tolist()], dtype=np.int64)
     new = np.flatnonzero(person_of < 0)
-    if len(new) == 0:
-        return Joined(0, 0)
     members: dict[int, list[int]] = {}
     photos_of: dict[int, set[int]] = {}
     for position in np.flatnonzero(person_of >= 0).tolist():

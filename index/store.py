@@ -332,9 +332,12 @@ class Store:
         return {_path_of(path): Location(_path_of(path), photo_id, size, mtime) for path, photo_id, size, mtime in rows}
 
     def add_location(self, photo_id: int, path: str | Path, *, size: int | None, mtime_ns: int | None) -> None:
-        self.db["photo_paths"].upsert(
-            {"path": _db_path(path), "photo_id": photo_id, "size": size, "mtime_ns": mtime_ns}, pk="path"
-        )
+        """A path is one photo's main path or a location, never both: a tombstone there makes way."""
+        with self.db.atomic():
+            self.db.execute("DELETE FROM photos WHERE path = ? AND status = 'gone'", [_db_path(path)])
+            self.db["photo_paths"].upsert(
+                {"path": _db_path(path), "photo_id": photo_id, "size": size, "mtime_ns": mtime_ns}, pk="path"
+            )
 
     def touch_location(self, path: str | Path, *, size: int, mtime_ns: int) -> None:
         sql = "UPDATE photo_paths SET size = ?, mtime_ns = ? WHERE path = ?"
@@ -354,6 +357,20 @@ class Store:
                 location.photo_id,
                 {"path": _db_path(location.path), "size": location.size, "mtime_ns": location.mtime_ns},
             )
+
+    def retire_photos(self, photo_ids: Sequence[int]) -> tuple[int, int]:
+        """Photos whose main path is gone from disk: each lives on at a copy that is still there
+        (its faces and persons kept), or is marked gone. Returns (moved to a copy, marked gone)."""
+        leaving = dict.fromkeys(photo_ids)
+        copies: dict[int, Location] = {}
+        for location in sorted(self.locations().values(), key=lambda location: location.path) if leaving else ():
+            if location.photo_id in leaving and location.photo_id not in copies and os.path.exists(location.path):
+                copies[location.photo_id] = location
+        with self.db.atomic():
+            for location in copies.values():
+                self.promote_location(location)
+            gone = self.mark_gone([photo_id for photo_id in leaving if photo_id not in copies])
+        return len(copies), gone
 
     def other_paths(self, photo_ids: Sequence[int]) -> dict[int, list[str]]:
         """photo id -> its further locations, sorted; photos without any are absent."""

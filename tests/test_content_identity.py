@@ -222,3 +222,33 @@ def test_forget_drops_a_folder_exactly_and_keeps_photos_that_have_a_copy_elsewhe
     assert run("forget", root / "bob", "--index", gallery_dir)[0] == 0
     with Gallery.open(gallery_dir, create=False) as gallery:
         assert gallery.store.photos_by_path() == {} and gallery.store.face_count() == 0
+
+
+def test_a_copy_where_a_gone_photo_was_replaces_its_tombstone(tree, monkeypatch):
+    root, gallery_dir = tree
+    first, second = sorted((root / "ada").iterdir())[:2]
+    with Gallery.open(gallery_dir) as gallery:
+        first.unlink()
+        assert index_folder(gallery, root).gone == 1
+        assert gallery.store.photos_by_path()[str(first)].status == "gone"
+        shutil.copy2(second, first)
+        no_embedding(monkeypatch)
+        summary = index_folder(gallery, root)
+        assert (summary.duplicates, summary.indexed) == (1, 0)
+        assert str(first) not in gallery.store.photos_by_path()
+        assert gallery.store.locations()[str(first)].photo_id == gallery.store.photo(second).id
+
+
+def test_doctor_repair_moves_a_missing_photo_to_its_copy(tree):
+    root, gallery_dir = tree
+    original = sorted((root / "bob").iterdir())[0]
+    shutil.copy2(original, root / "copy.jpg")
+    with Gallery.open(gallery_dir) as gallery:
+        index_folder(gallery, root)
+        before = faces_by_path(gallery)[str(original)]
+    original.unlink()
+    code, stdout, _ = run("doctor", "--index", gallery_dir, "--repair")
+    assert code == 0 and "moved 1 missing photos to a copy of theirs that remains" in stdout
+    with Gallery.open(gallery_dir, create=False) as gallery:
+        assert faces_by_path(gallery)[str(root / "copy.jpg")] == before
+        assert gallery.store.status_counts()["gone"] == 0 and gallery.store.locations() == {}

@@ -15,8 +15,17 @@ from cli import app
 from facesim.detection import DetectedFace
 from facesim.pipeline import Face
 from index.gallery import Gallery
+from index.indexer import index_folder
 from index.person_ids import assign_stable_ids
-from index.persons import Joined, cluster_gallery, join_new_faces, names, previous_assignment, set_name
+from index.persons import (
+    Joined,
+    cluster_gallery,
+    join_new_faces,
+    names,
+    previous_assignment,
+    set_name,
+    unassigned_count,
+)
 from index.store import Store
 
 from sample_gallery import single_face_photos
@@ -243,3 +252,28 @@ def test_contact_sheet_shows_the_stored_persons_and_the_faces_in_no_person(scrat
     for person in persons:
         if person["name"]:
             assert f'{person["name"]} <span class="id">#{person["id"]}</span>' in page
+
+
+def test_faces_left_by_an_interrupted_run_join_their_persons_when_clusters_shows_them(scratch, tmp_path):
+    _, index_dir, _ = scratch
+    new = tmp_path / "new"
+    new.mkdir()
+    for photos in single_face_photos().values():
+        shutil.copy2(photos[-1], new / photos[-1].name)
+
+    done: list[Path] = []
+
+    def stop_at_the_second_photo(_total: int, _done: int, path: Path | None) -> None:
+        if path is not None:
+            done.append(path)
+            if len(done) == 2:
+                raise KeyboardInterrupt
+
+    with Gallery.open(index_dir) as gallery, pytest.raises(KeyboardInterrupt):
+        index_folder(gallery, new, batch_size=1, progress=stop_at_the_second_photo)
+    with Gallery.open(index_dir, create=False) as gallery:
+        assert unassigned_count(gallery.store) == len(done)  # each committed before it was reported
+    shown = run_json("clusters", "--index", index_dir, "--min-size", "1")
+    with Gallery.open(index_dir, create=False) as gallery:
+        assert unassigned_count(gallery.store) == 0
+        assert sum(person["size"] for person in shown) == gallery.store.face_count()
