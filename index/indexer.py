@@ -28,7 +28,7 @@ from facesim import model_card
 from facesim.config import INDEX_BATCH_SIZE, PHOTOS_PER_ENCODER_CALL, WEIGHTS_PATH
 from facesim.errors import FacesimError
 from index.gallery import META_MODEL_ID, Gallery
-from index.persons import join_new_faces
+from index.persons import hold_persons, join_new_faces, restore_persons
 from index.scan import FolderScan, is_excluded, is_inside, scan_folder
 from index.store import Location, PhotoRow, Store
 from index.workers import default_workers
@@ -518,7 +518,9 @@ def _commit(store: Store, batch: list[tuple[_Task, _Outcome]], model_id: str, su
                 store.touch_photo(task.photo_id, size=task.size, mtime_ns=task.mtime_ns or 0)
                 continue
             status = "error" if outcome.error else ("indexed" if outcome.faces else "no_face")
-            store.record_photo(
+            # A photo embedded again (a new model, changed bytes) keeps its persons and corrections.
+            held = hold_persons(store, task.photo_id) if task.photo_id is not None else None
+            photo_id = store.record_photo(
                 task.path,
                 status=status,
                 content_hash=outcome.content_hash,
@@ -529,6 +531,8 @@ def _commit(store: Store, batch: list[tuple[_Task, _Outcome]], model_id: str, su
                 faces=outcome.faces,
                 error=outcome.error,
             )
+            if held is not None and outcome.faces:
+                restore_persons(store, held, photo_id)
     for task, outcome in batch:
         if outcome.unchanged:
             summary.skipped += 1

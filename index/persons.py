@@ -13,6 +13,7 @@ import numpy as np
 from facesim.config import DEFAULT_LINKAGE
 from facesim.errors import FacesimError
 from index.clustering import cluster_faces
+from index.constraints import ensure_schema as ensure_links_schema
 from index.constraints import honour_links, links
 from index.export import ExportRow, build_rows
 from index.person_ids import assign_stable_ids
@@ -197,6 +198,73 @@ def stored_clustering(store: Store) -> Clustering:
     return _clustering(
         store, person_ids, face_ids[keep], vectors[keep], photo_ids[keep], [paths_boxes[i] for i in keep]
     )
+
+
+@dataclass(frozen=True)
+class HeldPersons:
+    """A photo's faces, their persons and the corrections naming them, read before the photo's
+    faces are replaced (a re-embed with a new model deletes them, and their persons with them)."""
+
+    boxes: dict[int, tuple[int, int, int, int]]  # old face id -> box
+    persons: dict[int, int]  # old face id -> person id
+    links: list[tuple[str, int, int, str]]  # (kind, face a, face b, correction) touching these faces
+
+
+def hold_persons(store: Store, photo_id: int) -> HeldPersons:
+    _ensure_schema(store)
+    ensure_links_schema(store)
+    boxes = {int(face["id"]): tuple(face["box"]) for face in store.faces_of(photo_id)}
+    if not boxes:
+        return HeldPersons({}, {}, [])
+    marks = ",".join("?" * len(boxes))
+    ids = list(boxes)
+    persons = dict(store.db.execute(f"SELECT face_id, person_id FROM face_persons WHERE face_id IN ({marks})", ids))
+    sql = f"SELECT kind, face_a, face_b, correction FROM face_links WHERE face_a IN ({marks}) OR face_b IN ({marks})"
+    return HeldPersons(boxes, persons, list(store.db.execute(sql, ids + ids)))
+
+
+def restore_persons(store: Store, held: HeldPersons, photo_id: int) -> int:
+    """Gives each new face of the photo the person and corrections of the old face it overlaps
+    most (intersection over union at least 0.5), inside the caller's transaction; returns how
+    many faces kept their person. A face that moved too far is left for the next join."""
+    if not held.persons and not held.links:
+        return 0
+    new_boxes = {int(face["id"]): tuple(face["box"]) for face in store.faces_of(photo_id)}
+    successor: dict[int, int] = {}
+    pairs = sorted(
+        (
+            (_iou(old_box, new_box), old, new)
+            for old, old_box in held.boxes.items()
+            for new, new_box in new_boxes.items()
+        ),
+        reverse=True,
+    )
+    for overlap, old, new in pairs:
+        if overlap >= 0.5 and old not in successor and new not in successor.values():
+            successor[old] = new
+    kept = 0
+    for old, new in successor.items():
+        if old in held.persons:
+            store.db.execute(
+                "INSERT OR REPLACE INTO face_persons (face_id, person_id) VALUES (?, ?)", [new, held.persons[old]]
+            )
+            kept += 1
+    for kind, a, b, correction in held.links:
+        a, b = successor.get(a, a), successor.get(b, b)
+        if a in held.boxes or b in held.boxes:
+            continue  # its face has no successor: the correction no longer names a face
+        store.db.execute(
+            "INSERT INTO face_links (kind, face_a, face_b, correction) VALUES (?, ?, ?, ?)", [kind, a, b, correction]
+        )
+    return kept
+
+
+def _iou(a: tuple[int, ...], b: tuple[int, ...]) -> float:
+    width = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    height = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = width * height
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
 
 
 def faces_of_person(store: Store, person: str) -> list[ExportRow]:

@@ -383,3 +383,39 @@ def test_unreadable_folder_is_reported_and_its_photos_are_not_marked_gone(sample
         assert "Permission denied" in summary.unreadable[0][1]
         assert summary.gone == 0
         assert [row.status for row in rows(gallery).values()] == ["indexed"]
+
+
+def test_a_reembed_keeps_persons_names_and_corrections(sample, tmp_path, monkeypatch):
+    """A new model replaces every face, and with them the rows that said whose they are; each new
+    face takes over its old face's person and corrections, so names survive a model upgrade."""
+    from facesim import model_card
+    from index.constraints import DIFFERENT, add_links, links
+    from index.persons import cluster_gallery, names, previous_assignment, set_name
+
+    card = {"threshold": 1.1, "model_id": "model-a", "clustering": {"linkage": "complete", "cuts": {"complete": 1.1}}}
+    monkeypatch.setattr(model_card, "_cached", lambda path: card)
+    photos = copy_photos(sample, tmp_path / "photos", singles(sample)[:3] + ["group_01.jpg"])
+    with Gallery.open(tmp_path / "g") as gallery:
+        index_folder(gallery, photos, model_id="model-a")
+        store = gallery.store
+        cluster_gallery(store, 1.1, "complete")
+        before = previous_assignment(store)
+        person = before[min(before)]
+        set_name(store, person, "Ada")
+        first, second = sorted(before)[:2]
+        with store.transaction():
+            add_links(store, DIFFERENT, [(first, second)], f"reject {first} {person}")
+        boxes = {face: (row["photo_id"], tuple(row["box"])) for face, row in _faces_by_id(store).items()}
+
+        index_folder(gallery, photos, model_id="model-b", reembed=True)
+        after = previous_assignment(store)
+        new_boxes = {face: (row["photo_id"], tuple(row["box"])) for face, row in _faces_by_id(store).items()}
+        successor = {old: new for old, box in boxes.items() for new, new_box in new_boxes.items() if box == new_box}
+        assert len(successor) == len(before) and not set(successor) & set(successor.values())
+        assert {successor[old]: person_id for old, person_id in before.items()} == after
+        assert names(store) == {person: "Ada"}
+        assert links(store)[1] == [(successor[first], successor[second])]
+
+
+def _faces_by_id(store):
+    return {row["id"]: row for photo in store.photos_by_path().values() for row in store.faces_of(photo.id)}
