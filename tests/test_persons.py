@@ -12,7 +12,9 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
+from facesim.config import CLUSTER_LINKAGES
 from facesim.detection import DetectedFace
+from facesim.model_card import clustering_rule
 from facesim.pipeline import Face
 from index.gallery import Gallery
 from index.indexer import index_folder
@@ -105,11 +107,12 @@ def test_a_linkage_trial_and_an_export_change_no_person_and_no_name(scratch, tmp
 
 
 def test_apply_stores_a_new_clustering_keeps_names_and_says_which_lost_their_faces(scratch):
-    """Average linkage merges two of the sample's named persons: one name keeps the merged
-    person, and the other is kept too and reported rather than dropped."""
+    """The linkage the card did not choose clusters the sample differently: --apply stores that,
+    every name is kept, and a name whose person lost its faces is reported rather than dropped."""
     _, index_dir, _ = scratch
     before_assignment, before_names = stored(index_dir)
-    code, _, stderr = run("clusters", "--index", index_dir, "--linkage", "average", "--apply")
+    other = next(linkage for linkage in CLUSTER_LINKAGES if linkage != clustering_rule()[0])
+    code, _, stderr = run("clusters", "--index", index_dir, "--linkage", other, "--apply")
     assert code == 0
     assignment, after_names = stored(index_dir)
     assert assignment != before_assignment and after_names == before_names
