@@ -63,7 +63,7 @@ DetectorOption = Annotated[
     str,
     typer.Option(
         "--detector",
-        help="Face detector: hog (fast), cnn (dlib MMOD: turned heads too, seconds a photo) or thorough "
+        help="Face detector: hog (fast), cnn (dlib MMOD: turned heads too, many times slower) or thorough "
         "(hog, then cnn on photos where hog found nothing).",
     ),
 ]

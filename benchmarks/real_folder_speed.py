@@ -13,10 +13,12 @@ cache folder outside the repository, seeded so that every run builds the same ph
 On the crops, whose subject is always there, the detectors are also compared (`--detector hog`,
 `thorough`, `cnn`): a photo counts as found when a face box covers its centre.
 
-A face of facesim's matches a baseline face when their boxes overlap by IoU >= 0.4.
+A face of facesim's matches a baseline face when their boxes overlap by IoU >= 0.4. Last, in
+this process, detection alone on the wild set at other MIN_FACE_PX floors (`--floors`): its CPU
+cost and recall against the baseline, the trade-off that decides HOG's cost up to 1,000 px.
 
     python benchmarks/real_folder_speed.py --lfw ../shared/data/lfw            # the full run
-    python benchmarks/real_folder_speed.py --photos 20 --crops 10 --big 2 --skip-cnn   # smoke run
+    python benchmarks/real_folder_speed.py --photos 20 --crops 10 --big 4 --skip-cnn   # smoke run
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import random
 import sqlite3
 import sys
 import tempfile
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +39,7 @@ import numpy as np
 from PIL import Image
 from speedkit import DEFAULT_LFW, REPO_ROOT, ChildRun, copy_photos, markdown_table, print_header, run_child
 
-from facesim.config import GALLERY_DB_NAME
+from facesim.config import GALLERY_DB_NAME, MIN_FACE_FRACTION, MIN_FACE_PX
 from index.workers import default_workers
 
 BASELINE_SCRIPT = Path(__file__).with_name("face_recognition_baseline.py")
@@ -271,6 +274,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-cnn", action="store_true", help="leave out --detector cnn (seconds a photo)")
     parser.add_argument("--cache", type=Path, help="build the photo sets here and keep them (default: a temp dir)")
+    parser.add_argument(
+        "--floors",
+        type=float,
+        nargs="*",
+        default=[MIN_FACE_PX, 48, 56],
+        help="MIN_FACE_PX values whose detection cost and recall to compare on the wild set (none: skip)",
+    )
     args = parser.parse_args()
 
     print_header(f"A real folder: {args.photos} photos of 400-1,200 px, {args.crops} LFW crops, {args.big} 12 MP")
@@ -298,6 +308,8 @@ def main() -> None:
         results["12mp"] = run_facesim(sets["12mp"], galleries / "12mp", [], "facesim index (defaults)")
         results["12mp half"] = run_facesim(sets["12mp-half"], galleries / "12mp-half", [], "facesim index (defaults)")
         report(results, sets)
+        if args.floors:
+            floor_trade_off(sets["wild"], results["wild base"], args.floors)
 
 
 def report(results: dict[str, Result], sets: dict[str, Path]) -> None:
@@ -356,6 +368,32 @@ def report(results: dict[str, Result], sets: dict[str, Path]) -> None:
     ]
     headers = ["detector", "photos", "subject found", "faces", "wall s", "wall vs facesim default"]
     print(markdown_table(headers, detector_rows))
+
+
+def floor_trade_off(folder: Path, baseline: Result, floors: list[float]) -> None:
+    """What the 40 px floor costs: below MIN_FACE_FRACTION's crossover every photo gets the 2x
+    upsample, as in the baseline, so the floor decides HOG's cost on photos up to 1,000 px. Run
+    last and in this process (detection alone, one photo at a time, CPU time), so that no child
+    above inherited dlib's memory."""
+    from facesim.detection import detect_faces
+    from facesim.images import load_rgb
+
+    rows, reference = [], None
+    for floor in floors:
+        cpu, hits = 0.0, 0
+        for name in sorted(baseline.boxes):
+            rgb = load_rgb(folder / name)
+            started = time.process_time()
+            faces = detect_faces(rgb, min_face=max(floor, MIN_FACE_FRACTION * max(rgb.shape[:2])))
+            cpu += time.process_time() - started
+            hits += matched([face.box for face in faces], baseline.boxes[name])
+        reference = reference or cpu
+        current = " (current)" if floor == MIN_FACE_PX else ""
+        per_photo_ms = cpu / len(baseline.boxes) * 1000
+        recall = hits / max(1, baseline.faces)
+        rows.append([f"{floor:g}{current}", f"{per_photo_ms:.0f}", f"{cpu / reference:.2f}", f"{recall:.3f}"])
+    print(f"\nMinimum face floor on the wild set (detect_faces alone, {len(baseline.boxes)} photos, one process):\n")
+    print(markdown_table(["floor px", "CPU ms/photo", f"CPU vs floor {floors[0]:g}", "recall vs baseline"], rows))
 
 
 if __name__ == "__main__":
