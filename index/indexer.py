@@ -424,8 +424,7 @@ def _plan(
                 plan.lost_locations.append(key)
             continue
         except OSError as exc:
-            task = _Task(key, None, None, row.id if row else None, None)
-            plan.failed.append((task, f"{path}: cannot read ({exc.strerror or type(exc).__name__})"))
+            plan.failed.append(_unreadable(key, row, exc))
             continue
         stat = (info.st_size, info.st_mtime_ns)
         if location is not None and (location.size, location.mtime_ns) == stat:
@@ -453,8 +452,7 @@ def _plan(
                 plan.lost_locations.append(key)
             continue
         except OSError as exc:
-            task = _Task(key, None, None, row.id if row else None, None)
-            plan.failed.append((task, f"{path}: cannot read ({exc.strerror or type(exc).__name__})"))
+            plan.failed.append(_unreadable(key, row, exc))
             continue
         if location is not None:
             if digest == hash_of.get(location.photo_id):
@@ -506,6 +504,12 @@ def _record_later_copies(store: Store, plan: _Plan, summary: IndexSummary) -> No
             if photo is not None:
                 store.add_location(photo.id, path, size=size, mtime_ns=mtime_ns)
                 summary.duplicates += 1
+
+
+def _unreadable(key: str, row: PhotoRow | None, exc: OSError) -> tuple[_Task, str]:
+    """A file the scan cannot stat or hash: recorded as failed, with the system's reason."""
+    task = _Task(key, None, None, row.id if row else None, None)
+    return task, f"{key}: cannot read ({exc.strerror or type(exc).__name__})"
 
 
 def _commit(store: Store, batch: list[tuple[_Task, _Outcome]], model_id: str, summary: IndexSummary) -> None:

@@ -12,26 +12,15 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cli import app
 from facesim import __version__
 from facesim.model_card import model_id
 
+from cli_runs import run, run_json
 from sample_gallery import REPO, SAMPLE_DATA, SAMPLE_PHOTOS
 
 runner = CliRunner()
 PHOTOS = ("Salma_Hayek_0001.jpg", "Salma_Hayek_0002.jpg", "group_01.jpg", "no_face.jpg", "bad_text.png")
 GROUP_FACES = len(json.loads((SAMPLE_DATA / "groups.json").read_text())["group_01.jpg"]["people"])
-
-
-def run(*args: str | Path) -> tuple[int, str, str]:
-    result = runner.invoke(app, [str(a) for a in args])
-    return result.exit_code, result.stdout, result.stderr
-
-
-def run_json(*args: str | Path) -> object:
-    code, stdout, stderr = run(*args, "--json")
-    assert code == 0, stderr
-    return json.loads(stdout)
 
 
 @pytest.fixture(scope="module")

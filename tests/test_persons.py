@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from cli import app
 from facesim.config import CLUSTER_LINKAGES
 from facesim.detection import DetectedFace
 from facesim.model_card import clustering_rule
@@ -30,20 +29,10 @@ from index.persons import (
 )
 from index.store import Store
 
+from cli_runs import run, run_json
 from sample_gallery import single_face_photos
 
 runner = CliRunner()
-
-
-def run(*args: str | Path) -> tuple[int, str, str]:
-    result = runner.invoke(app, [str(a) for a in args])
-    return result.exit_code, result.stdout, result.stderr
-
-
-def run_json(*args: str | Path) -> object:
-    code, stdout, stderr = run(*args, "--json")
-    assert code == 0, stderr
-    return json.loads(stdout)
 
 
 def stored(index_dir: Path) -> tuple[dict[int, int], dict[int, str]]:
