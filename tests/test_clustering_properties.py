@@ -4,10 +4,13 @@ re-runs and added photos."""
 
 from __future__ import annotations
 
+from unittest.mock import patch
+
 import numpy as np
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from index import clustering
 from index.clustering import cluster_faces
 from index.person_ids import assign_stable_ids
 
@@ -109,3 +112,13 @@ def test_added_faces_of_new_people_leave_every_old_id_alone(gallery, added: int,
     new_ids = {second[face] for face in grown_ids[len(vectors) :].tolist()}
     assert all(next_id <= person < second_next for person in new_ids)
     assert second_next - next_id == len(new_ids)
+
+
+@given(galleries(), LINKAGES, st.integers(1, 40))
+def test_the_persons_do_not_depend_on_the_block_size(gallery, linkage: str, block: int) -> None:
+    """Exact group distances are summed or maxed block by block to bound memory; with blocks of a
+    few products the answer must be the one from a single block."""
+    vectors, photo_ids, threshold = gallery
+    labels = cluster_faces(vectors, photo_ids, threshold, linkage=linkage)
+    with patch.object(clustering, "_BLOCK_ELEMENTS", block):
+        assert partition(cluster_faces(vectors, photo_ids, threshold, linkage=linkage)) == partition(labels)

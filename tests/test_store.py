@@ -123,9 +123,9 @@ def test_face_ids_are_never_reused(store):
 
 
 def test_status_must_agree_with_faces(store):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="^an indexed photo needs at least one face$"):
         record(store, "/p/a.jpg", [], status="indexed")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="^a photo with status 'no_face' cannot have faces$"):
         record(store, "/p/a.jpg", [make_face(1)], status="no_face")
     with pytest.raises(sqlite3.IntegrityError):
         store.db.execute("INSERT INTO photos (path, status) VALUES ('/p/x.jpg', 'bogus')")
@@ -208,6 +208,23 @@ def test_mark_gone_removes_faces_but_keeps_the_row(store):
     assert store.faces_of(gone) == []
     assert len(store.faces_of(kept)) == 1
     assert store.status_counts() == {"indexed": 1, "no_face": 0, "error": 0, "gone": 1}
+
+
+def test_mark_gone_covers_every_photo_across_chunks(store):
+    """More photos than one SQL statement takes (_CHUNK ids), the last chunk a partial one."""
+    count = 2 * store_module._CHUNK + 7
+    with store.transaction():
+        ids = [record(store, f"/p/{n}.jpg", [make_face(n)]) for n in range(count)]
+    assert store.mark_gone(ids) == count
+    assert store.status_counts() == {"indexed": 0, "no_face": 0, "error": 0, "gone": count}
+    assert store.face_count() == 0
+
+
+def test_a_database_without_the_schema_is_not_opened_for_reading(tmp_path):
+    plain = tmp_path / "plain.db"
+    sqlite3.connect(plain).close()
+    with pytest.raises(FacesimError, match=r"plain.db: not a facesim gallery \(schema 0\)$"):
+        Store(plain, create=False)
 
 
 def test_touch_updates_stat_only(store):
