@@ -181,9 +181,10 @@ def test_clusters_group_the_people(gallery: tuple[Path, Path, dict]) -> None:
     predicted = np.array([int(r["person_id"]) for r in rows])
     labels = {name: i for i, name in enumerate(sorted(set(truth)))}
     quality = bcubed(np.array([labels[t] for t in truth]), predicted)
-    # The shipped encoder measures BCubed F 0.95 here (precision 1.0, 13 clusters for 10 people):
-    # a regression floor.
-    assert quality.f1 >= 0.9, quality
+    # The shipped encoder and its calibrated rule (average linkage at 0.75 T, chosen on held-out
+    # people, where it favours precision) measure precision 1.0, recall 0.816, F 0.898 here, 16
+    # persons for 10 people: regression floors, and no two people may ever be merged.
+    assert quality.precision == 1.0 and quality.recall >= 0.81 and quality.f1 >= 0.89, quality
     by_photo: dict[str, list[int]] = {}
     for row in rows:
         by_photo.setdefault(row["photo_path"], []).append(int(row["person_id"]))
