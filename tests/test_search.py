@@ -12,18 +12,11 @@ from facesim.pipeline import Face
 from index.gallery import Gallery
 from index.search import match
 
+from unit_vectors import at_distance
+
 MODEL = "model-a"
 DIM = 128
 LANDMARKS = ((1, 1), (2, 2), (3, 3), (4, 4), (5, 5))
-
-
-def at_distance(anchor: np.ndarray, distance: float, seed: int) -> np.ndarray:
-    """A unit vector at the given Euclidean distance from the unit vector `anchor`."""
-    other = np.random.default_rng(seed).normal(size=anchor.shape)
-    other -= other.dot(anchor) * anchor
-    other /= np.linalg.norm(other)
-    angle = 2 * np.arcsin(distance / 2)
-    return (np.cos(angle) * anchor + np.sin(angle) * other).astype(np.float32)
 
 
 def add(gallery: Gallery, path: str, vectors: list[np.ndarray], boxes: list[tuple[int, int, int, int]]) -> int:

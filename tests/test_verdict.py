@@ -22,6 +22,8 @@ from facesim.pipeline import Face
 from index.clustering import cluster_faces
 from index.gallery import Gallery
 
+from unit_vectors import at_distance
+
 runner = CliRunner()
 MODEL = "model-under-test"
 DIM = 128
@@ -36,15 +38,6 @@ SIDES = (pytest.param(-MARGIN, True, id="just-under"), pytest.param(MARGIN, Fals
 def unit(seed: int) -> np.ndarray:
     vector = np.random.default_rng(seed).normal(size=DIM)
     return (vector / np.linalg.norm(vector)).astype(np.float32)
-
-
-def at_distance(anchor: np.ndarray, distance: float, seed: int) -> np.ndarray:
-    """A unit vector at the given Euclidean distance from the unit vector `anchor`."""
-    other = np.random.default_rng(seed).normal(size=anchor.shape)
-    other -= other.dot(anchor) * anchor
-    other /= np.linalg.norm(other)
-    angle = 2 * np.arcsin(distance / 2)
-    return (np.cos(angle) * anchor + np.sin(angle) * other).astype(np.float32)
 
 
 def face(vector: np.ndarray) -> Face:
