@@ -386,14 +386,22 @@ def info(index: IndexOption = None, as_json: JsonOption = False) -> None:
         from index.gallery import Gallery
 
         card = read_card()
+        from index.persons import names, unassigned_count
+
         with Gallery.open(index, create=False) as gallery:
             gallery_info = gallery.info()
             clusters = gallery.person_count()
+            named = len(names(gallery.store))
+            unassigned = unassigned_count(gallery.store)
+            singletons = gallery.person_count(min_size=1) - clusters
     devtest = card.get("evaluation", {}).get("lfw_devtest", {})
     data = {
         "photos": gallery_info.photos.get("indexed", 0),
         "faces": gallery_info.faces,
         "clusters": clusters,
+        "named_persons": named,
+        "faces_alone": singletons,
+        "faces_in_no_person": unassigned,
         "photo_status": gallery_info.photos,
         "index_path": _absolute(gallery_info.directory),
         "vector_index": gallery_info.vector_index,
@@ -414,6 +422,10 @@ def info(index: IndexOption = None, as_json: JsonOption = False) -> None:
     out.print(f"         threshold {model['threshold']}; LFW DevTest: {scores}")
     out.print(f"gallery  {_shown(data['index_path'])} ({data['vector_index'] or 'no'} vector index)")
     out.print(f"         {data['photos']} photos, {data['faces']} faces, {data['clusters']} clusters")
+    out.print(
+        f"         {data['named_persons']} named persons, {data['faces_alone']} faces alone, "
+        f"{data['faces_in_no_person']} faces in no person yet"
+    )
     out.print(f"         photo status: {_status_words(data['photo_status'])}", markup=False)
 
 

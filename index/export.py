@@ -33,6 +33,7 @@ _STYLE = (
     "body{font-family:system-ui,sans-serif;margin:1rem;background:#fafafa;color:#222}"
     ".person{margin:0 0 1.5rem}.person h2{font-size:1.1rem;margin:.2rem 0}.size{color:#777;font-weight:normal}"
     ".id{color:#777;font-weight:normal;font-size:.9rem}.faces{display:flex;flex-wrap:wrap;gap:4px}"
+    ".face-card{margin:0;flex:none}.face-id{font-size:.7rem;color:#555;text-align:center}"
     ".face-card{margin:0;flex:none}.face{display:block;width:96px;height:96px;object-fit:cover}"
     ".missing{width:96px;height:96px;background:#ddd;color:#777;font-size:.7rem;display:flex;"
     "align-items:center;justify-content:center;text-align:center}"
@@ -239,7 +240,8 @@ def _face_html(row: ExportRow, thumbnail_loader: ThumbnailLoader) -> str:
         data = base64.b64encode(jpeg).decode("ascii")
         image = f'<img class="face" src="data:image/jpeg;base64,{data}" alt="{label}" title="{label}">'
     link = _escape(Path(os.path.abspath(row.photo_path)).as_uri())
-    return f'<figure class="face-card" data-face-id="{row.face_id}"><a href="{link}">{image}</a></figure>\n'
+    caption = f'<figcaption class="face-id">face {row.face_id}</figcaption>'
+    return f'<figure class="face-card" data-face-id="{row.face_id}"><a href="{link}">{image}</a>{caption}</figure>\n'
 
 
 def _escape(text: str) -> str:

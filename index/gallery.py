@@ -162,8 +162,8 @@ class Gallery:
 
     # --- counts -----------------------------------------------------------------------------
 
-    def person_count(self) -> int:
-        return person_count(self.store)
+    def person_count(self, min_size: int = 2) -> int:
+        return person_count(self.store, min_size)
 
     def info(self) -> GalleryInfo:
         return GalleryInfo(

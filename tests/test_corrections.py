@@ -186,3 +186,14 @@ def test_photos_lists_every_photo_of_a_person_by_id_or_name(gallery) -> None:
     assert len(csv_rows) == 4 and csv_rows[0].startswith("person_id,name,face_id")
     missing = cli("photos", "Nobody", "--index", index_dir)
     assert missing.exit_code == 2 and "no person named 'Nobody'" in missing.stderr
+
+
+def test_info_counts_named_persons_and_faces_alone_and_the_sheet_shows_face_ids(gallery) -> None:
+    index_dir, faces = gallery
+    (a,) = person_of(index_dir, faces["A"])
+    assert cli("name", a, "Ada", "--index", index_dir).exit_code == 0
+    assert cli("reject", faces["B"][0], "--index", index_dir).exit_code == 0
+    info = json.loads(cli("info", "--index", index_dir, "--json").stdout)
+    assert (info["clusters"], info["named_persons"], info["faces_alone"], info["faces_in_no_person"]) == (3, 1, 1, 0)
+    sheet = cli("clusters", "--index", index_dir, "--export", "html", "--min-size", "1").stdout
+    assert all(f'<figcaption class="face-id">face {face}</figcaption>' in sheet for face in faces["A"])
