@@ -238,3 +238,62 @@ def test_html_renders_in_a_real_browser(rows: list[ExportRow], tmp_path: Path) -
     assert body.get("data-persons") == "3"
     assert body.get("data-decoded") == "6"
     assert "data-pwned" not in body
+
+
+def _requests_made(page: str, tmp_path: Path, name: str) -> list[str]:
+    """Opens the page in headless Chromium and returns the paths it asked a loopback server for."""
+    import http.server
+    import threading
+
+    asked: list[str] = []
+
+    class Recorder(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # the name http.server calls
+            asked.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        bait = (
+            f'<img src="{base}/img"><link rel="stylesheet" href="{base}/css">'
+            f'<script src="{base}/js"></script><iframe src="{base}/frame"></iframe>'
+        )
+        copy = tmp_path / f"{name}.html"
+        copy.write_text(page.replace("</body>", bait + "</body>"), encoding="utf-8")
+        command = [
+            _chromium() or "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={tmp_path / ('profile-' + name)}",
+            "--dump-dom",
+            copy.as_uri(),
+        ]
+        subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
+    finally:
+        server.shutdown()
+    return asked
+
+
+@pytest.mark.skipif(_chromium() is None, reason="no chromium binary (the CI script installs it)")
+def test_the_csp_blocks_network_requests_in_a_real_browser(rows: list[ExportRow], tmp_path: Path) -> None:
+    """Markup that got into the sheet (an image, a stylesheet, a script, a frame pointing at a
+    server) asks that server for nothing under the sheet's CSP; the same page without the CSP asks,
+    so the probe itself works."""
+    buffer = io.StringIO()
+    write_html(rows, buffer, crop_loader)
+    page = buffer.getvalue()
+    assert _requests_made(page, tmp_path, "with-csp") == []
+    without = page.replace(f'<meta http-equiv="Content-Security-Policy" content="{CONTENT_SECURITY_POLICY}">', "")
+    assert without != page
+    assert {"/img", "/js"} <= set(_requests_made(without, tmp_path, "without-csp"))
