@@ -196,6 +196,25 @@ def _chromium() -> str | None:
     return None
 
 
+def _dump_dom(page: Path, profile: Path) -> str:
+    """The page's DOM after load in headless Chromium, with the background traffic a closed
+    network refuses switched off and a fresh profile."""
+    command = [
+        _chromium() or "chromium",
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={profile}",
+        "--dump-dom",
+        page.as_uri(),
+    ]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=True).stdout
+
+
 @pytest.mark.skipif(_chromium() is None, reason="no chromium binary (the CI script installs it)")
 def test_html_renders_in_a_real_browser(rows: list[ExportRow], tmp_path: Path) -> None:
     """Every thumbnail decodes under the sheet's CSP, and no name or path runs as markup.
@@ -220,20 +239,7 @@ def test_html_renders_in_a_real_browser(rows: list[ExportRow], tmp_path: Path) -
         ),
         encoding="utf-8",
     )
-    command = [
-        _chromium() or "chromium",
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        "--dump-dom",
-        test_copy.as_uri(),
-    ]
-    dom = subprocess.run(command, capture_output=True, text=True, timeout=120, check=True).stdout
+    dom = _dump_dom(test_copy, tmp_path / "profile")
     body = next(a for t, a in parse(dom).elements if t == "body")
     assert body.get("data-persons") == "3"
     assert body.get("data-decoded") == "6"
@@ -266,20 +272,7 @@ def _requests_made(page: str, tmp_path: Path, name: str) -> list[str]:
         )
         copy = tmp_path / f"{name}.html"
         copy.write_text(page.replace("</body>", bait + "</body>"), encoding="utf-8")
-        command = [
-            _chromium() or "chromium",
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            f"--user-data-dir={tmp_path / ('profile-' + name)}",
-            "--dump-dom",
-            copy.as_uri(),
-        ]
-        subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
+        _dump_dom(copy, tmp_path / f"profile-{name}")
     finally:
         server.shutdown()
     return asked
