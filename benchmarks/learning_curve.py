@@ -38,9 +38,8 @@ def point(embedder: Embedder, data: ChipSet, centre: np.ndarray) -> tuple[float,
     distances, same = pooled(calibration_distances(data, vectors))
     threshold = best_f1_threshold(distances, same)
     accuracy = verification_report(distances, same, threshold)["accuracy"]
-    # The embedder averages chip and mirror; where the teacher saw one orientation, that one stands in.
-    flipped = np.where(data.flippable[:, None], data.teacher_flipped, data.teacher)
-    teacher = data.teacher + flipped - 2 * centre
+    # The embedder averages chip and mirror, so the target is the teacher's average of the two.
+    teacher = data.teacher + data.teacher_of_mirrors() - 2 * centre
     teacher /= np.linalg.norm(teacher, axis=1, keepdims=True)
     return round(accuracy, 4), round(float((vectors * teacher).sum(axis=1).mean()), 4), vectors, threshold
 
@@ -66,7 +65,7 @@ def main() -> None:
     train_data, val_data, _ = split_pool(DataRoots(args.lfw, args.celeba, args.utkface), None, log=lambda _: None)
     labelled = np.flatnonzero([not label.startswith(UNLABELLED_PREFIX) for label in train_data.labels])
     sample = np.sort(np.random.default_rng(0).choice(labelled, TRAIN_FACES, replace=False))
-    centre = np.concatenate([train_data.teacher, train_data.teacher_flipped[train_data.flippable]]).mean(axis=0)
+    centre = train_data.teacher_centre()
     saved = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
     model = FaceEncoder(input_size=INPUT_SIZE)
     model.load_state_dict(saved["model"])

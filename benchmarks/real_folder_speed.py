@@ -40,6 +40,7 @@ from PIL import Image
 from speedkit import DEFAULT_LFW, REPO_ROOT, ChildRun, copy_photos, markdown_table, print_header, run_child
 
 from facesim.config import GALLERY_DB_NAME, MIN_FACE_FRACTION, MIN_FACE_PX
+from facesim.geometry import box_iou
 from index.workers import default_workers
 
 BASELINE_SCRIPT = Path(__file__).with_name("face_recognition_baseline.py")
@@ -179,18 +180,9 @@ def run_facesim(folder: Path, gallery: Path, options: list[str], name: str) -> R
     return Result(name, run, boxes)
 
 
-def iou(a: Box, b: Box) -> float:
-    width = min(a[2], b[2]) - max(a[0], b[0])
-    height = min(a[3], b[3]) - max(a[1], b[1])
-    if width <= 0 or height <= 0:
-        return 0.0
-    inter = width * height
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
-
-
 def matched(ours: list[Box], theirs: list[Box]) -> int:
     """Greedy one-to-one matching, best overlaps first."""
-    pairs = sorted(((iou(a, b), i, j) for i, a in enumerate(ours) for j, b in enumerate(theirs)), reverse=True)
+    pairs = sorted(((box_iou(a, b), i, j) for i, a in enumerate(ours) for j, b in enumerate(theirs)), reverse=True)
     used_a, used_b, count = set(), set(), 0
     for overlap, i, j in pairs:
         if overlap < MATCH_IOU:

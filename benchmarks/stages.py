@@ -29,6 +29,7 @@ from speedkit import DEFAULT_LFW, lfw_sample, markdown_table, print_header
 from facesim.alignment import align_face
 from facesim.detection import DetectedFace, detect_faces
 from facesim.embedder import default_embedder
+from facesim.geometry import box_iou
 from facesim.images import load_rgb
 
 Box = tuple[int, int, int, int]  # left, top, right, bottom
@@ -102,23 +103,13 @@ def detection_variants(hog: dlib.fhog_object_detector) -> dict[str, Callable[[np
     }
 
 
-def iou(a: Box, b: Box) -> float:
-    width = min(a[2], b[2]) - max(a[0], b[0])
-    height = min(a[3], b[3]) - max(a[1], b[1])
-    if width <= 0 or height <= 0:
-        return 0.0
-    inter = width * height
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union
-
-
 def matched(reference: list[Box], candidate: list[Box]) -> int:
     """Greedy one-to-one matching: how many reference faces the candidate also found."""
     left = list(candidate)
     hits = 0
     for box in reference:
-        best = max(left, key=lambda other: iou(box, other), default=None)
-        if best is not None and iou(box, best) >= MATCH_IOU:
+        best = max(left, key=lambda other: box_iou(box, other), default=None)
+        if best is not None and box_iou(box, best) >= MATCH_IOU:
             left.remove(best)
             hits += 1
     return hits

@@ -12,6 +12,7 @@ import numpy as np
 
 from facesim.config import DEFAULT_LINKAGE
 from facesim.errors import FacesimError
+from facesim.geometry import box_iou
 from index.clustering import cluster_faces
 from index.constraints import ensure_schema as ensure_links_schema
 from index.constraints import honour_links, links
@@ -233,7 +234,7 @@ def restore_persons(store: Store, held: HeldPersons, photo_id: int) -> int:
     successor: dict[int, int] = {}
     pairs = sorted(
         (
-            (_iou(old_box, new_box), old, new)
+            (box_iou(old_box, new_box), old, new)
             for old, old_box in held.boxes.items()
             for new, new_box in new_boxes.items()
         ),
@@ -257,14 +258,6 @@ def restore_persons(store: Store, held: HeldPersons, photo_id: int) -> int:
             "INSERT INTO face_links (kind, face_a, face_b, correction) VALUES (?, ?, ?, ?)", [kind, a, b, correction]
         )
     return kept
-
-
-def _iou(a: tuple[int, ...], b: tuple[int, ...]) -> float:
-    width = max(0, min(a[2], b[2]) - max(a[0], b[0]))
-    height = max(0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = width * height
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def faces_of_person(store: Store, person: str) -> list[ExportRow]:

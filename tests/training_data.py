@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facesim.training.chip_cache import CACHE_VERSION, CHUNK_IMAGES, jobs_digest
+from facesim.training.chip_cache import CACHE_VERSION, chunk_count, jobs_digest
 from facesim.training.sources import CELEBA_IDENTITY_FILE, CELEBA_IMAGES, FaceSource, reserved_celeba_identities
 
 from sample_gallery import single_face_photos
@@ -20,7 +20,7 @@ def forge_cache(folder: Path, source: FaceSource, labels: list[str]) -> None:
     folder.mkdir(parents=True)
     manifest = {"version": CACHE_VERSION, "source": source.name, "images": len(source.jobs)}
     (folder / "manifest.json").write_text(json.dumps({**manifest, "jobs_digest": jobs_digest(source)}))
-    for index in range((len(source.jobs) + CHUNK_IMAGES - 1) // CHUNK_IMAGES):
+    for index in range(chunk_count(len(source.jobs))):
         n = len(labels) if index == 0 else 0
         np.savez(
             folder / f"chunk-{index:05d}.npz",

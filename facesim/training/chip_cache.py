@@ -53,6 +53,15 @@ class ChipSet:
     def flippable(self) -> np.ndarray:
         return ~np.isnan(self.teacher_flipped).any(axis=1)
 
+    def teacher_of_mirrors(self) -> np.ndarray:
+        """The teacher's vector of each chip's mirror image; where the teacher saw only one
+        orientation, that chip's own vector stands in, so no NaN reaches a sum."""
+        return np.where(self.flippable[:, None], self.teacher_flipped, self.teacher)
+
+    def teacher_centre(self) -> np.ndarray:
+        """The mean teacher vector over every chip and every mirror the teacher saw."""
+        return np.concatenate([self.teacher, self.teacher_flipped[self.flippable]]).mean(axis=0)
+
     @staticmethod
     def concatenate(parts: list[ChipSet]) -> ChipSet:
         return ChipSet(
@@ -120,6 +129,10 @@ def _build_chunk(task: tuple[int, Path]) -> tuple[int, int, int]:
     return index, len(jobs), len(chips)
 
 
+def chunk_count(images: int) -> int:
+    return (images + CHUNK_IMAGES - 1) // CHUNK_IMAGES
+
+
 def _chunk_path(out_dir: Path, index: int) -> Path:
     return out_dir / f"chunk-{index:05d}.npz"
 
@@ -139,7 +152,7 @@ def build_source_cache(source: FaceSource, out_dir: Path, workers: int = 2, log:
     global _source
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest_path = out_dir / "manifest.json"
-    n_chunks = (len(source.jobs) + CHUNK_IMAGES - 1) // CHUNK_IMAGES
+    n_chunks = chunk_count(len(source.jobs))
     manifest = {"version": CACHE_VERSION, "source": source.name, "images": len(source.jobs)}
     manifest["jobs_digest"] = jobs_digest(source)
     if manifest_path.is_file():
@@ -170,7 +183,7 @@ def load_source_cache(out_dir: Path, source_name: str) -> ChipSet:
     if not manifest_path.is_file():
         raise FacesimError(f"{out_dir}: no chip cache; run `facesim train` once to build it")
     manifest = json.loads(manifest_path.read_text())
-    n_chunks = (manifest["images"] + CHUNK_IMAGES - 1) // CHUNK_IMAGES
+    n_chunks = chunk_count(manifest["images"])
     parts = []
     for index in range(n_chunks):
         path = _chunk_path(out_dir, index)

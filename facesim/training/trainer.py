@@ -119,12 +119,11 @@ def train(
     chips = torch.from_numpy(np.ascontiguousarray(data.chips))
     flippable = torch.from_numpy(data.flippable)
     teacher = torch.from_numpy(data.teacher)
-    # Faces whose mirror the teacher never saw keep their NaN row out of every sum.
-    teacher_flipped = torch.from_numpy(np.where(data.flippable[:, None], data.teacher_flipped, data.teacher))
+    teacher_flipped = torch.from_numpy(data.teacher_of_mirrors())
     if settings.center_teacher:
         # The dlib vectors share a large common direction (same/different people sit only 0.30
         # vs 0.57 apart); matching it is free cosine, so remove it and distil what tells people apart.
-        centre = torch.cat([teacher, teacher_flipped[flippable]]).mean(dim=0)
+        centre = torch.from_numpy(data.teacher_centre())
         teacher, teacher_flipped = teacher - centre, teacher_flipped - centre
     step = state["step"]
     while step < total_steps:

@@ -88,15 +88,15 @@ def split_pool(
     train_parts, val_parts, summary = [], [], {}
     for source in sources:
         data = pools[source.name]
+        labelled = source.validation_fraction is not None
         in_val = np.zeros(len(data.labels), dtype=bool)
-        if source.validation_fraction is not None:
+        if labelled:
             _, val_people = split_people(sorted(set(data.labels)), source.validation_fraction)
             val_set = set(val_people)
             in_val = np.array([label in val_set for label in data.labels], dtype=bool)
         train, val = data.subset(np.flatnonzero(~in_val)), data.subset(np.flatnonzero(in_val))
         train_parts.append(train)
         val_parts.append(val)
-        labelled = source.validation_fraction is not None
         summary[source.name] = {
             "terms": source.terms,
             "images_offered": len(source.jobs),
