@@ -41,13 +41,18 @@ def calibrate_clustering(
             for source, rows in galleries.items():
                 predicted = cluster_faces(vectors[rows], np.arange(len(rows)), cut, linkage=linkage)
                 score = bcubed(truth[rows], predicted)
-                scores[source] = {"precision": round(score.precision, 4), "recall": round(score.recall, 4)}
-                scores[source]["f1"] = round(score.f1, 4)
+                scores[source] = {key: round(value, 4) for key, value in score._asdict().items()}
             mean_f = float(np.mean([s["f1"] for s in scores.values()]))
             mean_p = float(np.mean([s["precision"] for s in scores.values()]))
             candidates.append(
-                {"linkage": linkage, "cut_fraction": fraction, "cut": round(cut, 4), "mean_f1": round(mean_f, 4)}
-                | {"mean_precision": round(mean_p, 4), "galleries": scores}
+                {
+                    "linkage": linkage,
+                    "cut_fraction": fraction,
+                    "cut": round(cut, 4),
+                    "mean_f1": round(mean_f, 4),
+                    "mean_precision": round(mean_p, 4),
+                    "galleries": scores,
+                }
             )
 
     def rank(candidate: dict[str, Any]) -> tuple[float, float]:

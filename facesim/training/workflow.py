@@ -249,7 +249,8 @@ def validation_vectors(
 def calibrate_encoder(
     val_data: ChipSet, vectors: np.ndarray, command: str, card_path: Path = MODEL_CARD_PATH
 ) -> dict[str, Any]:
-    """Chooses the max-F1 threshold on pairs of held-out people of every labelled source, pooled."""
+    """The card at card_path with the max-F1 threshold on pairs of held-out people of every labelled
+    source, pooled, and its calibration record; the caller adds the clustering rule and writes it."""
     per_source = calibration_distances(val_data, vectors)
     distances, same = pooled(per_source)
     threshold = best_f1_threshold(distances, same)
@@ -268,7 +269,6 @@ def calibrate_encoder(
         "strangers": stranger_hits(val_data.labels, vectors, threshold),
         "alternative": _gallery_prevalence_rule(val_data, vectors, distances, same),
     }
-    write_card(card, card_path)
     return card
 
 
