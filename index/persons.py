@@ -14,7 +14,6 @@ from facesim.config import DEFAULT_LINKAGE
 from facesim.errors import FacesimError
 from facesim.geometry import box_iou
 from index.clustering import cluster_faces
-from index.constraints import ensure_schema as ensure_links_schema
 from index.constraints import honour_links, links
 from index.export import ExportRow, build_rows
 from index.person_ids import assign_stable_ids
@@ -212,16 +211,29 @@ class HeldPersons:
 
 
 def hold_persons(store: Store, photo_id: int) -> HeldPersons:
-    _ensure_schema(store)
-    ensure_links_schema(store)
-    boxes = {int(face["id"]): tuple(face["box"]) for face in store.faces_of(photo_id)}
+    """Reads only, and creates no table: it runs inside the indexer's batch transaction, which a
+    schema script would commit early. A gallery that never clustered has nothing to hold."""
+    if not store.db["face_persons"].exists():
+        return HeldPersons({}, {}, [])
+    boxes = _face_boxes(store, photo_id)
     if not boxes:
         return HeldPersons({}, {}, [])
     marks = ",".join("?" * len(boxes))
     ids = list(boxes)
     persons = dict(store.db.execute(f"SELECT face_id, person_id FROM face_persons WHERE face_id IN ({marks})", ids))
-    sql = f"SELECT kind, face_a, face_b, correction FROM face_links WHERE face_a IN ({marks}) OR face_b IN ({marks})"
-    return HeldPersons(boxes, persons, list(store.db.execute(sql, ids + ids)))
+    held_links = []
+    if store.db["face_links"].exists():
+        sql = (
+            f"SELECT kind, face_a, face_b, correction FROM face_links WHERE face_a IN ({marks}) OR face_b IN ({marks})"
+        )
+        held_links = list(store.db.execute(sql, ids + ids))
+    return HeldPersons(boxes, persons, held_links)
+
+
+def _face_boxes(store: Store, photo_id: int) -> dict[int, tuple[int, int, int, int]]:
+    """Face id -> box, without decoding vectors: this is on the re-embed path, photo after photo."""
+    sql = 'SELECT id, "left", "top", "right", "bottom" FROM faces WHERE photo_id = ?'
+    return {face: tuple(box) for face, *box in store.db.execute(sql, [photo_id])}
 
 
 def restore_persons(store: Store, held: HeldPersons, photo_id: int) -> int:
@@ -230,7 +242,7 @@ def restore_persons(store: Store, held: HeldPersons, photo_id: int) -> int:
     many faces kept their person. A face that moved too far is left for the next join."""
     if not held.persons and not held.links:
         return 0
-    new_boxes = {int(face["id"]): tuple(face["box"]) for face in store.faces_of(photo_id)}
+    new_boxes = _face_boxes(store, photo_id)
     successor: dict[int, int] = {}
     pairs = sorted(
         (
