@@ -894,9 +894,24 @@ def train(
         float | None,
         typer.Option(help="Contrastive term weight beside distillation; 0 distils only (default: the trainer's)."),
     ] = None,
+    pack_to: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write the training chips to this one file for a GPU machine "
+            "(python -m facesim.training.train_packed), instead of training here."
+        ),
+    ] = None,
 ) -> None:
     """Train the Siamese encoder on LFW minus DevTest's people, plus CelebA and UTKFace when given
     (resumes from its checkpoint)."""
+    if pack_to is not None:
+        with user_errors():
+            from facesim.training.workflow import DataRoots, pack_training_pool
+
+            roots = DataRoots(lfw, celeba, utkface)
+            size = pack_training_pool(roots, cache, pack_to, _invocation(), log=lambda line: out.print(line))
+        out.print(f"wrote {pack_to} ({size / 2**20:.1f} MiB)")
+        return
     with user_errors():
         if threads:
             import torch

@@ -22,7 +22,7 @@ import torch
 from facesim.config import INPUT_SIZE, WEIGHTS_PATH
 from facesim.embedder import Embedder
 from facesim.encoder import FaceEncoder
-from facesim.training.chip_cache import UNLABELLED_PREFIX, ChipSet
+from facesim.training.chipset import UNLABELLED_PREFIX, ChipSet
 from facesim.training.metrics import best_f1_threshold, verification_report
 from facesim.training.workflow import DataRoots, calibration_distances, checkpoint_path, pooled, split_pool
 from index.cluster_metrics import bcubed

@@ -20,7 +20,8 @@ _STD = 128.0
 
 def prepare_batch(chips: np.ndarray | torch.Tensor, input_size: int = INPUT_SIZE) -> torch.Tensor:
     """N x H x W x 3 uint8 chips to the encoder's normalised N x 3 x S x S float input."""
-    tensor = torch.as_tensor(np.asarray(chips)).permute(0, 3, 1, 2).float()
+    pixels = chips if isinstance(chips, torch.Tensor) else torch.as_tensor(np.asarray(chips))
+    tensor = pixels.permute(0, 3, 1, 2).float()
     tensor = (tensor - _MEAN) / _STD
     if tensor.shape[-1] != input_size:
         tensor = F.interpolate(

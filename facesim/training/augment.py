@@ -22,6 +22,7 @@ def random_affine(batch: torch.Tensor, generator: torch.Generator, out_size: int
     shift = (torch.rand(n, 2, generator=generator) * 2 - 1) * 0.08
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
     theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
+    theta = theta.to(batch.device)
     grid = F.affine_grid(theta, [n, 3, out_size, out_size], align_corners=False)
     return F.grid_sample(batch, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
@@ -29,12 +30,12 @@ def random_affine(batch: torch.Tensor, generator: torch.Generator, out_size: int
 def random_photometric(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Brightness, contrast, saturation, some greyscale; inputs are already scaled to [-1, 1]."""
     n = batch.shape[0]
-    brightness = (torch.rand(n, 1, 1, 1, generator=generator) * 2 - 1) * 0.25
-    contrast = 1 + (torch.rand(n, 1, 1, 1, generator=generator) * 2 - 1) * 0.3
-    saturation = 1 + (torch.rand(n, 1, 1, 1, generator=generator) * 2 - 1) * 0.4
+    brightness = ((torch.rand(n, 1, 1, 1, generator=generator) * 2 - 1) * 0.25).to(batch.device)
+    contrast = (1 + (torch.rand(n, 1, 1, 1, generator=generator) * 2 - 1) * 0.3).to(batch.device)
+    saturation = (1 + (torch.rand(n, 1, 1, 1, generator=generator) * 2 - 1) * 0.4).to(batch.device)
     grey = batch.mean(dim=1, keepdim=True)
     batch = grey + (batch - grey) * saturation
-    to_grey = torch.rand(n, 1, 1, 1, generator=generator) < 0.1
+    to_grey = (torch.rand(n, 1, 1, 1, generator=generator) < 0.1).to(batch.device)
     batch = torch.where(to_grey, batch.mean(dim=1, keepdim=True).expand_as(batch), batch)
     mean = batch.mean(dim=(1, 2, 3), keepdim=True)
     return ((batch - mean) * contrast + mean + brightness).clamp(-1.2, 1.2)
@@ -58,9 +59,9 @@ def random_low_light(batch: torch.Tensor, generator: torch.Generator, share: flo
     """A share of the faces darkened by a gamma of 1.5-2.5, with the grain a small sensor adds in
     a dim room; inputs are in [-1, 1]."""
     n = batch.shape[0]
-    chosen = torch.rand(n, 1, 1, 1, generator=generator) < share
-    gamma = 1.5 + torch.rand(n, 1, 1, 1, generator=generator)
-    noise = torch.randn(batch.shape, generator=generator) * 0.04
+    chosen = (torch.rand(n, 1, 1, 1, generator=generator) < share).to(batch.device)
+    gamma = (1.5 + torch.rand(n, 1, 1, 1, generator=generator)).to(batch.device)
+    noise = (torch.randn(batch.shape, generator=generator) * 0.04).to(batch.device)
     dark = ((batch.clamp(-1, 1) + 1) / 2).pow(gamma) * 2 - 1 + noise
     return torch.where(chosen, dark, batch)
 
@@ -71,13 +72,13 @@ def random_jpeg(batch: torch.Tensor, generator: torch.Generator, share: float = 
     if chosen.numel() == 0:
         return batch
     quality = int(torch.randint(15, 61, (1,), generator=generator))
-    pixels = ((batch[chosen].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    pixels = ((batch[chosen].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
     batch = batch.clone()
     for row, image in zip(chosen.tolist(), pixels, strict=True):
         encoded = io.BytesIO()
         Image.fromarray(image).save(encoded, format="JPEG", quality=quality)
         decoded = np.array(Image.open(encoded).convert("RGB"))
-        batch[row] = torch.from_numpy(decoded).permute(2, 0, 1).float() / 127.5 - 1
+        batch[row] = torch.from_numpy(decoded).to(batch.device).permute(2, 0, 1).float() / 127.5 - 1
     return batch
 
 

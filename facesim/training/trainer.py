@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -17,7 +18,7 @@ from facesim.config import INPUT_SIZE
 from facesim.embedder import prepare_batch, save_encoder
 from facesim.encoder import FaceEncoder
 from facesim.training.augment import augment
-from facesim.training.chip_cache import ChipSet
+from facesim.training.chipset import ChipSet
 from facesim.training.losses import contrastive_loss, distillation_loss
 
 # An epoch over the full pool takes several minutes on a laptop CPU; a run killed mid-epoch
@@ -38,6 +39,7 @@ class TrainSettings:
     seed: int = 0
     max_steps: int | None = None  # for smoke runs
     init_from: str | None = None  # a weights file to fine-tune instead of starting from random weights
+    encoder: dict[str, Any] | None = None  # FaceEncoder's shape (widths, blocks...) from scratch; None: its defaults
 
 
 def _batches(labels: list[str], settings: TrainSettings, rng: random.Random) -> list[list[int]]:
@@ -85,18 +87,20 @@ def train(
     resume: bool = True,
     log: Callable[[str], None] = print,
     start: FaceEncoder | None = None,
+    device: str = "cpu",
 ) -> dict:
     """start: the encoder `settings.init_from` names, loaded by the caller before the (slow) chip
-    pool, so a wrong path fails at once; None trains from random weights."""
+    pool, so a wrong path fails at once; None trains from random weights. device: where the
+    arithmetic runs; random draws stay on a CPU generator, so a seed means the same run anywhere."""
     torch.manual_seed(settings.seed)
     # Adam's second moments sink into denormal floats, which made each step 50x slower on CPU.
     torch.set_flush_denormal(True)
     generator = torch.Generator().manual_seed(settings.seed)
-    model = start if start is not None else FaceEncoder(input_size=INPUT_SIZE)
-    model = model.float().to(memory_format=torch.channels_last)
+    model = start if start is not None else FaceEncoder(**{"input_size": INPUT_SIZE, **(settings.encoder or {})})
+    model = model.float().to(device, memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
     label_ids = {name: i for i, name in enumerate(sorted(set(data.labels)))}
-    labels = torch.tensor([label_ids[name] for name in data.labels])
+    labels = torch.tensor([label_ids[name] for name in data.labels], device=device)
     steps_per_epoch = math.ceil(len(data.labels) / settings.anchors_per_batch)
     total_steps = settings.max_steps or settings.epochs * steps_per_epoch
     warmup = min(500, total_steps // 10 + 1)
@@ -116,14 +120,14 @@ def train(
         state = json.loads(saved["state"])
         log(f"resumed from {checkpoint} at epoch {state['epoch']}, step {state['step']}")
 
-    chips = torch.from_numpy(np.ascontiguousarray(data.chips))
-    flippable = torch.from_numpy(data.flippable)
-    teacher = torch.from_numpy(data.teacher)
-    teacher_flipped = torch.from_numpy(data.teacher_of_mirrors())
+    chips = torch.from_numpy(np.ascontiguousarray(data.chips)).to(device)
+    flippable = torch.from_numpy(data.flippable).to(device)
+    teacher = torch.from_numpy(data.teacher).to(device)
+    teacher_flipped = torch.from_numpy(data.teacher_of_mirrors()).to(device)
     if settings.center_teacher:
         # The dlib vectors share a large common direction (same/different people sit only 0.30
         # vs 0.57 apart); matching it is free cosine, so remove it and distil what tells people apart.
-        centre = torch.from_numpy(data.teacher_centre())
+        centre = torch.from_numpy(data.teacher_centre()).to(device)
         teacher, teacher_flipped = teacher - centre, teacher_flipped - centre
     step = state["step"]
     while step < total_steps:
@@ -137,8 +141,8 @@ def train(
         for batch in batches[step - state["epoch_start_step"] :]:
             if step >= total_steps:
                 break
-            index = torch.tensor(batch)
-            flip = (torch.rand(len(batch), generator=generator) < 0.5) & flippable[index]
+            index = torch.tensor(batch, device=device)
+            flip = (torch.rand(len(batch), generator=generator) < 0.5).to(device) & flippable[index]
             images = prepare_batch(chips[index], input_size=chips.shape[1])
             images = torch.where(flip[:, None, None, None], images.flip(3), images)
             targets = torch.where(flip[:, None], teacher_flipped[index], teacher[index])
@@ -175,7 +179,7 @@ def train(
         log(json.dumps(record))
         _save(checkpoint, model, optimizer, generator, state)
     model.eval()
-    save_encoder(model, weights_out)
+    save_encoder(model.cpu(), weights_out)
     return {
         "settings": asdict(settings),
         "steps": step,

@@ -3,7 +3,6 @@ records what it did in the model card, so the card always describes the shipped 
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,19 +11,14 @@ from typing import Any
 
 import numpy as np
 
-from facesim.config import CHIP_PADDING, CHIP_SIZE, INPUT_SIZE, MODEL_CARD_PATH, WEIGHTS_PATH, cache_dir
+from facesim.config import INPUT_SIZE, MODEL_CARD_PATH, WEIGHTS_PATH, cache_dir
 from facesim.embedder import Embedder, load_encoder
-from facesim.encoder import ARCHITECTURE
-from facesim.model_card import read_card, write_card
-from facesim.training.chip_cache import (
-    CACHE_VERSION,
-    ChipSet,
-    build_source_cache,
-    load_source_cache,
-    source_cache_dir,
-)
+from facesim.model_card import write_card
+from facesim.training.chip_cache import CACHE_VERSION, build_source_cache, load_source_cache, source_cache_dir
+from facesim.training.chipset import ChipSet
 from facesim.training.lfw import DEVTEST_PAIRS, SPLIT_SEED, VALIDATION_FRACTION, LfwLayout, sample_pairs, split_people
 from facesim.training.metrics import best_f1_threshold, stranger_hits, verification_report
+from facesim.training.pack import PACK_QUALITY, write_pack
 from facesim.training.pair_eval import chips_for_pairs, pair_distances, read_pairs_csv
 from facesim.training.sources import (
     CELEBA_VALIDATION_FRACTION,
@@ -35,6 +29,7 @@ from facesim.training.sources import (
     utkface_source,
 )
 from facesim.training.trainer import TrainSettings, train
+from facesim.training.training_card import card_or_empty, training_card
 
 CALIBRATION_PAIRS_EACH = 1000
 CALIBRATION_SEED = 1
@@ -58,10 +53,6 @@ def face_sources(roots: DataRoots) -> list[FaceSource]:
     if roots.utkface is not None:
         sources.append(utkface_source(roots.utkface))
     return sources
-
-
-def _card_or_empty(path: Path) -> dict[str, Any]:
-    return read_card(path) if path.is_file() else {}
 
 
 def load_pool(sources: list[FaceSource], cache: Path | None, log: Callable[[str], None] = print) -> dict[str, ChipSet]:
@@ -125,11 +116,6 @@ def _pool_summary(per_source: dict[str, dict[str, Any]], roots: DataRoots) -> di
     }
 
 
-def _model_id(weights: Path) -> str:
-    digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:12]
-    return f"{ARCHITECTURE}-{digest}"
-
-
 def checkpoint_path(weights: Path, cache: Path | None = None) -> Path:
     """One checkpoint per weights target, so two training runs (say a fine-tune beside a control)
     never resume from each other's state."""
@@ -150,56 +136,20 @@ def train_encoder(
     train_data, _, summary = split_pool(roots, cache, log)
     checkpoint = checkpoint_path(weights, cache)
     result = train(train_data, settings, checkpoint, weights, resume=resume, log=log, start=start)
-    model = Embedder(weights).model
-    card = {
-        "model_id": _model_id(weights),
-        "architecture": {
-            "name": ARCHITECTURE,
-            "description": "residual CNN (PReLU, batch norm), flattening head, 128-d unit-length output",
-            "parameters": sum(p.numel() for p in model.parameters()),
-            **model.config,
-        },
-        "input": {
-            "alignment": "dlib 5-point landmarks, dlib.get_face_chip",
-            "chip_size": CHIP_SIZE,
-            "chip_padding": CHIP_PADDING,
-            "input_size": INPUT_SIZE,
-            "test_time": "vector of the chip plus its mirror image, renormalised",
-        },
-        "distance": "Euclidean distance between unit vectors; same person when below the threshold",
-        "training": {
-            **summary,
-            "objective": objective(settings),
-            "command": command,
-            "seconds": result["train_seconds"],
-            "settings": result["settings"],
-            "history": result["history"],
-            **lineage(settings),
-        },
-    }
+    card = training_card(weights, summary, settings, result, command)
     write_card(card, card_path)
     return card
 
 
-def objective(settings: TrainSettings) -> str:
-    """Worded from the settings, so a fine-tune's card describes the loss its weights last saw."""
-    distillation = (
-        "distillation (cosine and pairwise-distance matching) from the dlib ResNet teacher, its vectors "
-        "centred on the training faces' mean first"
-    )
-    if settings.contrastive_weight == 0:
-        return f"{distillation}, alone"
-    return f"contrastive loss on in-batch pairs with hard-negative mining + {distillation}"
-
-
-def lineage(settings: TrainSettings) -> dict[str, Any]:
-    """A fine-tune is only reproducible with the run it started from, so its card carries that
-    run's training record (from the starting weights' own card) under `initialised_from`."""
-    if not settings.init_from:
-        return {}
-    start = Path(settings.init_from)
-    card = _card_or_empty(start.with_suffix(".json"))
-    return {"initialised_from": {"weights": str(start), "model_id": card.get("model_id"), **card.get("training", {})}}
+def pack_training_pool(
+    roots: DataRoots, cache: Path | None, path: Path, command: str, log: Callable[[str], None] = print
+) -> int:
+    """The training chips of `split_pool`, with its data summary and the command that packed
+    them (the card of weights trained elsewhere must say how their data was made), in one file
+    for another machine (`python -m facesim.training.train_packed`). Returns the file's size."""
+    train_data, _, summary = split_pool(roots, cache, log)
+    packing = {"command": command, "chip_size": INPUT_SIZE, "webp_quality": PACK_QUALITY}
+    return write_pack(train_data, {**summary, "pack": packing}, path)
 
 
 def calibration_distances(val: ChipSet, vectors: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -254,7 +204,7 @@ def calibrate_encoder(
     per_source = calibration_distances(val_data, vectors)
     distances, same = pooled(per_source)
     threshold = best_f1_threshold(distances, same)
-    card = _card_or_empty(card_path)
+    card = card_or_empty(card_path)
     card["threshold"] = round(threshold, 4)
     card["calibration"] = {
         "method": "threshold maximising F1 on balanced same/different pairs of validation people, "
@@ -309,6 +259,6 @@ def evaluate_pairs(
 
 
 def record_evaluation(key: str, report: dict[str, Any], command: str, card_path: Path = MODEL_CARD_PATH) -> None:
-    card = _card_or_empty(card_path)
+    card = card_or_empty(card_path)
     card.setdefault("evaluation", {})[key] = {**report, "command": command}
     write_card(card, card_path)

@@ -1,0 +1,62 @@
+"""Trains the encoder from a training pack (`facesim train --pack-to`), on any machine with
+torch: the GPU box the wider encoders were trained on has no dlib, no faiss and no photos.
+
+    python -m facesim.training.train_packed POOL.npz --weights OUT.pt --device cuda --epochs 40
+
+It writes OUT.pt and, beside it, OUT.json: the training part of the model card, with this very
+command and the data summary the pack carries. `facesim calibrate` completes the card.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import tempfile
+from pathlib import Path
+
+from facesim.model_card import write_card
+from facesim.training.pack import read_pack
+from facesim.training.trainer import TrainSettings, train
+from facesim.training.training_card import training_card
+
+
+def _arguments(argv: list[str]) -> argparse.Namespace:
+    defaults = TrainSettings()
+    parser = argparse.ArgumentParser(prog="python -m facesim.training.train_packed", description=__doc__)
+    parser.add_argument("pack", type=Path)
+    parser.add_argument("--weights", type=Path, required=True)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--epochs", type=int, default=defaults.epochs)
+    parser.add_argument("--max-steps", type=int, default=None)
+    parser.add_argument("--anchors-per-batch", type=int, default=defaults.anchors_per_batch)
+    parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
+    parser.add_argument("--contrastive-weight", type=float, default=defaults.contrastive_weight)
+    shape_help = 'FaceEncoder shape from scratch, e.g. {"stem_width": 32, "widths": [64, 128, 256]}'
+    parser.add_argument("--encoder", type=json.loads, default=None, help=shape_help)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = _arguments(sys.argv[1:] if argv is None else argv)
+    data, summary = read_pack(args.pack)
+    settings = TrainSettings(
+        epochs=args.epochs,
+        max_steps=args.max_steps,
+        anchors_per_batch=args.anchors_per_batch,
+        learning_rate=args.learning_rate,
+        contrastive_weight=args.contrastive_weight,
+        encoder=args.encoder,
+    )
+    with tempfile.TemporaryDirectory() as scratch:
+        # The checkpoint guards a long CPU run; a packed run is short, and starts fresh.
+        result = train(data, settings, Path(scratch) / "checkpoint.pt", args.weights, resume=False, device=args.device)
+    command = shlex.join(["python", "-m", "facesim.training.train_packed", *(sys.argv[1:] if argv is None else argv)])
+    card = training_card(args.weights, summary, settings, result, command)
+    write_card(card, args.weights.with_suffix(".json"))
+    return card
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""The model card's record of a training run, written by whichever machine trained: `facesim
+train` here, or `python -m facesim.training.packed` on a GPU box that has no dlib.
+
+The card must describe the weights it sits beside, so everything in it is read from the run:
+the settings, the loss history, the data summary carried with the chips.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from facesim.config import CHIP_PADDING, CHIP_SIZE, INPUT_SIZE
+from facesim.embedder import Embedder
+from facesim.encoder import ARCHITECTURE
+from facesim.model_card import read_card
+from facesim.training.trainer import TrainSettings
+
+
+def card_or_empty(path: Path) -> dict[str, Any]:
+    return read_card(path) if path.is_file() else {}
+
+
+def _model_id(weights: Path) -> str:
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:12]
+    return f"{ARCHITECTURE}-{digest}"
+
+
+def training_card(
+    weights: Path, summary: dict[str, Any], settings: TrainSettings, result: dict[str, Any], command: str
+) -> dict[str, Any]:
+    """summary: the data description of `workflow.split_pool` (counted from the chips used)."""
+    model = Embedder(weights).model
+    return {
+        "model_id": _model_id(weights),
+        "architecture": {
+            "name": ARCHITECTURE,
+            "description": "residual CNN (PReLU, batch norm), flattening head, 128-d unit-length output",
+            "parameters": sum(p.numel() for p in model.parameters()),
+            **model.config,
+        },
+        "input": {
+            "alignment": "dlib 5-point landmarks, dlib.get_face_chip",
+            "chip_size": CHIP_SIZE,
+            "chip_padding": CHIP_PADDING,
+            "input_size": INPUT_SIZE,
+            "test_time": "vector of the chip plus its mirror image, renormalised",
+        },
+        "distance": "Euclidean distance between unit vectors; same person when below the threshold",
+        "training": {
+            **summary,
+            "objective": objective(settings),
+            "command": command,
+            "seconds": result["train_seconds"],
+            "settings": result["settings"],
+            "history": result["history"],
+            **lineage(settings),
+        },
+    }
+
+
+def objective(settings: TrainSettings) -> str:
+    """Worded from the settings, so a fine-tune's card describes the loss its weights last saw."""
+    distillation = (
+        "distillation (cosine and pairwise-distance matching) from the dlib ResNet teacher, its vectors "
+        "centred on the training faces' mean first"
+    )
+    if settings.contrastive_weight == 0:
+        return f"{distillation}, alone"
+    return f"contrastive loss on in-batch pairs with hard-negative mining + {distillation}"
+
+
+def lineage(settings: TrainSettings) -> dict[str, Any]:
+    """A fine-tune is only reproducible with the run it started from, so its card carries that
+    run's training record (from the starting weights' own card) under `initialised_from`."""
+    if not settings.init_from:
+        return {}
+    start = Path(settings.init_from)
+    card = card_or_empty(start.with_suffix(".json"))
+    return {"initialised_from": {"weights": str(start), "model_id": card.get("model_id"), **card.get("training", {})}}
