@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from facesim.config import CLUSTER_LINKAGES
+from facesim import model_card
+from facesim.config import CLUSTER_LINKAGES, MODEL_CARD_PATH
 from facesim.detection import DetectedFace
 from facesim.model_card import clustering_rule
 from facesim.pipeline import Face
@@ -95,12 +96,16 @@ def test_a_linkage_trial_and_an_export_change_no_person_and_no_name(scratch, tmp
     assert {person["id"]: person["name"] for person in shown if person["name"]} == before[1]
 
 
-def test_apply_stores_a_new_clustering_keeps_names_and_says_which_lost_their_faces(scratch):
-    """The linkage the card did not choose clusters the sample differently: --apply stores that,
-    every name is kept, and a name whose person lost its faces is reported rather than dropped."""
+def test_apply_stores_a_new_clustering_keeps_names_and_says_which_lost_their_faces(scratch, monkeypatch):
+    """The linkage the card did not choose, at half its cut, must cluster the sample differently:
+    --apply stores that, every name is kept, and a name whose person lost its faces is reported
+    rather than dropped."""
     _, index_dir, _ = scratch
     before_assignment, before_names = stored(index_dir)
     other = next(linkage for linkage in CLUSTER_LINKAGES if linkage != clustering_rule()[0])
+    card = json.loads(json.dumps(model_card._cached(MODEL_CARD_PATH)))
+    card["clustering"]["cuts"][other] /= 2
+    monkeypatch.setattr(model_card, "_cached", lambda path: card)
     code, _, stderr = run("clusters", "--index", index_dir, "--linkage", other, "--apply")
     assert code == 0
     assignment, after_names = stored(index_dir)
