@@ -520,9 +520,10 @@ def clusters(
     linkage: Annotated[
         str | None,
         typer.Option(
-            help="Re-cluster to try a linkage, without storing it unless --apply. complete: every two faces of a "
-            "person are under the cut; average: their groups' mean distance is (merges more, splits less). Each "
-            "linkage runs at its own calibrated cut; the default is the model card's calibrated rule."
+            help="Re-cluster to try another rule, without storing it unless --apply. complete: every two faces of "
+            "a person are under the cut; average: their groups' mean distance is (merges more, splits less); "
+            "single, whispers (Chinese whispers), dbscan, hdbscan, two-stage: the other rules calibration compared. "
+            "Each runs at its own calibrated cut and parameters; the default is the model card's calibrated rule."
         ),
     ] = None,
     apply: Annotated[
@@ -552,17 +553,18 @@ def clusters(
             raise FacesimError("--export xmp writes one sidecar per photo: give the folder with --output DIR")
         if output is not None and export is None:
             raise FacesimError("--output needs --export csv, json, html or xmp")
-        calibrated, _ = clustering_rule()
-        chosen, cut = clustering_rule(linkage)
+        calibrated = clustering_rule().linkage
+        rule = clustering_rule(linkage)
+        chosen = rule.linkage
         notes = []
         with Gallery.open(index, create=False) as gallery:
             store = gallery.store
             stored = has_persons(store)
             if apply or (not stored and chosen == calibrated):
                 with gallery.write_lock():
-                    result = cluster_gallery(store, cut, chosen)
+                    result = cluster_gallery(store, rule.cut, chosen, params=rule.params)
             elif linkage is not None or not stored:
-                result = cluster_gallery(store, cut, chosen, save=False)
+                result = cluster_gallery(store, rule.cut, chosen, params=rule.params, save=False)
                 notes.append(
                     f"a trial of --linkage {chosen}, not stored: the gallery keeps its persons "
                     "(add --apply to store this clustering)"
@@ -570,7 +572,7 @@ def clusters(
             else:
                 pending = unassigned_count(store)
                 if pending and gallery.try_write_lock():
-                    join_new_faces(store, clustering_rule("complete")[1])
+                    join_new_faces(store, clustering_rule("complete").cut)
                 elif pending:
                     notes.append(f"{pending} faces of the running `facesim index` join persons when it ends")
                 result = stored_clustering(store)
@@ -695,10 +697,10 @@ def split(person_id: PersonArgument, index: IndexOption = None) -> None:
         from index.corrections import unmerge_links
         from index.persons import cluster_gallery
 
-        linkage, cut = clustering_rule()
+        rule = clustering_rule()
         with _corrected(index) as store:
             dropped = unmerge_links(store, person_id)
-            result = cluster_gallery(store, cut, linkage)
+            result = cluster_gallery(store, rule.cut, rule.linkage, params=rule.params)
     out.print(f"undid {dropped} merge links of person {person_id}; now {result.persons} persons", markup=False)
 
 
@@ -983,7 +985,8 @@ def calibrate(
         f"per-pair false accepts {strangers['pair_false_accept_rate']:.2%}"
     )
     scores = ", ".join(f"{source} F {score['f1']:.3f}" for source, score in rule["at_chosen"].items())
-    out.print(f"clustering: {rule['linkage']} linkage at {rule['cut']:.4f} ({scores})")
+    params = "".join(f", {name} {value}" for name, value in rule["params"].get(rule["linkage"], {}).items())
+    out.print(f"clustering: {rule['linkage']} at {rule['cut']:.4f}{params} ({scores})")
 
 
 @app.command()

@@ -50,12 +50,15 @@ def row(name: str, model: str, report: dict, own: float | None = None) -> str:
     )
 
 
-def gallery_cluster_f(vectors: np.ndarray, labels: list[str], rule: str, cut: float) -> tuple[float, float, float]:
-    """BCubed of one rule over every face of a validation gallery, as `calibrate` scores it."""
-    if rule == "whispers":
+def gallery_cluster_f(
+    vectors: np.ndarray, labels: list[str], rule: str, cut: float, params: dict[str, float]
+) -> tuple[float, float, float]:
+    """BCubed of one rule over every face of a validation gallery, as `calibrate` scores it;
+    "dlib whispers" is dlib's Chinese whispers as shipped, without cannot-link."""
+    if rule == "dlib whispers":
         predicted = chinese_whispers(vectors, cut, DEFAULT_K)
     else:
-        predicted = cluster_faces(vectors, np.arange(len(vectors)), cut, DEFAULT_K, linkage=rule)
+        predicted = cluster_faces(vectors, np.arange(len(vectors)), cut, DEFAULT_K, linkage=rule, params=params)
     score = bcubed(np.array(labels), predicted)
     return score.precision, score.recall, score.f1
 
@@ -117,7 +120,7 @@ def main() -> None:
             f"{hits['pair_false_accept_rate']:.4f} | {hits['stranger_false_hit_rate']:.3f} |"
         )
 
-    linkage, cut = clustering_rule()
+    linkage, cut, params = clustering_rule()
     dlib_unit_t = best_f1_threshold(*pooled(calibration_distances(val, unit(dlib))))
     dlib_rule = calibrate_clustering(val.sources, val.labels, unit(dlib), dlib_unit_t)
     # Clustering needs unit vectors; dlib's 0.5 is on its raw ones, so scale it by their mean length.
@@ -126,12 +129,25 @@ def main() -> None:
         rows = [i for i, s in enumerate(val.sources) if s == source]
         labels = [val.labels[i] for i in rows]
         print(f"\nclustering the {source} validation gallery (every face, one photo each): BCubed P / R / F")
-        for model, vectors, rule, cut_at in (
-            ("facesim clusters (the card's calibrated rule)", ours[rows], linkage, cut),
-            ("dlib vectors, rule calibrated the same way", unit(dlib[rows]), dlib_rule["linkage"], dlib_rule["cut"]),
-            ("dlib vectors, Chinese whispers at dlib's documented 0.5", unit(dlib[rows]), "whispers", whispers_cut),
+        dlib_params = dlib_rule["params"].get(dlib_rule["linkage"], {})
+        for model, vectors, rule, cut_at, rule_params in (
+            ("facesim clusters (the card's calibrated rule)", ours[rows], linkage, cut, params),
+            (
+                "dlib vectors, rule calibrated the same way",
+                unit(dlib[rows]),
+                dlib_rule["linkage"],
+                dlib_rule["cut"],
+                dlib_params,
+            ),
+            (
+                "dlib vectors, Chinese whispers at dlib's documented 0.5",
+                unit(dlib[rows]),
+                "dlib whispers",
+                whispers_cut,
+                {},
+            ),
         ):
-            p, r, f = gallery_cluster_f(vectors, labels, rule, cut_at)
+            p, r, f = gallery_cluster_f(vectors, labels, rule, cut_at, rule_params)
             print(f"  {model}: {rule} at {cut_at:.3f}: {p:.3f} / {r:.3f} / {f:.3f}")
 
 

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from facesim.config import CLUSTER_CUT_FRACTIONS
 from facesim.training.metrics import best_f1_threshold
 from index.cluster_metrics import bcubed
 from index.clustering import DEFAULT_K, chinese_whispers, cluster_faces
@@ -130,16 +131,13 @@ def report(
         )
 
 
-SWEEP_FRACTIONS = np.round(np.arange(0.70, 1.101, 0.05), 2)
-
-
 def sweep(vectors: np.ndarray, labels: np.ndarray, photo_ids: np.ndarray, threshold: float, k: int) -> None:
     """BCubed F of each linkage at fractions of the threshold, and the best one (see module docstring)."""
     print(f"\nsweep: F (clusters) at fractions of the threshold {threshold:.4f}")
-    print(f"{'linkage':<10}" + "".join(f"{fraction:>13.2f}" for fraction in SWEEP_FRACTIONS))
+    print(f"{'linkage':<10}" + "".join(f"{fraction:>13.2f}" for fraction in CLUSTER_CUT_FRACTIONS))
     for linkage in ("complete", "average"):
         cells = []
-        for fraction in SWEEP_FRACTIONS:
+        for fraction in CLUSTER_CUT_FRACTIONS:
             predicted = cluster_faces(vectors, photo_ids, threshold * fraction, k, linkage=linkage)
             cells.append(f"{bcubed(labels, predicted).f1:.3f} ({len(np.unique(predicted))})")
         print(f"{linkage:<10}" + "".join(f"{cell:>13}" for cell in cells))

@@ -113,6 +113,30 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 # 2,196 LFW DevTest faces with dlib vectors (BENCHMARKS.md, "Clustering quality").
 CLUSTER_LINKAGES = ("complete", "average")
 DEFAULT_LINKAGE = "complete"
+# Every rule `facesim calibrate` compares (issue 13) and `clusters --linkage` accepts: the two
+# linkages; single linkage (connected faces under the cut, which chains); Chinese whispers (label
+# propagation over the same graph); DBSCAN as Immich and PhotoPrism run it (a face with
+# min_samples faces, itself included, under the cut is a core; cores under the cut join, other
+# faces attach to their nearest core); HDBSCAN (the most stable clusters of single linkage over
+# mutual reachability, under the cut); two-stage (complete-linkage cores at a tight core_cut, then
+# each face left alone joins the core whose mean distance to it is under the cut).
+CLUSTER_RULES = (*CLUSTER_LINKAGES, "single", "whispers", "dbscan", "hdbscan", "two-stage")
+# Each rule's own parameters besides the cut, named as cluster_faces and the model card's
+# "params" name them.
+CLUSTER_RULE_PARAMS = {"dbscan": ("min_samples",), "hdbscan": ("min_samples",), "two-stage": ("core_cut",)}
+# The grid each rule is calibrated on: cuts as fractions of the verification threshold, and the
+# rules' own parameters. The chaining rules (single, whispers, DBSCAN) peaked at the grid's old
+# floor of 0.70 on facesim's vectors, so it reaches down to 0.55. Immich's default minFaces is 3;
+# 2 would make DBSCAN single linkage.
+CLUSTER_CUT_FRACTIONS = (0.55, 0.60, 0.65, 0.70, 0.75, 0.80, 0.85, 0.90, 0.95, 1.00, 1.05, 1.10)
+DBSCAN_MIN_SAMPLES = (3, 4)
+# HDBSCAN's smallest cluster is 2 faces, since many persons in a photo collection (and most in the
+# validation galleries) have only two. min_samples 1 is single linkage's tree pruned by stability;
+# 2 is the same tree (a face's nearest neighbour is never farther than any edge it merges by), so
+# the grid skips it.
+HDBSCAN_MIN_CLUSTER_SIZE = 2
+HDBSCAN_MIN_SAMPLES = (1, 3)
+TWO_STAGE_CORE_FRACTIONS = (0.50, 0.60, 0.70, 0.80)
 
 # --- `facesim index --engine ray` -----------------------------------------------------------
 # Ray's own connect retries for minutes; an address where nothing listens fails after this.

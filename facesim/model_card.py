@@ -8,11 +8,11 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from facesim.config import MODEL_CARD_PATH
+from facesim.config import CLUSTER_RULES, MODEL_CARD_PATH
 from facesim.errors import FacesimError
 
 
@@ -46,16 +46,27 @@ def threshold(path: Path = MODEL_CARD_PATH) -> float:
     return float(value)
 
 
-def clustering_rule(linkage: str | None = None, path: Path = MODEL_CARD_PATH) -> tuple[str, float]:
-    """The calibrated linkage and its cut; a linkage the user names gets its own calibrated cut,
+class ClusterRule(NamedTuple):
+    """A clustering rule as calibrated: the rule's name (CLUSTER_RULES), its cut, and its own
+    parameters (as cluster_faces takes them; empty for the linkages)."""
+
+    linkage: str
+    cut: float
+    params: dict[str, float]
+
+
+def clustering_rule(linkage: str | None = None, path: Path = MODEL_CARD_PATH) -> ClusterRule:
+    """The calibrated rule; a rule the user names gets its own calibrated cut and parameters,
     so no clustering ever runs at a hand-picked distance."""
     rule = _cached(Path(path)).get("clustering")
     if not isinstance(rule, dict) or "cuts" not in rule:
         raise FacesimError(f"{path}: no calibrated clustering rule; run `facesim calibrate`")
     chosen = linkage or rule["linkage"]
+    if chosen in CLUSTER_RULES and chosen not in rule["cuts"]:
+        raise FacesimError(f"{path}: {chosen} was not calibrated; run `facesim calibrate`")
     if chosen not in rule["cuts"]:
-        raise FacesimError(f"unknown linkage {chosen!r}; choose {' or '.join(rule['cuts'])}")
-    return chosen, float(rule["cuts"][chosen])
+        raise FacesimError(f"unknown linkage {chosen!r}; choose {', '.join(rule['cuts'])}")
+    return ClusterRule(chosen, float(rule["cuts"][chosen]), dict(rule.get("params", {}).get(chosen, {})))
 
 
 def is_same_person(distance: float | np.ndarray, threshold: float) -> bool | np.ndarray:

@@ -1,5 +1,6 @@
 """Group a gallery's faces into persons: complete (default) or average linkage over a sparse kNN
-graph, with cannot-link.
+graph, with cannot-link; or, over the same graph, another of the rules calibration compares
+(single linkage, Chinese whispers, DBSCAN, HDBSCAN, two-stage: facesim/config.py CLUSTER_RULES).
 
 Why not chaining. Single link, and Chinese whispers (label propagation over the same graph of
 under-threshold pairs), chain: A~B, B~C, ..., Y~Z puts A and Z in one person although they are far
@@ -54,20 +55,25 @@ are numbered by each cluster's first face.
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
 import faiss
 import numpy as np
 
-from facesim.config import CLUSTER_LINKAGES, DEFAULT_LINKAGE
+from facesim.config import CLUSTER_RULE_PARAMS, CLUSTER_RULES, DEFAULT_LINKAGE
 from facesim.model_card import is_same_person
+from index.dbscan import dbscan
+from index.hdbscan import hdbscan
+from index.single_linkage import single_linkage
+from index.two_stage import attach_to_cores
+from index.whispers import CHINESE_WHISPERS_ITERATIONS, whisper
 
 DEFAULT_K = 40
 EXACT_SEARCH_MAX_FACES = 20_000
 HNSW_LINKS = 24
 HNSW_EF_CONSTRUCTION = 60
 HNSW_MIN_EF_SEARCH = 64
-CHINESE_WHISPERS_ITERATIONS = 100
 _BLOCK_ELEMENTS = 1 << 22  # float32 products per block: 16 MiB
 _UNIT_TOLERANCE = 1e-3
 
@@ -92,32 +98,60 @@ def cluster_faces(
     k: int = DEFAULT_K,
     *,
     linkage: str = DEFAULT_LINKAGE,
+    params: Mapping[str, float] | None = None,
     exact_search_max: int = EXACT_SEARCH_MAX_FACES,
 ) -> np.ndarray:
     """Label every face with a person cluster (0..C-1); singletons are clusters of their own.
 
     vectors: (n, d) unit-length float32 embeddings. photo_ids: (n,) the photo each face came
-    from; faces sharing a photo id never share a cluster. threshold: the calibrated same-person
-    distance T. linkage: "complete" merges two groups only if every cross pair is under T (every
-    two faces of a person would pass `verify`); "average" if their mean cross distance is. k:
-    neighbours per face in the candidate graph. exact_search_max: largest n searched
-    exhaustively; above it HNSW is used (a parameter so tests and benchmarks can exercise both).
+    from; faces sharing a photo id never share a cluster. threshold: the rule's cut. linkage: the
+    rule, one of CLUSTER_RULES: "complete" merges two groups only if every cross pair is under
+    the cut (every two faces of a person would pass `verify`); "average" if their mean cross
+    distance is; the others are described in their modules. params: the rule's own parameters
+    (CLUSTER_RULE_PARAMS): (H)DBSCAN's min_samples, two-stage's core_cut (at most the cut). k: neighbours per
+    face in the candidate graph. exact_search_max: largest n searched exhaustively; above it HNSW
+    is used (a parameter so tests and benchmarks can exercise both).
     Labels are numbered in order of each cluster's first face, so equal input gives equal output.
     """
-    if linkage not in CLUSTER_LINKAGES:
-        raise ValueError(f"linkage must be one of {', '.join(CLUSTER_LINKAGES)}, not {linkage!r}")
+    if linkage not in CLUSTER_RULES:
+        raise ValueError(f"linkage must be one of {', '.join(CLUSTER_RULES)}, not {linkage!r}")
+    params = dict(params or {})
+    if sorted(params) != sorted(CLUSTER_RULE_PARAMS.get(linkage, ())):
+        wanted = ", ".join(CLUSTER_RULE_PARAMS.get(linkage, ())) or "none"
+        raise ValueError(f"{linkage} takes parameters: {wanted}; given {', '.join(params) or 'none'}")
     vectors = _checked_vectors(vectors, threshold, k)
     photo_ids = np.asarray(photo_ids)
     if photo_ids.shape != (len(vectors),):
         raise ValueError(f"photo_ids must have shape ({len(vectors)},), not {photo_ids.shape}")
+    if linkage == "two-stage" and not 0.0 < params["core_cut"] <= threshold:
+        raise ValueError(f"core_cut must be in (0, cut {threshold}], not {params['core_cut']}")
     if len(vectors) == 0:
         return np.zeros(0, dtype=np.int64)
     graph = _neighbour_graph(vectors, threshold, k, exact_search_max, photo_ids)
-    merge = _agglomerate if linkage == "average" else _agglomerate_complete
-    groups = merge(vectors, photo_ids, graph, threshold)
-    raw = np.empty(len(vectors), dtype=np.int64)
-    for number, members in enumerate(groups):
-        raw[members] = number
+    edges = graph.first, graph.second
+    if linkage == "single":
+        raw = single_linkage(photo_ids, *edges, graph.distance)
+    elif linkage == "whispers":
+        raw = whisper(vectors, *edges, photo_ids)
+    elif linkage == "dbscan":
+        raw = dbscan(photo_ids, *edges, graph.distance, int(params["min_samples"]))
+    elif linkage == "hdbscan":
+        raw = hdbscan(photo_ids, *edges, graph.distance, threshold, int(params["min_samples"]))
+    elif linkage == "two-stage":
+        core_cut = float(params["core_cut"])
+        tight = is_same_person(graph.distance, core_cut)
+        core_graph = replace(
+            graph,
+            first=graph.first[tight],
+            second=graph.second[tight],
+            distance=graph.distance[tight],
+            floor=np.minimum(graph.floor, core_cut),
+        )
+        cores = _labelled(len(vectors), _agglomerate_complete(vectors, photo_ids, core_graph, core_cut))
+        raw = attach_to_cores(vectors, photo_ids, cores, *edges, threshold)
+    else:
+        merge = _agglomerate if linkage == "average" else _agglomerate_complete
+        raw = _labelled(len(vectors), merge(vectors, photo_ids, graph, threshold))
     return _numbered_by_first_face(raw)
 
 
@@ -130,43 +164,25 @@ def chinese_whispers(
     *,
     exact_search_max: int = EXACT_SEARCH_MAX_FACES,
 ) -> np.ndarray:
-    """dlib's Chinese whispers, the baseline the benchmark compares cluster_faces against.
+    """dlib's Chinese whispers as dlib ships it, without cannot-link: the baseline the benchmarks
+    compare against (index/whispers.py; `linkage="whispers"` is the candidate with cannot-link).
 
-    As in dlib's chinese_whispers_clustering: faces closer than threshold are joined by an edge of
-    weight 1, each face also votes for its own label (dlib's loop includes j == i), and a face
-    takes the label with the highest vote, the smallest label on ties. Two differences, for
-    scale: edges come from the same kNN graph as cluster_faces instead of all n^2 pairs, and
-    each iteration visits every face once in a seeded random order, stopping early once a full
-    pass changes nothing (a fixed point, so further passes could not change anything either).
-    No cannot-link: this is the baseline as dlib ships it.
+    One difference from dlib, for scale: edges come from the same kNN graph as cluster_faces
+    instead of all n^2 pairs.
     """
     vectors = _checked_vectors(vectors, threshold, k)
-    n = len(vectors)
-    if n == 0:
+    if len(vectors) == 0:
         return np.zeros(0, dtype=np.int64)
     graph = _neighbour_graph(vectors, threshold, k, exact_search_max, None)
-    neighbours: list[list[int]] = [[] for _ in range(n)]
-    for a, b in zip(graph.first.tolist(), graph.second.tolist(), strict=True):
-        neighbours[a].append(b)
-        neighbours[b].append(a)
-    labels = list(range(n))
-    rng = np.random.default_rng(seed)
-    for _ in range(iterations):
-        changed = False
-        for node in rng.permutation(n).tolist():
-            adjacent = neighbours[node]
-            if not adjacent:
-                continue
-            votes = {labels[node]: 1}
-            for other in adjacent:
-                votes[labels[other]] = votes.get(labels[other], 0) + 1
-            best = min(votes, key=lambda label: (-votes[label], label))
-            if best != labels[node]:
-                labels[node] = best
-                changed = True
-        if not changed:
-            break
-    return _numbered_by_first_face(np.asarray(labels, dtype=np.int64))
+    return _numbered_by_first_face(whisper(vectors, graph.first, graph.second, None, iterations, seed))
+
+
+def _labelled(n: int, groups: list[list[int]]) -> np.ndarray:
+    """A group number per face, from each group's faces."""
+    raw = np.empty(n, dtype=np.int64)
+    for number, members in enumerate(groups):
+        raw[members] = number
+    return raw
 
 
 def _checked_vectors(vectors: np.ndarray, threshold: float, k: int) -> np.ndarray:

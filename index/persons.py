@@ -6,6 +6,7 @@ keeps each person's ID stable across runs (index.person_ids) and stores the resu
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -287,14 +288,24 @@ def faces_of_person(store: Store, person: str) -> list[ExportRow]:
     return sorted(rows, key=lambda row: (row.photo_path, row.face_id))
 
 
-def cluster_gallery(store: Store, threshold: float, linkage: str = DEFAULT_LINKAGE, *, save: bool = True) -> Clustering:
-    """Clusters every indexed face, with person ids carried over from the stored persons (names
-    first, see assign_stable_ids). `save` replaces the stored persons in one transaction and needs
-    the writer's lock; without it this is a trial that changes nothing."""
+def cluster_gallery(
+    store: Store,
+    threshold: float,
+    linkage: str = DEFAULT_LINKAGE,
+    *,
+    params: Mapping[str, float] | None = None,
+    save: bool = True,
+) -> Clustering:
+    """Clusters every indexed face by the rule `linkage` at cut `threshold` (with the rule's own
+    `params`, see cluster_faces), then the user's corrections, with person ids carried over from
+    the stored persons (names first, see assign_stable_ids). `save` replaces the stored persons in
+    one transaction and needs the writer's lock; without it this is a trial that changes nothing."""
     face_ids, vectors, photo_ids, paths_boxes = _indexed_faces(store)
     if len(face_ids) == 0:
         return Clustering([], 0, 0)
-    labels = honour_links(face_ids, cluster_faces(vectors, photo_ids, threshold, linkage=linkage), *links(store))
+    labels = honour_links(
+        face_ids, cluster_faces(vectors, photo_ids, threshold, linkage=linkage, params=params), *links(store)
+    )
     previous = previous_assignment(store)
     named = set(names(store))
     assignment, next_id = assign_stable_ids(previous, face_ids, labels, next_person_id(store, previous), prefer=named)

@@ -202,7 +202,7 @@ def test_clusters_linkage_choice(gallery: tuple[Path, Path, dict], tmp_path: Pat
     for linkage in ("complete", "average"):
         persons = run_json("clusters", "--index", scratch, "--linkage", linkage, "--min-size", "1")
         assert sum(len(p["faces"]) for p in persons) == expected_faces()
-    code, _, stderr = run("clusters", "--index", scratch, "--linkage", "single")
+    code, _, stderr = run("clusters", "--index", scratch, "--linkage", "ward")
     assert code == 2 and len(stderr.strip().splitlines()) == 1 and "linkage" in stderr
     persons = run_json("clusters", "--index", scratch, "--linkage", "complete")
     assert persons

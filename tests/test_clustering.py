@@ -32,8 +32,8 @@ def gallery(persons: int, faces_each: int, noise: float, seed: int) -> tuple[np.
 
 
 def reference_linkage(vectors: np.ndarray, photo_ids: np.ndarray, threshold: float, linkage: str) -> np.ndarray:
-    """Textbook O(n^3) greedy average or complete linkage over all pairs, skipping groups that share a photo."""
-    reduce = np.mean if linkage == "average" else np.max
+    """Textbook O(n^3) greedy average, complete or single linkage over all pairs, skipping groups that share a photo."""
+    reduce = {"average": np.mean, "complete": np.max, "single": np.min}[linkage]
     distance = np.sqrt(np.clip(2 - 2 * vectors.astype(np.float64) @ vectors.T.astype(np.float64), 0, None))
     groups = [[i] for i in range(len(vectors))]
     while True:
@@ -101,11 +101,14 @@ def test_one_close_pair_does_not_merge_two_far_groups() -> None:
         np.testing.assert_array_equal(labels, reference_linkage(vectors, photo_ids, 0.9, linkage))
 
 
-@pytest.mark.parametrize("linkage", CLUSTER_LINKAGES)
+@pytest.mark.parametrize(
+    ("linkage", "k"), [*((linkage, k) for linkage in CLUSTER_LINKAGES for k in (8, 200)), ("single", 200)]
+)
 @pytest.mark.parametrize("seed", range(4))
-@pytest.mark.parametrize("k", [8, 200])
 def test_matches_textbook_linkage(linkage: str, seed: int, k: int) -> None:
-    """k=200 covers every pair (exact by construction); k=8 is a sparse graph on clear clusters."""
+    """k=200 covers every pair (exact by construction); k=8 is a sparse graph on clear clusters.
+    Single linkage only with every pair: where cannot-link refuses a face's nearest edges, the one
+    it would take next may lie outside a sparse graph."""
     rng = np.random.default_rng(seed)
     vectors, _ = gallery(persons=6, faces_each=10, noise=0.6, seed=seed)
     photo_ids = rng.integers(0, 45, len(vectors))  # some same-person faces share photos: cannot-link bites
@@ -126,9 +129,18 @@ def test_complete_linkage_keeps_every_pair_under_the_threshold(seed: int) -> Non
     assert distance[(average[:, None] == average[None])].max() >= threshold  # the looser rule really differs
 
 
-def test_unknown_linkage_is_refused() -> None:
+def test_unknown_linkage_and_wrong_parameters_are_refused() -> None:
+    faces = on_circle(np.zeros(2))
     with pytest.raises(ValueError, match="linkage"):
-        cluster_faces(on_circle(np.zeros(2)), np.arange(2), 0.6, linkage="single")
+        cluster_faces(faces, np.arange(2), 0.6, linkage="ward")
+    with pytest.raises(ValueError, match="dbscan takes parameters: min_samples; given none"):
+        cluster_faces(faces, np.arange(2), 0.6, linkage="dbscan")
+    with pytest.raises(ValueError, match="complete takes parameters: none; given core_cut"):
+        cluster_faces(faces, np.arange(2), 0.6, params={"core_cut": 0.3})
+    with pytest.raises(ValueError, match="core_cut must be in"):
+        cluster_faces(faces, np.arange(2), 0.6, linkage="two-stage", params={"core_cut": 0.61})
+    with pytest.raises(ValueError, match="min_samples must be at least 1"):
+        cluster_faces(faces, np.arange(2), 0.6, linkage="dbscan", params={"min_samples": 0})
 
 
 @pytest.mark.parametrize("exact_search_max", [10**9, 0])

@@ -1,6 +1,6 @@
-"""Properties of clustering that must hold for every gallery, searched by Hypothesis: cannot-link,
-complete linkage's every-pair rule, independence from input order, and person ids that survive
-re-runs and added photos."""
+"""Properties of clustering that must hold for every gallery and every rule calibration may
+choose, searched by Hypothesis: cannot-link, complete linkage's every-pair rule, independence from
+input order, and person ids that survive re-runs and added photos."""
 
 from __future__ import annotations
 
@@ -10,12 +10,37 @@ import numpy as np
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from facesim.config import CLUSTER_RULES
 from index import clustering
 from index.clustering import cluster_faces
 from index.person_ids import assign_stable_ids
 
 DIM = 16
-LINKAGES = st.sampled_from(["complete", "average"])
+
+
+@st.composite
+def rules(draw: st.DrawFn) -> tuple[str, dict[str, float] | float]:
+    """A rule of CLUSTER_RULES and its own parameters; two-stage's core cut as a fraction of the
+    cut, made absolute by `rule_at` once the gallery's threshold is known."""
+    rule = draw(st.sampled_from(CLUSTER_RULES))
+    if rule in ("dbscan", "hdbscan"):
+        return rule, {"min_samples": draw(st.integers(1, 5))}
+    if rule == "two-stage":
+        return rule, draw(st.floats(0.3, 1.0))
+    return rule, {}
+
+
+LINKAGES = rules()
+
+
+def rule_at(rule: tuple[str, dict[str, float] | float], vectors: np.ndarray, threshold: float) -> dict:
+    """cluster_faces' keyword arguments for a drawn rule, refusing a core cut within float noise of a pair."""
+    name, params = rule
+    if isinstance(params, float):
+        core_cut = threshold * params
+        assume(np.abs(pairwise(vectors) - core_cut).min() > 1e-4)
+        params = {"core_cut": core_cut}
+    return {"linkage": name, "params": params}
 
 
 @st.composite
@@ -46,9 +71,9 @@ def partition(labels: np.ndarray) -> set[frozenset[int]]:
 
 
 @given(galleries(), LINKAGES, st.sampled_from([2, 5, 40]))
-def test_faces_of_one_photo_never_share_a_person(gallery, linkage: str, k: int) -> None:
+def test_faces_of_one_photo_never_share_a_person(gallery, linkage, k: int) -> None:
     vectors, photo_ids, threshold = gallery
-    labels = cluster_faces(vectors, photo_ids, threshold, k, linkage=linkage)
+    labels = cluster_faces(vectors, photo_ids, threshold, k, **rule_at(linkage, vectors, threshold))
     for members in partition(labels):
         photos = photo_ids[sorted(members)]
         assert len(set(photos.tolist())) == len(photos)
@@ -63,27 +88,30 @@ def test_complete_linkage_keeps_every_pair_of_a_person_under_the_threshold(galle
 
 
 @given(galleries(), LINKAGES, st.randoms(use_true_random=False))
-def test_the_persons_do_not_depend_on_the_order_of_the_faces(gallery, linkage: str, random) -> None:
-    """With every pair searched (k >= n - 1) the result is greedy linkage over exact distances, a
-    property of the faces, not of where they sit in the input."""
+def test_the_persons_do_not_depend_on_the_order_of_the_faces(gallery, linkage, random) -> None:
+    """With every pair searched (k >= n - 1) every rule works on exact distances, ties broken by
+    the faces themselves (whispers ranks them by vector), so the persons are a property of the
+    faces, not of where they sit in the input."""
     vectors, photo_ids, threshold = gallery
+    rule = rule_at(linkage, vectors, threshold)
     order = np.arange(len(vectors))
     random.shuffle(order)
-    labels = cluster_faces(vectors, photo_ids, threshold, linkage=linkage)
-    shuffled = cluster_faces(vectors[order], photo_ids[order], threshold, linkage=linkage)
+    labels = cluster_faces(vectors, photo_ids, threshold, **rule)
+    shuffled = cluster_faces(vectors[order], photo_ids[order], threshold, **rule)
     unshuffled = np.empty_like(shuffled)
     unshuffled[order] = shuffled
     assert partition(unshuffled) == partition(labels)
 
 
 @given(galleries(), LINKAGES, st.integers(1, 100))
-def test_a_rerun_keeps_every_person_id(gallery, linkage: str, first_id: int) -> None:
+def test_a_rerun_keeps_every_person_id(gallery, linkage, first_id: int) -> None:
     vectors, photo_ids, threshold = gallery
+    rule = rule_at(linkage, vectors, threshold)
     face_ids = np.arange(1000, 1000 + len(vectors))
-    labels = cluster_faces(vectors, photo_ids, threshold, linkage=linkage)
+    labels = cluster_faces(vectors, photo_ids, threshold, **rule)
     first, next_id = assign_stable_ids({}, face_ids, labels, first_id)
     assert sorted(set(first.values())) == list(range(first_id, next_id))
-    again = cluster_faces(vectors, photo_ids, threshold, linkage=linkage)
+    again = cluster_faces(vectors, photo_ids, threshold, **rule)
     assert assign_stable_ids(first, face_ids, again, next_id) == (first, next_id)
     # Whatever numbers the clustering gives its clusters, the ids follow the faces.
     relabelled = (again.max() - again) * 7
@@ -115,10 +143,11 @@ def test_added_faces_of_new_people_leave_every_old_id_alone(gallery, added: int,
 
 
 @given(galleries(), LINKAGES, st.integers(1, 40))
-def test_the_persons_do_not_depend_on_the_block_size(gallery, linkage: str, block: int) -> None:
+def test_the_persons_do_not_depend_on_the_block_size(gallery, linkage, block: int) -> None:
     """Exact group distances are summed or maxed block by block to bound memory; with blocks of a
     few products the answer must be the one from a single block."""
     vectors, photo_ids, threshold = gallery
-    labels = cluster_faces(vectors, photo_ids, threshold, linkage=linkage)
+    rule = rule_at(linkage, vectors, threshold)
+    labels = cluster_faces(vectors, photo_ids, threshold, **rule)
     with patch.object(clustering, "_BLOCK_ELEMENTS", block):
-        assert partition(cluster_faces(vectors, photo_ids, threshold, linkage=linkage)) == partition(labels)
+        assert partition(cluster_faces(vectors, photo_ids, threshold, **rule)) == partition(labels)

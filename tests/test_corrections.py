@@ -25,8 +25,21 @@ MODEL = "model-under-test"
 CARD = {
     "threshold": 1.0,
     "model_id": MODEL,
-    "clustering": {"linkage": "complete", "cuts": {"complete": 1.0, "average": 0.9}},
+    "clustering": {
+        "linkage": "complete",
+        "cuts": {
+            "complete": 1.0,
+            "average": 0.9,
+            "single": 0.8,
+            "whispers": 0.8,
+            "dbscan": 0.9,
+            "hdbscan": 0.9,
+            "two-stage": 1.0,
+        },
+        "params": {"dbscan": {"min_samples": 3}, "hdbscan": {"min_samples": 2}, "two-stage": {"core_cut": 0.7}},
+    },
 }
+OTHER_RULES = [rule for rule in CARD["clustering"]["cuts"] if rule != "complete"]
 
 
 def _unit(rng: np.random.Generator, centre: np.ndarray, spread: float) -> np.ndarray:
@@ -82,7 +95,7 @@ def test_the_three_people_start_apart(gallery) -> None:
     assert all(len(ids) == 1 for ids in found) and len(set.union(*found)) == 3
 
 
-def test_a_merge_holds_through_apply_another_linkage_and_new_photos(gallery) -> None:
+def test_a_merge_holds_through_apply_every_other_rule_and_new_photos(gallery) -> None:
     index_dir, faces = gallery
     (a,), (b,) = person_of(index_dir, faces["A"]), person_of(index_dir, faces["B"])
     assert cli("name", b, "Bea", "--index", index_dir).exit_code == 0
@@ -92,8 +105,8 @@ def test_a_merge_holds_through_apply_another_linkage_and_new_photos(gallery) -> 
     with Gallery.open(index_dir, create=False) as opened:
         assert names(opened.store)[a] == "Bea"  # the only name moves to the merged person
         _add_photo(opened, "/photos/new.jpg", np.eye(128, dtype=np.float32)[0])
-    for args in (["--apply"], ["--linkage", "average", "--apply"]):
-        assert cli("clusters", "--index", index_dir, *args).exit_code == 0
+    for args in (["--apply"], *(["--linkage", rule, "--apply"] for rule in OTHER_RULES)):
+        assert cli("clusters", "--index", index_dir, *args).exit_code == 0, args
         assert person_of(index_dir, faces["A"] + faces["B"]) == {a}
         assert person_of(index_dir, faces["C"]) != {a}
 
@@ -105,11 +118,12 @@ def test_reject_and_move_hold_through_a_new_clustering(gallery) -> None:
     result = cli("reject", rejected, "--index", index_dir)
     assert result.exit_code == 0, result.output
     assert cli("move", moved, c, "--index", index_dir).exit_code == 0
-    for _ in range(2):
+    for args in ([], ["--apply"], *(["--linkage", rule, "--apply"] for rule in OTHER_RULES)):
+        if args:
+            assert cli("clusters", "--index", index_dir, *args).exit_code == 0, args
         assignment = persons(index_dir)
         assert assignment[rejected] != a and assignment[rejected] not in person_of(index_dir, faces["A"][2:])
         assert assignment[moved] == c and assignment[faces["A"][2]] == a
-        assert cli("clusters", "--index", index_dir, "--apply").exit_code == 0
 
 
 def test_a_contradiction_is_one_line_and_changes_nothing(gallery) -> None:

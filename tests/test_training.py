@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
+from facesim.config import CLUSTER_RULES
 from facesim.errors import FacesimError
 from facesim.training.chip_cache import load_source_cache, source_cache_dir
 from facesim.training.lfw import LfwLayout, assert_no_devtest, sample_pairs, split_people
@@ -97,6 +98,8 @@ def test_two_step_training_then_calibration(tiny_lfw: Path, tmp_path: Path) -> N
     assert np.isfinite(card["calibration"]["at_threshold"]["f1"])
     assert set(card["calibration"]["per_source"]) == {"lfw"}
     assert card["calibration"]["strangers"]["stranger_queries"] >= 1
+    assert set(card["clustering"]["cuts"]) == set(CLUSTER_RULES)
+    assert card["clustering"]["linkage"] in CLUSTER_RULES and "clustering: " in result.output
 
 
 def test_fine_tuning_starts_from_the_given_weights_with_its_own_checkpoint(tiny_lfw: Path, tmp_path: Path) -> None:
