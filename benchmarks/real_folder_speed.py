@@ -279,7 +279,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="facesim-real-") as tmp:
         root = args.cache or Path(tmp)
         sets = build_sets(args.lfw, root / "photos", args.photos, args.crops, args.big, args.seed)
-        galleries = root / "galleries"
+        galleries = Path(tmp) / "galleries"  # always fresh: a kept gallery would index nothing
         results: dict[str, Result] = {}
         results["wild base"] = run_baseline(sets["wild"])
         results["wild"] = run_facesim(sets["wild"], galleries / "wild", [], "facesim index (defaults)")
