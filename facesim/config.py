@@ -22,11 +22,14 @@ EMBEDDING_DIM = 128
 # photo is background. The photo is scaled so that this face fills DETECTOR_WINDOW_PX, the face
 # width both dlib detectors find at their own scale (on LFW faces shrunk for the purpose, HOG
 # missed faces under 65 px and the CNN under 75 px). So the cost of detection follows the face
-# size sought, not the photo: photos up to 1,000 px long get dlib's 2x upsample, exactly as
-# face_recognition does, larger ones a smaller copy, never over 2,000 px long, so a 12 MP photo
-# costs about what a 3 MP one does.
+# size sought, not the photo: photos up to 1,200 px long get a 1.67x copy, larger ones a smaller
+# copy, never over 2,000 px long, so a 12 MP photo costs about what a 3 MP one does. 48 px, not
+# face_recognition's 40 (its 2x upsample): on 300 photos of 400-1,200 px, HOG from 48 px cost
+# 0.77 of HOG from 40 px and found the same share of the dlib pipeline's faces (0.987;
+# `benchmarks/real_folder_speed.py --floors`), and a face under 48 px is one the encoder saw only
+# as blurred augmentation.
 DETECTOR_WINDOW_PX = 80
-MIN_FACE_PX = 40
+MIN_FACE_PX = 48
 MIN_FACE_FRACTION = 0.04
 # The CNN detector, where it only backs HOG up (a one-face question, `--detector thorough`), runs
 # on a copy at most this long and never upsampled: it costs seconds per megapixel, and the faces

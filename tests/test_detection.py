@@ -33,10 +33,14 @@ SAMPLE_PHOTO = SAMPLE_PHOTOS / "Abdullah_Gul_0001.jpg"
 CROSSOVER = round(MIN_FACE_PX / MIN_FACE_FRACTION)
 
 
-def test_small_photos_get_dlibs_own_2x_upsample() -> None:
-    assert detection_scale(250, 250) == DetectionScale(1.0, 1)
-    assert detection_scale(CROSSOVER, CROSSOVER // 2) == DetectionScale(1.0, 1)
-    assert detection_scale(250, 250).smallest_face == MIN_FACE_PX
+def test_small_photos_are_scanned_for_faces_down_to_the_floor() -> None:
+    """Up to the crossover the floor decides: one enlarged copy that makes a MIN_FACE_PX face fill
+    the detector's window, whatever the photo's size."""
+    floor_scale = DetectionScale(DETECTOR_WINDOW_PX / MIN_FACE_PX, 0)
+    assert detection_scale(250, 250) == floor_scale
+    assert detection_scale(CROSSOVER, CROSSOVER // 2) == floor_scale
+    assert detection_scale(250, 250).smallest_face == pytest.approx(MIN_FACE_PX)
+    assert detection_scale(250, 250, min_face=MIN_FACE_PX / 2).smallest_face == pytest.approx(MIN_FACE_PX / 2)
 
 
 def test_past_the_crossover_the_copy_shrinks_below_2x_and_dlib_no_longer_upsamples() -> None:
