@@ -182,9 +182,11 @@ def test_clusters_group_the_people(gallery: tuple[Path, Path, dict]) -> None:
     labels = {name: i for i, name in enumerate(sorted(set(truth)))}
     quality = bcubed(np.array([labels[t] for t in truth]), predicted)
     # The shipped encoder and its calibrated rule (average linkage at 0.75 T, chosen on held-out
-    # people, where it favours precision) measure precision 1.0, recall 0.837, F 0.911 here, 15
-    # persons for 10 people: regression floors, and no two people may ever be merged.
-    assert quality.precision == 1.0 and quality.recall >= 0.83 and quality.f1 >= 0.91, quality
+    # people, where it favours precision) measure precision 1.0, recall 0.805, F 0.892 here, 16
+    # persons for 10 people: regression floors, and no two people may ever be merged. (Detection
+    # from 48 px instead of 40 moved one face's box, and with it one Natalie Coughlin photo out of
+    # her person: recall was 0.837 before; see BENCHMARKS.md, "Speed on a real folder".)
+    assert quality.precision == 1.0 and quality.recall >= 0.80 and quality.f1 >= 0.89, quality
     by_photo: dict[str, list[int]] = {}
     for row in rows:
         by_photo.setdefault(row["photo_path"], []).append(int(row["person_id"]))
