@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facesim.config import CLUSTER_LINKAGES
+from facesim.config import CLUSTER_LINKAGES, CLUSTER_RULES
+from index import clustering
 from index.cluster_metrics import bcubed
 from index.clustering import chinese_whispers, cluster_faces
 from index.person_ids import assign_stable_ids
@@ -82,23 +83,70 @@ def test_average_linkage_does_not_chain() -> None:
     assert any(chinese_whispers(vectors, threshold, seed=seed)[-1] == 0 for seed in range(5))
 
 
+def two_cores_and_a_bridge() -> np.ndarray:
+    """Two tight groups of five, 1.29 apart, and two bridging faces between them."""
+    rng = np.random.default_rng(3)
+    core_a = unit(on_circle(np.zeros(5)) + 0.03 * rng.standard_normal((5, DIM)))
+    core_b = unit(on_circle(np.full(5, 1.4)) + 0.03 * rng.standard_normal((5, DIM)))
+    return np.concatenate([core_a, core_b, on_circle(np.array([0.55, 0.85]))])
+
+
 def test_one_close_pair_does_not_merge_two_far_groups() -> None:
     """Groups A and B (1.29 apart) touch through one close pair; the sparse graph sees little else.
 
     Taking unknown cross pairs as T would reduce the rule to "mean of the known pairs < T", and
     the one known pair (0.3) would merge A and B. The exact mean (about 1.1) must keep them apart.
     """
-    rng = np.random.default_rng(3)
-    core_a = unit(on_circle(np.zeros(5)) + 0.03 * rng.standard_normal((5, DIM)))
-    core_b = unit(on_circle(np.full(5, 1.4)) + 0.03 * rng.standard_normal((5, DIM)))
-    bridge = on_circle(np.array([0.55, 0.85]))
-    vectors = np.concatenate([core_a, core_b, bridge])
+    vectors = two_cores_and_a_bridge()
     photo_ids = np.arange(len(vectors))
     for linkage in CLUSTER_LINKAGES:
         labels = cluster_faces(vectors, photo_ids, threshold=0.9, k=5, linkage=linkage)
         assert len(set(labels[:5].tolist())) == 1 and len(set(labels[5:10].tolist())) == 1
         assert labels[0] != labels[5]
         np.testing.assert_array_equal(labels, reference_linkage(vectors, photo_ids, 0.9, linkage))
+
+
+@pytest.mark.parametrize("linkage", CLUSTER_LINKAGES)
+def test_exact_group_distances_cover_every_block(monkeypatch: pytest.MonkeyPatch, linkage: str) -> None:
+    """Exact group distances are summed (average) or maxed (complete) block by block to bound
+    memory; with one row per block, every block must count, or the far groups would merge."""
+    monkeypatch.setattr(clustering, "_BLOCK_ELEMENTS", 1)
+    vectors = two_cores_and_a_bridge()
+    photo_ids = np.arange(len(vectors))
+    labels = cluster_faces(vectors, photo_ids, threshold=0.9, k=5, linkage=linkage)
+    assert labels[0] != labels[5]
+    np.testing.assert_array_equal(labels, reference_linkage(vectors, photo_ids, 0.9, linkage))
+
+
+def two_broad_blobs(seed: int, n: int) -> np.ndarray:
+    """n faces in two wide, overlapping blobs (16-D): many groups almost, but not quite, close enough."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(2, 16))
+    return unit(centres[rng.integers(0, 2, n)] / 4 + 0.6 * rng.normal(size=(n, 16)) / 4)
+
+
+@pytest.mark.parametrize(("seed", "threshold", "k"), [(0, 0.9, 5), (6, 0.65, 5), (13, 0.69, 5), (58, 0.81, 3)])
+def test_average_linkage_takes_back_a_pair_it_had_ruled_out(seed: int, threshold: float, k: int) -> None:
+    """A merge can lift a queued pair's bound to T (the pair is dropped when its entry surfaces),
+    and a later merge through the absorbed group can pull it back under T: the pair must then be
+    queued again, not forgotten. These sparse galleries take that path, and their merges must
+    still come out as textbook average linkage."""
+    vectors = two_broad_blobs(seed, 30)
+    photo_ids = np.arange(len(vectors))
+    labels = cluster_faces(vectors, photo_ids, threshold, k=k, linkage="average")
+    np.testing.assert_array_equal(labels, reference_linkage(vectors, photo_ids, threshold, "average"))
+
+
+@pytest.mark.parametrize(("seed", "threshold", "k"), [(3, 0.75, 3), (4, 0.75, 5), (10, 0.95, 3)])
+def test_complete_linkage_carries_what_it_knows_through_merges(seed: int, threshold: float, k: int) -> None:
+    """When a group is absorbed, its records (ruled-out pairs included) are joined into the
+    survivor's: the bound is the larger of the two, the covered pairs add up. On these sparse
+    galleries records are joined many times over, and the merges must still be textbook complete
+    linkage."""
+    vectors = two_broad_blobs(seed, 30)
+    photo_ids = np.arange(len(vectors))
+    labels = cluster_faces(vectors, photo_ids, threshold, k=k, linkage="complete")
+    np.testing.assert_array_equal(labels, reference_linkage(vectors, photo_ids, threshold, "complete"))
 
 
 @pytest.mark.parametrize(
@@ -131,7 +179,8 @@ def test_complete_linkage_keeps_every_pair_under_the_threshold(seed: int) -> Non
 
 def test_unknown_linkage_and_wrong_parameters_are_refused() -> None:
     faces = on_circle(np.zeros(2))
-    with pytest.raises(ValueError, match="linkage"):
+    rules = ", ".join(CLUSTER_RULES)
+    with pytest.raises(ValueError, match=f"^linkage must be one of {rules}, not 'ward'$"):
         cluster_faces(faces, np.arange(2), 0.6, linkage="ward")
     with pytest.raises(ValueError, match="dbscan takes parameters: min_samples; given none"):
         cluster_faces(faces, np.arange(2), 0.6, linkage="dbscan")
@@ -168,21 +217,104 @@ def test_chinese_whispers_is_seeded() -> None:
     assert len(runs) == 1
 
 
+def test_chinese_whispers_recovers_separated_persons() -> None:
+    """The baseline must be a fair one: on persons far apart it finds each of them."""
+    vectors, truth = gallery(persons=60, faces_each=8, noise=0.5, seed=1)
+    assert bcubed(truth, chinese_whispers(vectors, 0.9)).f1 > 0.99
+
+
+def test_chinese_whispers_skips_faces_without_neighbours() -> None:
+    """A face with no edge is passed over, not the end of a pass: the close pair joins whatever the
+    visiting order, and the lone faces stay alone."""
+    vectors = on_circle(np.array([0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 5.1]))
+    for seed in range(5):
+        assert chinese_whispers(vectors, 0.45, seed=seed).tolist() == [0, 1, 2, 3, 4, 5, 5]
+
+
+def test_chinese_whispers_counts_each_face_own_vote_like_one_neighbour() -> None:
+    """dlib's rule on a path of three faces whose ends are farther apart than T: an end face has two
+    equal votes, its own and the middle face's, and takes the lower-ranked label; visited before
+    the middle face has moved, it makes {middle, end} a fixed point and the other end stays alone.
+    So some visiting orders split the path and others join it; a vote that weighed neighbours above
+    a face's own label would always join it, one that weighed its own above them never would."""
+    vectors = on_circle(np.array([0.0, 0.3, 0.6]))
+    outcomes = {tuple(chinese_whispers(vectors, 0.45, seed=seed).tolist()) for seed in range(10)}
+    assert (0, 0, 0) in outcomes and outcomes - {(0, 0, 0)} in ({(0, 1, 1)}, {(0, 0, 1)})
+
+
 def test_labels_are_numbered_by_first_face_and_singletons_kept() -> None:
     vectors = on_circle(np.array([2.0, 0.0, 2.02, 4.0, 0.02]))
     labels = cluster_faces(vectors, np.arange(5), threshold=0.3)
     assert labels.tolist() == [0, 1, 0, 2, 1]
+    assert labels.dtype == np.int64 and chinese_whispers(vectors, 0.3).dtype == np.int64  # labels index arrays
 
 
 def test_degenerate_and_bad_input() -> None:
-    assert cluster_faces(np.zeros((0, DIM), np.float32), np.zeros(0), 0.6).shape == (0,)
+    """No faces give no labels (still integers: labels index arrays); one face is a person of its own."""
+    none = np.zeros((0, DIM), np.float32)
+    for labels in (cluster_faces(none, np.zeros(0), 0.6), chinese_whispers(none, 0.6)):
+        assert labels.shape == (0,) and labels.dtype == np.int64
     assert cluster_faces(on_circle(np.zeros(1)), np.zeros(1), 0.6).tolist() == [0]
-    with pytest.raises(ValueError, match="unit length"):
+    assert chinese_whispers(on_circle(np.zeros(1)), 0.6).tolist() == [0]
+    with pytest.raises(ValueError, match=r"^vectors must be unit length \(distances assume \|v\| = 1\)$"):
         cluster_faces(2 * on_circle(np.zeros(2)), np.arange(2), 0.6)
     with pytest.raises(ValueError, match="photo_ids"):
         cluster_faces(on_circle(np.zeros(2)), np.arange(3), 0.6)
     with pytest.raises(ValueError, match="threshold"):
         chinese_whispers(on_circle(np.zeros(2)), 0.0)
+
+
+def test_threshold_and_k_limits() -> None:
+    """T is a distance between unit vectors, so in (0, 2], 2 included; k counts neighbours, so 1 is
+    the least. Input outside the limits is refused with a message that says which limit."""
+    vectors = on_circle(np.array([0.0, 0.1, 3.0]))  # faces 0 and 2 are 1.995 apart
+    assert cluster_faces(vectors, np.arange(3), 2.0).tolist() == [0, 0, 0]
+    assert chinese_whispers(vectors, 2.0).tolist() == [0, 0, 0]
+    assert cluster_faces(vectors, np.arange(3), 0.5, k=1).tolist() == [0, 0, 1]
+    assert chinese_whispers(vectors, 0.5, k=1).tolist() == [0, 0, 1]
+    with pytest.raises(ValueError, match=r"threshold must be in \(0, 2\] for unit vectors, not 2.5"):
+        cluster_faces(vectors, np.arange(3), 2.5)
+    with pytest.raises(ValueError, match="^k must be at least 1, not 0$"):
+        cluster_faces(vectors, np.arange(3), 0.5, k=0)
+    with pytest.raises(ValueError, match=r"^vectors must be 2-D \(faces x dims\), not shape \(3,\)$"):
+        chinese_whispers(np.ones(3, np.float32), 0.5)
+
+
+def test_exact_search_up_to_its_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """exact_search_max is the largest gallery searched exhaustively: at exactly that size no
+    approximate (HNSW) index is built."""
+    vectors, _ = gallery(persons=3, faces_each=4, noise=0.5, seed=0)
+
+    def no_hnsw(*args: object) -> None:
+        raise AssertionError("HNSW built for a gallery within exact_search_max")
+
+    monkeypatch.setattr(clustering.faiss, "IndexHNSWFlat", no_hnsw)
+    labels = cluster_faces(vectors, np.arange(12), 0.9, exact_search_max=12)
+    assert len(set(labels.tolist())) == 3
+    assert len(set(chinese_whispers(vectors, 0.9, exact_search_max=12).tolist())) == 3
+
+
+def test_a_face_is_joined_to_every_face_that_lists_it_as_a_neighbour() -> None:
+    """A centre face 0.29 from four faces that are 0.41 from each other. With k=1 the centre lists
+    only one of them, but each of them lists the centre: an edge kept from either side joins all
+    five (average linkage: every merge's mean stays under T = 0.4; Chinese whispers: a star)."""
+    vectors = unit(np.eye(DIM, dtype=np.float32)[0] + 0.3 * np.eye(DIM, dtype=np.float32)[:5])
+    vectors[0] = np.eye(DIM, dtype=np.float32)[0]
+    assert cluster_faces(vectors, np.arange(5), 0.4, k=1, linkage="average").tolist() == [0, 0, 0, 0, 0]
+    assert chinese_whispers(vectors, 0.4, k=1).tolist() == [0, 0, 0, 0, 0]
+    assert cluster_faces(vectors, np.arange(5), 0.4, k=1).tolist() == [0, 0, 1, 2, 3]  # complete: pairs at 0.41
+
+
+def test_identical_faces_are_at_distance_zero() -> None:
+    """A photo copied under two names gives the same vector twice; rounding can put their inner
+    product just over 1, which must read as distance 0, not as no distance at all."""
+    vectors, _ = gallery(persons=40, faces_each=1, noise=0.0, seed=4)
+    twice = np.repeat(vectors, 2, axis=0)
+    for linkage in CLUSTER_LINKAGES:
+        assert (
+            cluster_faces(twice, np.arange(80), 0.1, linkage=linkage).tolist() == np.repeat(np.arange(40), 2).tolist()
+        )
+    assert chinese_whispers(twice, 0.1).tolist() == np.repeat(np.arange(40), 2).tolist()
 
 
 # BCubed, on examples worked by hand.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import datetime, timedelta
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from facesim.detection import DetectedFace
 from facesim.errors import FacesimError
 from facesim.pipeline import Face
 from index import store as store_module
-from index.store import SCHEMA_VERSION, Store
+from index.store import SCHEMA_VERSION, Location, Store
 
 MODEL = "model-a"
 
@@ -299,3 +300,237 @@ def test_reader_sees_only_committed_batches(tmp_path):
             record(writer, "/p/b.jpg", [make_face(2)])
             assert reader.face_count() == 1  # WAL: the open batch is invisible, not blocking
         assert reader.face_count() == 2
+
+
+# Copies, moves and locations: how a photo stays one photo while its files move around.
+
+
+def test_photos_by_hash_and_photo_with_hash_give_the_oldest_live_photo(store):
+    first = record(store, "/p/a.jpg", [make_face(1)], content_hash="same")
+    record(store, "/p/b.jpg", [make_face(2)], content_hash="same")
+    gone = record(store, "/p/c.jpg", [make_face(3)], content_hash="only-gone")
+    record(store, "/p/d.jpg", [], status="error", content_hash=None, error="unreadable")
+    store.mark_gone([gone])
+    by_hash = store.photos_by_hash()
+    assert set(by_hash) == {"same"}  # neither a gone photo nor one without a hash is found
+    assert by_hash["same"].id == first and by_hash["same"].path == "/p/a.jpg"
+    assert store.photo_with_hash("same").id == first
+    assert store.photo_with_hash("only-gone") is None
+    assert store.photo_with_hash("unknown") is None
+
+
+def test_photos_under_a_folder_or_file_and_not_a_sibling_with_its_prefix(store):
+    for path in ("/p/a/1.jpg", "/p/a/b/2.jpg", "/p/ab/3.jpg", "/p/a.jpg"):
+        record(store, path, [])
+    assert sorted(row.path for row in store.photos_under("/p/a")) == ["/p/a/1.jpg", "/p/a/b/2.jpg"]
+    assert [row.path for row in store.photos_under("/p/a.jpg")] == ["/p/a.jpg"]
+    assert store.photos_by_path().keys() == {"/p/a/1.jpg", "/p/a/b/2.jpg", "/p/ab/3.jpg", "/p/a.jpg"}
+
+
+def test_moving_a_photo_keeps_its_faces_and_replaces_a_tombstone(store):
+    photo = record(store, "/p/old.jpg", [make_face(1)])
+    faces = [face["id"] for face in store.faces_of(photo)]
+    tombstone = record(store, "/p/new.jpg", [], content_hash="earlier")
+    store.mark_gone([tombstone])
+    store.add_location(photo, "/p/elsewhere.jpg", size=1, mtime_ns=1)
+    store.move_photo(photo, "/p/new.jpg", size=321, mtime_ns=654)
+    assert store.photo("/p/old.jpg") is None
+    moved = store.photo("/p/new.jpg")
+    assert (moved.id, moved.size, moved.mtime_ns, moved.status) == (photo, 321, 654, "indexed")
+    assert [face["id"] for face in store.faces_of(photo)] == faces
+    assert store.db.execute("SELECT count(*) FROM photos").fetchone()[0] == 1
+    store.move_photo(photo, "/p/elsewhere.jpg", size=5, mtime_ns=6)  # a path is a photo or a location
+    assert store.locations() == {} and store.photo("/p/elsewhere.jpg").id == photo
+
+
+def test_locations_are_added_touched_and_removed(store):
+    photo = record(store, "/p/a.jpg", [make_face(1)])
+    other = record(store, "/p/b.jpg", [make_face(2)])
+    store.add_location(photo, "/p/copy1.jpg", size=10, mtime_ns=20)
+    store.add_location(other, "/p/copy2.jpg", size=None, mtime_ns=None)
+    store.add_location(photo, "/p/copy2.jpg", size=11, mtime_ns=21)  # the same path again: now a copy of `photo`
+    store.touch_location("/p/copy1.jpg", size=30, mtime_ns=40)
+    assert store.locations() == {
+        "/p/copy1.jpg": Location("/p/copy1.jpg", photo, 30, 40),
+        "/p/copy2.jpg": Location("/p/copy2.jpg", photo, 11, 21),
+    }
+    store.remove_locations(["/p/copy2.jpg", "/p/never-there.jpg"])
+    assert set(store.locations()) == {"/p/copy1.jpg"}
+
+
+def test_a_location_replaces_a_tombstone_at_its_path(store):
+    photo = record(store, "/p/a.jpg", [make_face(1)])
+    tombstone = record(store, "/p/b.jpg", [], content_hash="earlier")
+    store.mark_gone([tombstone])
+    kept = record(store, "/p/c.jpg", [])
+    store.add_location(photo, "/p/b.jpg", size=1, mtime_ns=2)
+    store.add_location(photo, "/p/c.jpg", size=1, mtime_ns=2)  # a live photo there is not a tombstone
+    assert store.photo("/p/b.jpg") is None
+    assert store.photo("/p/c.jpg").id == kept
+
+
+def test_other_paths_are_sorted_per_photo_across_chunks(store):
+    photo = record(store, "/p/a.jpg", [make_face(1)])
+    lonely = record(store, "/p/b.jpg", [make_face(2)])
+    store.add_location(photo, "/p/z.jpg", size=1, mtime_ns=1)
+    store.add_location(photo, "/p/m.jpg", size=1, mtime_ns=1)
+    with store.transaction():
+        many = [record(store, f"/q/{n}.jpg", []) for n in range(store_module._CHUNK + 1)]
+    store.add_location(many[-1], "/q/last-copy.jpg", size=1, mtime_ns=1)
+    found = store.other_paths([*many, photo, lonely])
+    assert found == {photo: ["/p/m.jpg", "/p/z.jpg"], many[-1]: ["/q/last-copy.jpg"]}
+
+
+def test_retiring_photos_promotes_a_copy_still_on_disk_and_marks_the_rest_gone(store, tmp_path):
+    (tmp_path / "b-copy.jpg").write_bytes(b"x")
+    (tmp_path / "c-copy.jpg").write_bytes(b"x")
+    with_copy = record(store, str(tmp_path / "a.jpg"), [make_face(1)])
+    without = record(store, str(tmp_path / "b.jpg"), [make_face(2)])
+    staying = record(store, str(tmp_path / "c.jpg"), [make_face(3)])
+    store.add_location(with_copy, str(tmp_path / "z-copy-missing.jpg"), size=1, mtime_ns=1)
+    store.add_location(with_copy, str(tmp_path / "b-copy.jpg"), size=7, mtime_ns=8)
+    store.add_location(with_copy, str(tmp_path / "c-copy.jpg"), size=9, mtime_ns=10)
+    store.add_location(without, str(tmp_path / "missing.jpg"), size=1, mtime_ns=1)
+    faces = store.faces_of(with_copy)
+    assert store.retire_photos([with_copy, without]) == (1, 1)
+    promoted = store.photo(str(tmp_path / "b-copy.jpg"))  # the first copy on disk, by path
+    assert (promoted.id, promoted.size, promoted.mtime_ns, promoted.status) == (with_copy, 7, 8, "indexed")
+    assert [face["id"] for face in store.faces_of(with_copy)] == [face["id"] for face in faces]
+    assert set(store.other_paths([with_copy])[with_copy]) == {
+        str(tmp_path / "c-copy.jpg"),
+        str(tmp_path / "z-copy-missing.jpg"),
+    }
+    assert store.photo(str(tmp_path / "b.jpg")).status == "gone"
+    assert store.photo(str(tmp_path / "c.jpg")).id == staying and store.face_count() == 2
+    assert store.retire_photos([]) == (0, 0)
+
+
+def test_forgetting_photos_drops_rows_faces_and_locations_across_chunks(store):
+    kept = record(store, "/p/kept.jpg", [make_face(1)])
+    store.add_location(kept, "/p/kept-copy.jpg", size=1, mtime_ns=1)
+    with store.transaction():
+        doomed = [record(store, f"/q/{n}.jpg", [make_face(n + 2)]) for n in range(store_module._CHUNK + 1)]
+    store.add_location(doomed[-1], "/q/copy.jpg", size=1, mtime_ns=1)
+    store.forget_photos(doomed)
+    assert list(store.photos_by_path()) == ["/p/kept.jpg"]
+    assert store.face_count() == 1 and set(store.locations()) == {"/p/kept-copy.jpg"}
+
+
+def test_a_schema_1_gallery_is_migrated_and_its_copies_merged(tmp_path):
+    """Schema 1 had no locations: byte-identical copies were photos of their own. The oldest live
+    row of each content stays the photo; the other live rows become its locations."""
+    path = tmp_path / "old.db"
+    with Store(path) as fresh:
+        oldest = record(fresh, "/p/a.jpg", [make_face(1)], content_hash="same", size=1, mtime_ns=11)
+        record(fresh, "/p/b.jpg", [make_face(2)], content_hash="same", size=2, mtime_ns=22)
+        gone = record(fresh, "/p/c.jpg", [make_face(3)], content_hash="same")
+        fresh.mark_gone([gone])
+        single = record(fresh, "/p/d.jpg", [make_face(4)], content_hash="alone")
+        fresh.db.execute("DROP TABLE photo_paths")
+        fresh.db.execute("PRAGMA user_version = 1")
+    with Store(path, create=False) as migrated:
+        assert migrated.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert migrated.locations() == {"/p/b.jpg": Location("/p/b.jpg", oldest, 2, 22)}
+        assert set(migrated.photos_by_path()) == {"/p/a.jpg", "/p/c.jpg", "/p/d.jpg"}
+        assert migrated.photo("/p/d.jpg").id == single and migrated.face_count() == 2
+
+
+def test_a_non_utf8_file_name_round_trips(store):
+    name = "/p/caf\udce9.jpg"  # a Latin-1 byte that is not UTF-8, as os.listdir returns it
+    photo = record(store, name, [], status="error", content_hash="h", error=f"{name}: not an image")
+    assert store.photo(name).id == photo and name in store.photos_by_path()
+    assert store.photo(name).error == "/p/caf\\xe9.jpg: not an image"  # readable, valid UTF-8
+    store.add_location(photo, name + ".copy", size=1, mtime_ns=1)
+    assert set(store.locations()) == {name + ".copy"}
+    assert store.other_paths([photo]) == {photo: [name + ".copy"]}
+    run = store.start_run(name)
+    assert store.last_run()["id"] == run and store.last_run()["root"] == name
+
+
+def test_face_vectors_of_no_faces_and_of_mixed_sizes(store):
+    ids, vectors = store.face_vectors()
+    assert ids.shape == (0,) and ids.dtype == np.int64
+    assert vectors.shape == (0, 0) and vectors.dtype == np.float32
+    assert store.face_vectors([12345])[0].shape == (0,)
+    record(store, "/p/a.jpg", [make_face(1, dim=128)])
+    record(store, "/p/b.jpg", [make_face(2, dim=64)])
+    with pytest.raises(FacesimError, match="different vector sizes"):
+        store.face_vectors()
+
+
+def test_times_are_recorded_in_utc(store):
+    record(store, "/p/a.jpg", [])
+    run = store.start_run("/p")
+    store.finish_run(run, {})
+    last = store.last_run()
+    for stamp in (store.photo("/p/a.jpg").indexed_at, last["started_at"], last["finished_at"]):
+        assert datetime.fromisoformat(stamp).utcoffset() == timedelta(0)
+
+
+def test_a_run_without_a_root_reads_back_without_one(store):
+    """The schema allows a run with no root (the column is nullable); it must read back, not crash."""
+    store.db.execute("INSERT INTO runs (root, started_at) VALUES (NULL, '2026-01-01T00:00:00+00:00')")
+    assert store.last_run()["root"] is None and store.last_run()["started_at"] == "2026-01-01T00:00:00+00:00"
+
+
+def test_a_reader_opens_while_the_indexer_holds_the_write_lock(tmp_path, monkeypatch):
+    """`match` opens the gallery while an indexer is mid-batch: opening must not wait for the write
+    lock (here it would time out after 0.1 s)."""
+    monkeypatch.setattr(store_module, "SQLITE_BUSY_TIMEOUT_MS", 100)
+    path = tmp_path / "g.db"
+    with Store(path) as writer:
+        record(writer, "/p/a.jpg", [make_face(1)])
+        with writer.transaction():
+            record(writer, "/p/b.jpg", [make_face(2)])
+            with Store(path, create=False) as reader:
+                assert reader.face_count() == 1
+
+
+def test_no_sqlite_utils_plugin_touches_a_gallery_connection(tmp_path):
+    """A plugin installed for some other tool must not get to run code on the gallery's connection."""
+    from sqlite_utils import hookimpl
+    from sqlite_utils.plugins import pm
+
+    prepared = []
+
+    class Plugin:
+        @hookimpl
+        def prepare_connection(self, conn):
+            prepared.append(conn)
+
+    plugin = Plugin()
+    pm.register(plugin, name="facesim-test-plugin")
+    try:
+        with Store(tmp_path / "g.db") as store:
+            record(store, "/p/a.jpg", [])
+    finally:
+        pm.unregister(plugin)
+    assert prepared == []
+
+
+def test_vectors_are_stored_as_float32_whatever_the_model_returns(store):
+    face = make_face(1)
+    as64 = Face(face.detection, face.embedding.astype(np.float64))
+    photo = record(store, "/p/a.jpg", [as64])
+    (saved,) = store.faces_of(photo)
+    assert saved["embedding"].dtype == np.float32
+    np.testing.assert_array_equal(saved["embedding"], face.embedding)
+    ids, vectors = store.face_vectors()
+    assert ids.dtype == np.int64 and store.face_ids().dtype == np.int64
+    assert vectors.dtype == np.float32 and vectors.shape == (1, 128)
+
+
+def test_face_lookups_cover_every_chunk(store):
+    """More faces than two SQL statements take (_CHUNK ids each): every one is found."""
+    count = 2 * store_module._CHUNK + 7
+    with store.transaction():
+        photos = [record(store, f"/p/{n}.jpg", [make_face(n, dim=4)]) for n in range(count)]
+    ids = store.face_ids()
+    assert len(ids) == count
+    found_ids, vectors = store.face_vectors(ids[::-1])
+    assert found_ids.tolist() == ids.tolist() and vectors.shape == (count, 4)
+    hits = store.face_hits(ids.tolist())
+    assert sorted(hits) == ids.tolist()
+    assert all(hit.face_id == face_id for face_id, hit in hits.items())
+    store.forget_photos(photos)
+    assert store.face_count() == 0 and store.photos_by_path() == {}
