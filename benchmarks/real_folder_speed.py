@@ -270,7 +270,7 @@ def main() -> None:
         "--floors",
         type=float,
         nargs="*",
-        default=[MIN_FACE_PX, 48, 56],
+        default=sorted({40, MIN_FACE_PX, 56}),
         help="MIN_FACE_PX values whose detection cost and recall to compare on the wild set (none: skip)",
     )
     args = parser.parse_args()
