@@ -751,10 +751,12 @@ def verify(
             return
         if photo_a is None or photo_b is None:
             raise FacesimError("give two photos, or --pairs FILE.csv")
-        faces: dict[Path, tuple[list, int]] = {}
-        answer = _compare(
-            _faces_of(photo_a, all_faces, detector, faces), _faces_of(photo_b, all_faces, detector, faces)
-        )
+        from facesim.pipeline import embed_faces, locate_faces
+
+        # Both photos read and searched for faces before the encoder loads: a bad second photo
+        # is reported in a fraction of a second, not after torch.
+        located = [locate_faces(photo, detector, all_faces) for photo in (photo_a, photo_b)]
+        answer = _compare(*((embed_faces(rgb, chosen), count) for rgb, chosen, count in located))
         same = is_same_person(answer["distance"], limit)
     if as_json:
         _print_json({**answer, "distance": round(answer["distance"], 4), "threshold": limit, "same_person": same})
@@ -771,18 +773,11 @@ def verify(
 
 def _faces_of(photo: Path, all_faces: bool, detector: str, cache: dict[Path, tuple[list, int]]) -> tuple[list, int]:
     """(faces to compare, faces in the photo), each photo read and embedded once per process."""
-    from facesim.errors import NoFaceError
-    from facesim.pipeline import faces_in_photo, main_face_and_count
+    from facesim.pipeline import embed_faces, locate_faces
 
     if photo not in cache:
-        if all_faces:
-            found = faces_in_photo(photo, detector)
-            if not found:
-                raise NoFaceError(f"{photo}: no face found")
-            cache[photo] = (found, len(found))
-        else:
-            main, count = main_face_and_count(photo, detector)
-            cache[photo] = ([main], count)
+        rgb, chosen, count = locate_faces(photo, detector, all_faces)
+        cache[photo] = (embed_faces(rgb, chosen), count)
     return cache[photo]
 
 

@@ -33,18 +33,39 @@ def _or_default(embedder: Embedder | None) -> Embedder:
     return default_embedder()
 
 
-def faces_in_rgb(rgb: np.ndarray, detector: Detector = "hog", embedder: Embedder | None = None) -> list[Face]:
-    """Every face in the photo, largest first, each with its vector."""
-    detections = detect_faces(rgb, detector)
+def embed_faces(rgb: np.ndarray, detections: list[DetectedFace], embedder: Embedder | None = None) -> list[Face]:
+    """The detected faces of one photo, aligned and embedded in one batch."""
     if not detections:
         return []
-    chips = [align_face(rgb, detection) for detection in detections]
-    vectors = _or_default(embedder).embed(chips)
+    vectors = _or_default(embedder).embed([align_face(rgb, detection) for detection in detections])
     return [Face(detection, vector) for detection, vector in zip(detections, vectors, strict=True)]
+
+
+def faces_in_rgb(rgb: np.ndarray, detector: Detector = "hog", embedder: Embedder | None = None) -> list[Face]:
+    """Every face in the photo, largest first, each with its vector."""
+    return embed_faces(rgb, detect_faces(rgb, detector), embedder)
 
 
 def faces_in_photo(path: str | Path, detector: Detector = "hog", embedder: Embedder | None = None) -> list[Face]:
     return faces_in_rgb(load_rgb(path), detector, embedder)
+
+
+def locate_faces(
+    path: str | Path, detector: Detector = "hog", every_face: bool = False
+) -> tuple[np.ndarray, list[DetectedFace], int]:
+    """The photo, the faces a question about it compares (its main face, or every face), and how
+    many faces it shows; an error when there is none. No encoder here: a command that checks all
+    its photos first reports a bad one before torch loads, which is most of a cold start."""
+    rgb = load_rgb(path)
+    if every_face:
+        chosen = detect_faces(rgb, detector)
+        count = len(chosen)
+    else:
+        primary, count = primary_face_and_count(rgb, detector)
+        chosen = [primary] if primary is not None else []
+    if not chosen:
+        raise NoFaceError(f"{path}: no face found")
+    return rgb, chosen, count
 
 
 def main_face(path: str | Path, detector: Detector = "hog", embedder: Embedder | None = None) -> Face:
@@ -56,12 +77,8 @@ def main_face_and_count(
     path: str | Path, detector: Detector = "hog", embedder: Embedder | None = None
 ) -> tuple[Face, int]:
     """main_face and the number of faces in the photo, so an answer can say which one it used."""
-    rgb = load_rgb(path)
-    chosen, count = primary_face_and_count(rgb, detector)
-    if chosen is None:
-        raise NoFaceError(f"{path}: no face found")
-    vector = _or_default(embedder).embed([align_face(rgb, chosen)])[0]
-    return Face(chosen, vector), count
+    rgb, chosen, count = locate_faces(path, detector)
+    return embed_faces(rgb, chosen, embedder)[0], count
 
 
 def face_distance(a: np.ndarray, b: np.ndarray) -> float:

@@ -32,7 +32,8 @@ def main_face_raises(monkeypatch: pytest.MonkeyPatch):
         def fail(*args: object, **kwargs: object) -> None:
             raise exc
 
-        monkeypatch.setattr(pipeline, "main_face_and_count", fail)
+        monkeypatch.setattr(pipeline, "main_face_and_count", fail)  # match's way in
+        monkeypatch.setattr(pipeline, "locate_faces", fail)  # verify's
 
     return arm
 
@@ -90,7 +91,7 @@ def test_a_real_process_hides_the_traceback_of_an_unexpected_exception() -> None
         "import sys, cli, facesim.pipeline\n"
         "def fail(*args, **kwargs):\n"
         "    raise RuntimeError('the encoder fell over')\n"
-        "facesim.pipeline.main_face_and_count = fail\n"
+        "facesim.pipeline.locate_faces = fail\n"
         "sys.argv = ['facesim', 'verify', 'a.jpg', 'b.jpg']\n"
         "cli.app()\n"
     )

@@ -112,3 +112,22 @@ def test_shipped_hog_detector_finds_exactly_what_dlibs_builtin_one_finds() -> No
             assert list(ours[1]) == list(theirs[1]) and list(ours[2]) == list(theirs[2]), photo.name
             compared += bool(ours[0])
     assert compared >= 40  # the 40 single-face photos at least, so the comparison saw faces
+
+
+@pytest.mark.parametrize(("second", "message"), [("missing.jpg", "no such file"), ("no_face.jpg", "no face found")])
+def test_verify_reports_a_bad_second_photo_before_the_encoder_loads(
+    monkeypatch: pytest.MonkeyPatch, second: str, message: str
+) -> None:
+    """Loading the encoder (torch) is most of a cold `verify`; a photo that cannot be used is known
+    from decoding and detection alone, so it must be reported without asking for the encoder."""
+    from facesim import pipeline
+
+    from cli_runs import run
+
+    def no_encoder(embedder: object) -> None:
+        raise AssertionError("the encoder was asked for before both photos were checked")
+
+    monkeypatch.setattr(pipeline, "_or_default", no_encoder)
+    for extra in ([], ["--all-faces"]):
+        code, _, stderr = run("verify", SAMPLE_PHOTOS / "Abdullah_Gul_0001.jpg", SAMPLE_PHOTOS / second, *extra)
+        assert code != 0 and message in stderr and "Traceback" not in stderr
