@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from index.photo_sets import attach_once
 from index.single_linkage import single_linkage
 
 
@@ -41,12 +42,6 @@ def dbscan(
     border = np.where(core[first[one]], second[one], first[one])
     anchor = np.where(core[first[one]], first[one], second[one])
     order = np.lexsort((anchor, border, distance[one]))
-    attached = np.zeros(n, dtype=bool)
-    for face, near in zip(border[order].tolist(), anchor[order].tolist(), strict=True):
-        person = int(labels[near])
-        if attached[face] or photo_ids[face] in photos[person]:
-            continue
-        labels[face] = person
-        photos[person].add(photo_ids[face])
-        attached[face] = True
-    return labels
+    # An anchor is a core, and cores keep their labels: each offer's person is known up front.
+    offers = zip(border[order].tolist(), labels[anchor[order]].tolist(), strict=True)
+    return attach_once(labels, photo_ids, photos, offers)

@@ -24,6 +24,7 @@ import numpy as np
 
 from facesim.config import HDBSCAN_MIN_CLUSTER_SIZE
 from facesim.model_card import is_same_person
+from index.photo_sets import PhotoDisjointSets
 
 # Reachability 0 (duplicate faces) would be lambda infinity; this caps lambda at 1e6.
 _MIN_REACH = 1e-6
@@ -68,28 +69,17 @@ def _tree(
     """Kruskal over reachability with cannot-link: node i < n is face i, node n + j the j-th merge
     with its two children and lambda (1 / reachability); sizes count faces under each node."""
     n = len(photo_ids)
-    parent = list(range(n))
+    sets = PhotoDisjointSets(photo_ids)
     node = list(range(n))
-    photos = [{photo} for photo in photo_ids.tolist()]
     children: list[tuple[int, int]] = []
     lambdas: list[float] = []
     sizes = [1] * n
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
     order = np.lexsort((distance, reach))
     for a, b, r in zip(first[order].tolist(), second[order].tolist(), reach[order].tolist(), strict=True):
-        a, b = find(a), find(b)
-        if a == b or not photos[a].isdisjoint(photos[b]):
+        joined = sets.union(a, b)
+        if joined is None:
             continue
-        keep, gone = (a, b) if len(photos[a]) >= len(photos[b]) else (b, a)
-        parent[gone] = keep
-        photos[keep] |= photos[gone]
-        photos[gone] = set()
+        keep, gone = joined
         children.append((node[keep], node[gone]))
         lambdas.append(1.0 / max(r, _MIN_REACH))
         sizes.append(sizes[node[keep]] + sizes[node[gone]])

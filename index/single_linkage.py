@@ -13,27 +13,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from index.photo_sets import PhotoDisjointSets
+
 
 def single_linkage(photo_ids: np.ndarray, first: np.ndarray, second: np.ndarray, distance: np.ndarray) -> np.ndarray:
     """A group number per face (not yet numbered by first face). first, second, distance: the
     under-cut edges; a face with none stays alone."""
-    n = len(photo_ids)
-    parent = list(range(n))
-    photos = [{photo} for photo in photo_ids.tolist()]
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
+    sets = PhotoDisjointSets(photo_ids)
     order = np.lexsort((second, first, distance))
     for a, b in zip(first[order].tolist(), second[order].tolist(), strict=True):
-        a, b = find(a), find(b)
-        if a == b or not photos[a].isdisjoint(photos[b]):
-            continue
-        keep, gone = (a, b) if len(photos[a]) >= len(photos[b]) else (b, a)
-        parent[gone] = keep
-        photos[keep] |= photos[gone]
-        photos[gone] = set()
-    return np.array([find(i) for i in range(n)], dtype=np.int64)
+        sets.union(a, b)
+    return sets.roots()

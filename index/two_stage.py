@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from facesim.model_card import is_same_person
+from index.photo_sets import attach_once
 
 
 def attach_to_cores(
@@ -48,11 +49,5 @@ def attach_to_cores(
     keep = is_same_person(means, cut)
     pairs, means = pairs[keep], means[keep]
     photos = {c: set(photo_ids[rows].tolist()) for c, rows in members.items()}
-    attached = np.zeros(len(labels), dtype=bool)
-    for c, f in pairs[np.lexsort((pairs[:, 0], pairs[:, 1], means))].tolist():
-        if attached[f] or photo_ids[f] in photos[c]:
-            continue
-        labels[f] = c
-        photos[c].add(photo_ids[f])
-        attached[f] = True
-    return labels
+    offers = ((f, c) for c, f in pairs[np.lexsort((pairs[:, 0], pairs[:, 1], means))].tolist())
+    return attach_once(labels, photo_ids, photos, offers)
