@@ -173,3 +173,22 @@ def test_hdbscan_faces_short_of_min_samples_under_the_cut_stay_alone() -> None:
     assert len(set(apart.tolist())) == 3
     joined = cluster_faces(vectors, np.arange(3), cut, linkage="hdbscan", params={"min_samples": 2})
     assert len(set(joined.tolist())) == 1
+
+
+def test_dbscan_joins_cores_only_through_cores() -> None:
+    """Two dense persons (four faces each: cores at min_samples 4) 0.27 rad apart, and a face
+    between them that reaches one face of each, short of a core: a border. Cores join only over
+    core-to-core edges, so the border joins one person and never glues the two together."""
+    vectors = on_circle([0.0, 0.01, 0.02, 0.03, 0.30, 0.31, 0.32, 0.33, 0.165])
+    labels = cluster_faces(vectors, np.arange(9), chord(0.14), linkage="dbscan", params={"min_samples": 4})
+    first, second = frozenset(range(4)), frozenset(range(4, 8))
+    assert together(labels) in ({first | {8}, second}, {first, second | {8}})
+
+
+def test_two_stage_judges_each_lone_face_by_its_own_mean() -> None:
+    """A core at 0 and 0.06 rad and two lone faces that each reach it: one at -0.12 (mean chord to
+    the core 0.150, under the 0.2 rad cut) joins; one at 0.24 (mean 0.210, over it) stays alone,
+    though the four distances together average under the cut."""
+    vectors = on_circle([0.0, 0.06, -0.12, 0.24])
+    labels = cluster_faces(vectors, np.arange(4), chord(0.2), linkage="two-stage", params={"core_cut": chord(0.1)})
+    assert together(labels) == {frozenset({0, 1, 2}), frozenset({3})}
