@@ -37,6 +37,12 @@ def _cached(path: Path) -> dict[str, Any]:
     return read_card(path)
 
 
+def card_or_empty(path: Path) -> dict[str, Any]:
+    """A card that may not exist yet (a first calibration, a fine-tune's start without one) reads
+    as empty."""
+    return read_card(path) if path.is_file() else {}
+
+
 def threshold(path: Path = MODEL_CARD_PATH) -> float:
     """The F1-calibrated same-person distance; refusing to guess when it is absent."""
     card = _cached(Path(path))

@@ -83,3 +83,11 @@ def test_training_from_a_pack_writes_weights_and_their_card(tiny_pool: tuple[Pat
     assert "--encoder" in card["training"]["command"]
     assert card["training"]["sources"]["lfw"]["train_faces"] == len(read_pack(tiny_pool[2])[0].labels)
     assert card["training"]["objective"].endswith("alone")
+
+
+def test_a_missing_pack_is_one_line_and_a_failed_exit(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "facesim.training.train_packed", str(tmp_path / "none.npz")]
+    done = subprocess.run([*command, "--weights", str(tmp_path / "w.pt")], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert done.stderr == f"error: {tmp_path / 'none.npz'}: no such file\n"
+    assert not (tmp_path / "w.pt").exists()

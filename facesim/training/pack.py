@@ -75,6 +75,8 @@ def write_pack(
 def read_pack(path: Path) -> tuple[ChipSet, dict[str, Any]]:
     try:
         pack = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise FacesimError(f"{path}: no such file") from None
     except (OSError, ValueError) as exc:
         raise FacesimError(f"{path}: not a training pack ({type(exc).__name__})") from None
     with pack:

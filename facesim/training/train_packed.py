@@ -16,6 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from facesim.errors import FacesimError
 from facesim.model_card import write_card
 from facesim.training.pack import read_pack
 from facesim.training.trainer import TrainSettings, train
@@ -39,7 +40,8 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    args = _arguments(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = _arguments(argv)
     data, summary = read_pack(args.pack)
     settings = TrainSettings(
         epochs=args.epochs,
@@ -52,11 +54,14 @@ def main(argv: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory() as scratch:
         # The checkpoint guards a long CPU run; a packed run is short, and starts fresh.
         result = train(data, settings, Path(scratch) / "checkpoint.pt", args.weights, resume=False, device=args.device)
-    command = shlex.join(["python", "-m", "facesim.training.train_packed", *(sys.argv[1:] if argv is None else argv)])
+    command = shlex.join(["python", "-m", "facesim.training.train_packed", *argv])
     card = training_card(args.weights, summary, settings, result, command)
     write_card(card, args.weights.with_suffix(".json"))
     return card
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except FacesimError as exc:  # a wrong pack path or file: one line, as every facesim command
+        sys.exit(f"error: {exc}")

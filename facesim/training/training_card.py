@@ -14,12 +14,8 @@ from typing import Any
 from facesim.config import CHIP_PADDING, CHIP_SIZE, INPUT_SIZE
 from facesim.embedder import Embedder
 from facesim.encoder import ARCHITECTURE
-from facesim.model_card import read_card
+from facesim.model_card import card_or_empty
 from facesim.training.trainer import TrainSettings
-
-
-def card_or_empty(path: Path) -> dict[str, Any]:
-    return read_card(path) if path.is_file() else {}
 
 
 def _model_id(weights: Path) -> str:

@@ -13,7 +13,7 @@ import numpy as np
 
 from facesim.config import INPUT_SIZE, MODEL_CARD_PATH, WEIGHTS_PATH, cache_dir
 from facesim.embedder import Embedder, load_encoder
-from facesim.model_card import write_card
+from facesim.model_card import card_or_empty, write_card
 from facesim.training.chip_cache import CACHE_VERSION, build_source_cache, load_source_cache, source_cache_dir
 from facesim.training.chipset import ChipSet
 from facesim.training.lfw import DEVTEST_PAIRS, SPLIT_SEED, VALIDATION_FRACTION, LfwLayout, sample_pairs, split_people
@@ -29,7 +29,7 @@ from facesim.training.sources import (
     utkface_source,
 )
 from facesim.training.trainer import TrainSettings, train
-from facesim.training.training_card import card_or_empty, training_card
+from facesim.training.training_card import training_card
 
 CALIBRATION_PAIRS_EACH = 1000
 CALIBRATION_SEED = 1
