@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -23,6 +25,11 @@ def on_circle(angles: np.ndarray) -> np.ndarray:
     vectors = np.zeros((len(angles), DIM), dtype=np.float32)
     vectors[:, 0], vectors[:, 1] = np.cos(angles), np.sin(angles)
     return vectors
+
+
+def chord(angle: np.ndarray | float) -> np.ndarray | float:
+    """The distance between unit vectors `angle` radians apart."""
+    return 2 * np.sin(np.asarray(angle) / 2)
 
 
 def gallery(persons: int, faces_each: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -382,3 +389,55 @@ def test_fresh_ids_never_reuse_an_old_one() -> None:
         assign_stable_ids({1: 5}, np.array([1, 2]), np.array([0, 1]), next_id=5)
     with pytest.raises(ValueError, match="unique"):
         assign_stable_ids({}, np.array([1, 1]), np.array([0, 1]), next_id=0)
+
+
+def test_the_knn_graph_holds_each_faces_k_nearest_and_their_radius() -> None:
+    """Faces at 0, 0.1, 0.25, 0.45 and 0.7 rad with k = 1: each face lists its nearest other face,
+    an edge from either side is kept once, and a face's floor (the least distance any pair the
+    graph did not see can have) is its listed neighbour's distance, capped at T."""
+    vectors = on_circle(np.array([0.0, 0.1, 0.25, 0.45, 0.7]))
+    nearest = chord(np.array([0.1, 0.1, 0.15, 0.2, 0.25]))
+    graph = clustering._neighbour_graph(vectors, 2.0, 1, 100, None)
+    assert list(zip(graph.first.tolist(), graph.second.tolist(), strict=True)) == [(0, 1), (1, 2), (2, 3), (3, 4)]
+    np.testing.assert_allclose(graph.distance, nearest[1:], atol=1e-6)
+    np.testing.assert_allclose(graph.floor, nearest, atol=1e-6)
+    capped = clustering._neighbour_graph(vectors, chord(0.22), 1, 100, None)
+    assert capped.first.tolist() == [0, 1, 2] and capped.second.tolist() == [1, 2, 3]
+    np.testing.assert_allclose(capped.floor, np.minimum(nearest, chord(0.22)), atol=1e-6)
+    # Searched against every face, only pairs at T or more are missing: the floor is T.
+    assert clustering._neighbour_graph(vectors, 0.5, 4, 100, None).floor.tolist() == [0.5] * 5
+
+
+def test_average_linkage_defers_exact_sums_by_the_knn_radius(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pairs the sparse graph never saw are at least the kNN radius apart; adding that floor to
+    the lower bounds puts off exact distance sums until merges have made some of them moot. With
+    every floor at 0 the persons are the same, at the cost of more exact sums."""
+    rng = np.random.default_rng(58)  # a gallery where a floor of 0 costs at least one more sum
+    vectors = unit(rng.standard_normal((6, 16))[rng.integers(0, 6, 25)] + 0.5 * rng.standard_normal((25, 16)))
+    sums = []
+    counting = clustering._distance_sums
+    monkeypatch.setattr(clustering, "_distance_sums", lambda left, right: sums.append(1) or counting(left, right))
+    labels = cluster_faces(vectors, np.arange(25), 0.7, k=4, linkage="average")
+    with_floor = len(sums)
+    searched = clustering._neighbour_graph
+    monkeypatch.setattr(
+        clustering,
+        "_neighbour_graph",
+        lambda *args: replace(searched(*args), floor=np.zeros_like(searched(*args).floor)),
+    )
+    sums.clear()
+    assert cluster_faces(vectors, np.arange(25), 0.7, k=4, linkage="average").tolist() == labels.tolist()
+    assert with_floor < len(sums)
+
+
+def test_hnsw_is_built_on_one_thread_and_the_thread_count_restored(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A parallel HNSW build links faces in an order that depends on thread timing, so one gallery
+    could give other persons from run to run; the caller's thread count must come back after."""
+    vectors, _ = gallery(persons=3, faces_each=4, noise=0.5, seed=0)
+    before = clustering.faiss.omp_get_max_threads()
+    set_to: list[int] = []
+    setting = clustering.faiss.omp_set_num_threads
+    monkeypatch.setattr(clustering.faiss, "omp_set_num_threads", lambda n: set_to.append(n) or setting(n))
+    cluster_faces(vectors, np.arange(12), 0.9, exact_search_max=11)
+    assert set_to == [1, before]
+    assert clustering.faiss.omp_get_max_threads() == before
