@@ -67,18 +67,27 @@ class _Sets:
 
 
 def honour_links(
-    face_ids: np.ndarray, labels: np.ndarray, same: list[tuple[int, int]], different: list[tuple[int, int]]
+    face_ids: np.ndarray,
+    labels: np.ndarray,
+    same: list[tuple[int, int]],
+    different: list[tuple[int, int]],
+    photo_ids: np.ndarray,
 ) -> np.ndarray:
-    """Labels in which every `same` pair shares a person and no `different` pair does.
+    """Labels in which every `same` pair shares a person, no `different` pair does, and no two
+    faces of one photo do (labels must keep that already; so must the `same` pairs, which the
+    correction commands check).
 
     Faces tied by `same` pairs (directly or through others) form a group, which goes to the cluster
     holding most of it (on a tie, its anchor's). A cluster the group makes up at least half of goes
     along whole: that is a merged person, and faces clustered with it belong too. From any other
-    cluster only the group's faces move: a face moved out of a person leaves the rest behind. Then, where a
-    `different` pair still shares a cluster, the first face's group (the face a `move` or `reject`
-    named) leaves for a cluster of its own. Pairs naming faces not in face_ids (deleted photos) are
-    ignored. A `different` pair inside one group is a contradiction, reported with both faces
-    rather than resolved by guessing."""
+    cluster only the group's faces move: a face moved out of a person leaves the rest behind.
+    Where that brought a second face of one photo into a person, the face that ranks lower leaves
+    for a person of its own (with its group): linked faces rank before unlinked ones (the user said
+    so; the clustering only guessed), an earlier group before a later one, and a face clustered
+    there before one carried in. Then, where a `different` pair still shares a cluster, the first
+    face's group (the face a `move` or `reject` named) leaves for a cluster of its own. Pairs naming
+    faces not in face_ids (deleted photos) are ignored. A `different` pair inside one group is a
+    contradiction, reported with both faces rather than resolved by guessing."""
     face_ids = np.asarray(face_ids)
     position = {int(face): i for i, face in enumerate(face_ids.tolist())}
     groups = _Sets(len(face_ids))
@@ -93,6 +102,7 @@ def honour_links(
                 "person and different people; `facesim split` the merged person first"
             )
     merged = np.unique(np.asarray(labels), return_inverse=True)[1].astype(np.int64)
+    clustered = merged.copy()
     members: dict[int, list[int]] = {}
     for i in range(len(face_ids)):
         members.setdefault(groups.find(i), []).append(i)
@@ -114,9 +124,40 @@ def honour_links(
             if 2 * count >= int((merged == cluster).sum()):
                 merged[merged == cluster] = target
         merged[group] = target
-    fresh = int(merged.max()) + 1 if len(merged) else 0
+    merged, fresh = _part_photo_clashes(merged, clustered, np.asarray(photo_ids), members)
     for a, b in apart:
         if merged[a] == merged[b]:
             merged[members[groups.find(a)]] = fresh
             fresh += 1
     return np.unique(merged, return_inverse=True)[1].astype(np.int64)
+
+
+def _part_photo_clashes(
+    merged: np.ndarray, clustered: np.ndarray, photo_ids: np.ndarray, members: dict[int, list[int]]
+) -> tuple[np.ndarray, int]:
+    """Within each person, units (a linked group's faces there, or one unlinked face) claim their
+    photos in rank order; a unit whose photo is already claimed leaves for a fresh person. Returns
+    the labels and the next fresh label."""
+    rank = np.empty(len(merged), dtype=np.int64)
+    unit = np.arange(len(merged))
+    groups = [group for group in members.values() if len(group) > 1]
+    for order, group in enumerate(groups):
+        rank[group] = order
+        unit[group] = group[0]
+    alone = np.ones(len(merged), dtype=bool)
+    for group in groups:
+        alone[group] = False
+    rank[alone] = len(groups) + (clustered[alone] != merged[alone])
+    fresh = int(merged.max()) + 1 if len(merged) else 0
+    for person in np.unique(merged).tolist():
+        faces = np.flatnonzero(merged == person)
+        claimed: set[int] = set()
+        for key in sorted({(int(rank[f]), int(unit[f])) for f in faces.tolist()}):
+            faces_of_unit = faces[unit[faces] == key[1]]
+            photos = set(photo_ids[faces_of_unit].tolist())
+            if photos & claimed:
+                merged[faces_of_unit] = fresh
+                fresh += 1
+            else:
+                claimed |= photos
+    return merged, fresh

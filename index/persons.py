@@ -304,7 +304,7 @@ def cluster_gallery(
     if len(face_ids) == 0:
         return Clustering([], 0, 0)
     labels = honour_links(
-        face_ids, cluster_faces(vectors, photo_ids, threshold, linkage=linkage, params=params), *links(store)
+        face_ids, cluster_faces(vectors, photo_ids, threshold, linkage=linkage, params=params), *links(store), photo_ids
     )
     previous = previous_assignment(store)
     named = set(names(store))
