@@ -145,7 +145,6 @@ def cluster_faces(
             first=graph.first[tight],
             second=graph.second[tight],
             distance=graph.distance[tight],
-            floor=np.minimum(graph.floor, core_cut),
         )
         cores = _labelled(len(vectors), _agglomerate_complete(vectors, photo_ids, core_graph, core_cut))
         raw = attach_to_cores(vectors, photo_ids, cores, *edges, threshold)

@@ -192,3 +192,15 @@ def test_two_stage_judges_each_lone_face_by_its_own_mean() -> None:
     vectors = on_circle([0.0, 0.06, -0.12, 0.24])
     labels = cluster_faces(vectors, np.arange(4), chord(0.2), linkage="two-stage", params={"core_cut": chord(0.1)})
     assert together(labels) == {frozenset({0, 1, 2}), frozenset({3})}
+
+
+def test_a_face_of_the_same_photo_adds_no_density() -> None:
+    """Faces 0 and 1 share a photo, 0.05 rad apart; face 2 is 0.12 rad from face 1, 0.17 from face
+    0, cut 0.15 rad. A face of one's own photo is another person, so face 1 has one neighbour, short
+    of DBSCAN's min_samples 3 (itself counted): no face is a core and all three stay apart."""
+    vectors = on_circle([0.0, 0.05, 0.17])
+    labels = cluster_faces(vectors, np.array([7, 7, 8]), chord(0.15), linkage="dbscan", params={"min_samples": 3})
+    assert len(set(labels.tolist())) == 3
+    # Give face 0 a photo of its own and face 1 has the two neighbours it needs: one person.
+    labels = cluster_faces(vectors, np.array([6, 7, 8]), chord(0.15), linkage="dbscan", params={"min_samples": 3})
+    assert len(set(labels.tolist())) == 1

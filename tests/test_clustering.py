@@ -193,8 +193,13 @@ def test_unknown_linkage_and_wrong_parameters_are_refused() -> None:
         cluster_faces(faces, np.arange(2), 0.6, linkage="dbscan")
     with pytest.raises(ValueError, match="complete takes parameters: none; given core_cut"):
         cluster_faces(faces, np.arange(2), 0.6, params={"core_cut": 0.3})
-    with pytest.raises(ValueError, match="core_cut must be in"):
-        cluster_faces(faces, np.arange(2), 0.6, linkage="two-stage", params={"core_cut": 0.61})
+    with pytest.raises(ValueError, match="complete takes parameters: none; given core_cut, min_samples$"):
+        cluster_faces(faces, np.arange(2), 0.6, params={"core_cut": 0.3, "min_samples": 3})
+    for outside in (0.61, 0.0):
+        with pytest.raises(ValueError, match=rf"core_cut must be in \(0, cut 0.6\], not {outside}"):
+            cluster_faces(faces, np.arange(2), 0.6, linkage="two-stage", params={"core_cut": outside})
+    # The bounds themselves: a core cut equal to the cut is the two-stage rule's top.
+    assert cluster_faces(faces, np.arange(2), 0.6, linkage="two-stage", params={"core_cut": 0.6}).tolist() == [0, 0]
     with pytest.raises(ValueError, match="min_samples must be at least 1"):
         cluster_faces(faces, np.arange(2), 0.6, linkage="dbscan", params={"min_samples": 0})
 
