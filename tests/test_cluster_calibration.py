@@ -38,7 +38,7 @@ def test_the_chosen_rule_is_the_best_candidate_on_every_gallery_together() -> No
     b_vectors, b_labels = _gallery(40, 3, 0.8, 2)
     vectors = np.concatenate([a_vectors, b_vectors])
     labels, sources = a_labels + b_labels, ["a"] * len(a_labels) + ["b"] * len(b_labels)
-    threshold = 1.0
+    threshold = 1.2  # the loosest cuts merge strangers, so precision varies between candidates
     rule = calibrate_clustering(sources, labels, vectors, threshold)
 
     assert len(rule["candidates"]) == len(rule_grid(threshold))
@@ -60,6 +60,27 @@ def test_the_chosen_rule_is_the_best_candidate_on_every_gallery_together() -> No
         )
         assert rule["at_chosen"][source]["f1"] == round(bcubed(np.array(labels[rows]), predicted).f1, 4)
     assert {c["cut"] for c in rule["candidates"]} == {round(threshold * f, 4) for f in CLUSTER_CUT_FRACTIONS}
+    # Each candidate's means are of its own galleries' scores, to the card's four places: F equal
+    # to four places is a tie, which goes to the higher precision.
+    for candidate in rule["candidates"]:
+        assert set(candidate) == {"linkage", "cut_fraction", "cut", "params", "mean_f1", "mean_precision", "galleries"}
+        assert all(
+            value == round(value, 4) for gallery in candidate["galleries"].values() for value in gallery.values()
+        )
+        for key, score in (("mean_f1", "f1"), ("mean_precision", "precision")):
+            mean = np.mean([gallery[score] for gallery in candidate["galleries"].values()])
+            assert candidate[key] == round(float(mean), 4)
+        assert candidate["cut"] == round(threshold * candidate["cut_fraction"], 4)
+    assert set(rule) == {"method", "linkage", "cut", "cuts", "params", "galleries", "at_chosen", "candidates"}
+
+
+def test_the_grids_cuts_are_kept_to_four_places() -> None:
+    """The card's threshold has four places (1.0707), and so does every cut derived from it."""
+    grid = rule_grid(1.0707)
+    assert {cut for name, fraction, cut, _ in grid if fraction == 0.55} == {0.5889}
+    assert {params["core_cut"] for name, _, _, params in grid if name == "two-stage"} == {
+        round(1.0707 * fraction, 4) for fraction in TWO_STAGE_CORE_FRACTIONS
+    }
 
 
 def test_the_grid_holds_every_rule_at_every_cut_and_two_stage_cores_under_their_cut() -> None:

@@ -354,6 +354,16 @@ def test_bcubed_mixed_example() -> None:
     assert bcubed(truth, np.array([0, 1, 1, 1, 1])) == pytest.approx((3 / 5, 11 / 15, 0.66))
 
 
+def test_bcubed_of_one_face_is_perfect_and_of_none_or_unpaired_labels_refused() -> None:
+    assert bcubed(np.array(["a"]), np.array([7])) == (1.0, 1.0, 1.0)
+    with pytest.raises(ValueError, match="^BCubed is undefined for zero faces$"):
+        bcubed(np.array([]), np.array([]))
+    with pytest.raises(ValueError, match=r"^label arrays must be 1-D and equal length: \(3,\) vs \(2,\)$"):
+        bcubed(np.array([1, 2, 3]), np.array([1, 2]))
+    with pytest.raises(ValueError, match=r"^label arrays must be 1-D and equal length: \(1, 2\) vs \(1, 2\)$"):
+        bcubed(np.array([[1, 2]]), np.array([[1, 2]]))
+
+
 # Stable person IDs.
 
 

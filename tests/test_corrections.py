@@ -164,21 +164,55 @@ def test_honour_links_joins_parts_and_contradictions_name_both_faces() -> None:
     assert joined[0] == joined[1] == joined[4] and joined[2] == joined[3] != joined[0]
     parted = honour_links(face_ids, labels, same=[], different=[(12, 13)], photo_ids=face_ids)
     assert parted[2] != parted[3] and parted[0] == parted[1]
-    ignored = honour_links(face_ids, labels, same=[(10, 99)], different=[(98, 12)], photo_ids=face_ids)
+    ignored = honour_links(face_ids, labels, same=[(10, 99), (97, 11)], different=[(98, 12)], photo_ids=face_ids)
     assert np.array_equal(ignored, honour_links(face_ids, labels, [], [], face_ids))
-    with pytest.raises(FacesimError, match="faces 10 and 12"):
+    with pytest.raises(
+        FacesimError,
+        match="^corrections contradict each other: faces 10 and 12 are marked both the same person and different "
+        "people; `facesim split` the merged person first$",
+    ):
         honour_links(face_ids, labels, same=[(10, 11), (11, 12)], different=[(10, 12)], photo_ids=face_ids)
 
 
-def test_a_merge_never_carries_a_second_face_of_one_photo_into_a_person() -> None:
-    """Faces 1 and 2 were merged. A new clustering puts 1 with face 5 and 2 with face 6, and 5 and
-    6 are one photo's two faces: the cluster of 2 and 6 (half the merged group) would go along
-    whole, but 6 may not join 5. The merge holds, 5 stays (clustered there), and 6 leaves."""
+@pytest.mark.parametrize("clustered_first", [True, False])
+def test_a_merge_never_carries_a_second_face_of_one_photo_into_a_person(clustered_first: bool) -> None:
+    """Faces 1 and 2 were merged. A new clustering puts 1 with one face of photo 30 and 2 with the
+    other: the cluster of 2 (half the merged group) would go along whole, but its face of photo 30
+    may not join the other. The merge holds, the face clustered with 1 stays, the carried one
+    leaves, whichever comes first in the list."""
     face_ids, photos = np.array([1, 2, 5, 6]), np.array([10, 20, 30, 30])
-    labels = honour_links(face_ids, np.array([0, 1, 0, 1]), [(1, 2)], [], photos)
-    assert labels[0] == labels[1] == labels[2] != labels[3]
+    clustering = np.array([0, 1, 0, 1]) if clustered_first else np.array([0, 1, 1, 0])
+    labels = honour_links(face_ids, clustering, [(1, 2)], [], photos)
+    stays, leaves = (2, 3) if clustered_first else (3, 2)
+    assert labels[0] == labels[1] == labels[stays] != labels[leaves]
     # Without the shared photo the cluster goes along whole, as a merged person should.
     assert set(honour_links(face_ids, np.array([0, 1, 0, 1]), [(1, 2)], [], np.arange(4)).tolist()) == {0}
+
+
+def test_a_group_goes_to_the_cluster_holding_most_of_it_and_takes_a_cluster_it_is_half_of() -> None:
+    """A merged group of five: three faces alone in cluster 0, two (the anchor among them) in
+    cluster 1 with two other faces. The group joins cluster 0, where most of it is, though the
+    anchor settles only ties; it is half of cluster 1, which goes along whole. Were it less than
+    half (a fifth face in cluster 1), the other faces would stay behind."""
+    face_ids = np.arange(1, 10)
+    same = [(4, 1), (4, 2), (4, 3), (4, 5)]
+    half = honour_links(face_ids[:7], np.array([0, 0, 0, 1, 1, 1, 1]), same, [], face_ids[:7])
+    assert set(half.tolist()) == {0}
+    less = honour_links(face_ids[:8], np.array([0, 0, 0, 1, 1, 1, 1, 1]), same, [], face_ids[:8])
+    assert set(less[:5].tolist()) == {less[0]} and set(less[5:].tolist()) == {less[5]} != {less[0]}
+
+
+def test_every_face_parted_by_a_correction_gets_a_person_of_its_own() -> None:
+    """Faces 1 and 2 were each rejected from the person of 3 and 4; no two parted faces share a
+    person, and none joins another cluster (cluster 1 holds face 5)."""
+    face_ids = np.array([1, 2, 3, 4, 5])
+    labels = honour_links(face_ids, np.array([0, 0, 0, 0, 1]), [], [(1, 3), (2, 3)], face_ids)
+    assert len(set(labels.tolist())) == 4 and labels[2] == labels[3]
+
+
+def test_no_faces_no_persons() -> None:
+    empty = np.zeros(0, dtype=np.int64)
+    assert honour_links(empty, empty, [], [], empty).tolist() == []
 
 
 def test_a_linked_face_outranks_an_unlinked_face_of_its_photo() -> None:

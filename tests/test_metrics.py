@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score, roc_curve
 
-from facesim.training.metrics import best_f1_threshold, roc_auc, tar_at_far, verification_report
+from facesim.training import metrics
+from facesim.training.metrics import best_f1_threshold, roc_auc, stranger_hits, tar_at_far, verification_report
 
 SEEDS = range(6)
 
@@ -186,3 +187,73 @@ def test_verification_report_agrees_with_scikit_learn(seed: int) -> None:
     assert report["f1"] == pytest.approx(f1_score(same, predicted, zero_division=0))
     assert report["roc_auc"] == pytest.approx(roc_auc_score(same, -distances))
     assert report["n_pairs"] == len(distances) and report["threshold"] == threshold
+
+
+# --- stranger_hits --------------------------------------------------------------------------------
+
+
+class _InGivenOrder:
+    """A stand-in for random.Random whose shuffle keeps the order, so the draw is known by hand."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+
+    def shuffle(self, items: list) -> None:
+        pass
+
+
+def test_stranger_hits_by_hand(monkeypatch: pytest.MonkeyPatch) -> None:
+    """People a and b (the first half) fill the gallery: faces at 0, 0.2 and 3. Strangers c and d
+    query with their first faces, at 0.5 and 3.9: c is 0.5, 0.3 and 2.5 from the gallery, d 3.9,
+    3.7 and 0.9."""
+    monkeypatch.setattr(metrics.random, "Random", _InGivenOrder)
+    labels = ["a", "a", "b", "c", "c", "d"]
+    vectors = np.array([[0.0], [0.2], [3.0], [0.5], [9.0], [3.9]])
+    assert stranger_hits(labels, vectors, 1.0) == {
+        "gallery_faces": 3,
+        "stranger_queries": 2,
+        "pair_false_accept_rate": pytest.approx(3 / 6),
+        "stranger_false_hit_rate": 1.0,
+    }
+    at_0_6 = stranger_hits(labels, vectors, 0.6)
+    assert at_0_6["pair_false_accept_rate"] == pytest.approx(2 / 6) and at_0_6["stranger_false_hit_rate"] == 0.5
+    # A distance equal to the threshold is not a hit: only c's 0.3 is under 0.5.
+    at_0_5 = stranger_hits(labels, vectors, 0.5)
+    assert at_0_5["pair_false_accept_rate"] == pytest.approx(1 / 6) and at_0_5["stranger_false_hit_rate"] == 0.5
+    # c's nearest gallery face is exactly 0.3 away: at a threshold of 0.3 nobody is hit.
+    assert stranger_hits(labels, vectors, 0.3)["stranger_false_hit_rate"] == 0.0
+    # A gallery of two faces holds a's only: d hits nothing.
+    small = stranger_hits(labels, vectors, 1.0, gallery_faces=2)
+    assert small == {
+        "gallery_faces": 2,
+        "stranger_queries": 2,
+        "pair_false_accept_rate": pytest.approx(2 / 4),
+        "stranger_false_hit_rate": 0.5,
+    }
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_stranger_never_queries_a_gallery_holding_their_own_faces(seed: int) -> None:
+    """Seven people, three faces each, every person's faces one identical vector and every two
+    people sqrt(2) apart: a stranger's own face in the gallery would be a hit at distance 0."""
+    labels = [f"p{person}" for person in range(7) for _ in range(3)]
+    vectors = np.repeat(np.eye(7), 3, axis=0)
+    apart = stranger_hits(labels, vectors, 1.0, seed=seed)
+    assert apart == {
+        "gallery_faces": 9,  # three people of seven
+        "stranger_queries": 4,
+        "pair_false_accept_rate": 0.0,
+        "stranger_false_hit_rate": 0.0,
+    }
+    assert stranger_hits(labels, vectors, 1.5, seed=seed)["stranger_false_hit_rate"] == 1.0
+    assert stranger_hits(labels, vectors, 1.5, seed=seed) == stranger_hits(labels, vectors, 1.5, seed=seed)
+
+
+def test_the_draw_of_gallery_and_strangers_is_seeded() -> None:
+    """Forty people, two faces each, at random: which half fills the gallery, and which face each
+    stranger queries with, move the numbers; the same seed must give the same numbers."""
+    rng = np.random.default_rng(3)
+    labels = [f"p{person}" for person in range(40) for _ in range(2)]
+    vectors = rng.standard_normal((80, 8))
+    runs = [stranger_hits(labels, vectors, 3.0, seed=seed) for seed in (0, 0, 1)]
+    assert runs[0] == runs[1] != runs[2]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from facesim.errors import FacesimError
-from facesim.model_card import model_id, read_card, threshold, write_card
+from facesim.model_card import card_or_empty, model_id, read_card, threshold, write_card
 
 
 def test_a_written_card_reads_back_and_leaves_no_temporary_file(tmp_path: Path) -> None:
@@ -52,3 +52,14 @@ def test_a_missing_or_broken_card_is_a_one_line_error(tmp_path: Path) -> None:
     broken.write_text("{not json")
     with pytest.raises(FacesimError, match="^model card unreadable: .*broken.json \\(Expecting"):
         read_card(broken)
+
+
+def test_a_card_not_written_yet_reads_as_empty_and_a_written_one_as_itself(tmp_path: Path) -> None:
+    """A first calibration has no card to start from; a broken card is still an error, not empty."""
+    path = tmp_path / "card.json"
+    assert card_or_empty(path) == {}
+    write_card({"threshold": 1.0}, path)
+    assert card_or_empty(path) == {"threshold": 1.0}
+    path.write_text("{not json")
+    with pytest.raises(FacesimError):
+        card_or_empty(path)

@@ -32,3 +32,12 @@ def test_faces_and_labels_must_be_one_dimensional_and_paired(face_ids: np.ndarra
 def test_a_face_listed_twice_is_refused() -> None:
     with pytest.raises(ValueError, match="^face_ids must be unique$"):
         assign_stable_ids({}, np.array([1, 1]), np.array([0, 1]), next_id=1)
+
+
+def test_a_named_person_keeps_its_id_through_a_merge_with_a_larger_unnamed_one() -> None:
+    """Person 11 (named, one face) and person 12 (three faces) now form one cluster: by overlap
+    alone 12 would win, but the name, and so the id, stays; the unnamed id is not handed out."""
+    previous = {1: 11, 2: 12, 3: 12, 4: 12}
+    faces, merged = np.array([1, 2, 3, 4]), np.array([0, 0, 0, 0])
+    assert assign_stable_ids(previous, faces, merged, 13, prefer={11}) == (dict.fromkeys(range(1, 5), 11), 13)
+    assert assign_stable_ids(previous, faces, merged, 13) == (dict.fromkeys(range(1, 5), 12), 13)
