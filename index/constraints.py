@@ -140,16 +140,18 @@ def _part_photo_clashes(
     the labels and the next fresh label."""
     rank = np.empty(len(merged), dtype=np.int64)
     unit = np.arange(len(merged))
+    alone = np.ones(len(merged), dtype=bool)
     groups = [group for group in members.values() if len(group) > 1]
     for order, group in enumerate(groups):
         rank[group] = order
         unit[group] = group[0]
-    alone = np.ones(len(merged), dtype=bool)
-    for group in groups:
         alone[group] = False
     rank[alone] = len(groups) + (clustered[alone] != merged[alone])
     fresh = int(merged.max()) + 1 if len(merged) else 0
-    for person in np.unique(merged).tolist():
+    # Only a person holding some photo twice needs looking at; corrections make few of them.
+    order = np.lexsort((photo_ids, merged))
+    twice = (merged[order][1:] == merged[order][:-1]) & (photo_ids[order][1:] == photo_ids[order][:-1])
+    for person in np.unique(merged[order][1:][twice]).tolist():
         faces = np.flatnonzero(merged == person)
         claimed: set[int] = set()
         for key in sorted({(int(rank[f]), int(unit[f])) for f in faces.tolist()}):
