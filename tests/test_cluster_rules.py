@@ -8,23 +8,9 @@ import pytest
 
 from index.clustering import chinese_whispers, cluster_faces
 
+from unit_vectors import chord, on_circle, together
+
 DIM = 16
-
-
-def on_circle(angles: list[float]) -> np.ndarray:
-    """Unit vectors at the given angles in one plane: the chord between a and b is 2 sin(|a - b| / 2)."""
-    vectors = np.zeros((len(angles), DIM), dtype=np.float32)
-    vectors[:, 0], vectors[:, 1] = np.cos(angles), np.sin(angles)
-    return vectors
-
-
-def chord(angle: float) -> float:
-    return 2 * np.sin(angle / 2)
-
-
-def together(labels: np.ndarray) -> set[frozenset[int]]:
-    return {frozenset(np.flatnonzero(labels == label).tolist()) for label in np.unique(labels)}
-
 
 ARC = on_circle([0.1 * i for i in range(8)])  # neighbours 0.1 rad apart, the ends 0.7 rad apart
 

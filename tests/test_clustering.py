@@ -13,23 +13,13 @@ from index.cluster_metrics import bcubed
 from index.clustering import chinese_whispers, cluster_faces
 from index.person_ids import assign_stable_ids
 
+from unit_vectors import chord, on_circle
+
 DIM = 128
 
 
 def unit(x: np.ndarray) -> np.ndarray:
     return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
-
-
-def on_circle(angles: np.ndarray) -> np.ndarray:
-    """Unit vectors at the given angles in the plane of the first two axes (exact distances by hand)."""
-    vectors = np.zeros((len(angles), DIM), dtype=np.float32)
-    vectors[:, 0], vectors[:, 1] = np.cos(angles), np.sin(angles)
-    return vectors
-
-
-def chord(angle: np.ndarray | float) -> np.ndarray | float:
-    """The distance between unit vectors `angle` radians apart."""
-    return 2 * np.sin(np.asarray(angle) / 2)
 
 
 def gallery(persons: int, faces_each: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -93,9 +83,9 @@ def test_average_linkage_does_not_chain() -> None:
 def two_cores_and_a_bridge() -> np.ndarray:
     """Two tight groups of five, 1.29 apart, and two bridging faces between them."""
     rng = np.random.default_rng(3)
-    core_a = unit(on_circle(np.zeros(5)) + 0.03 * rng.standard_normal((5, DIM)))
-    core_b = unit(on_circle(np.full(5, 1.4)) + 0.03 * rng.standard_normal((5, DIM)))
-    return np.concatenate([core_a, core_b, on_circle(np.array([0.55, 0.85]))])
+    core_a = unit(on_circle(np.zeros(5), DIM) + 0.03 * rng.standard_normal((5, DIM)))
+    core_b = unit(on_circle(np.full(5, 1.4), DIM) + 0.03 * rng.standard_normal((5, DIM)))
+    return np.concatenate([core_a, core_b, on_circle(np.array([0.55, 0.85]), DIM)])
 
 
 def test_one_close_pair_does_not_merge_two_far_groups() -> None:
@@ -435,11 +425,12 @@ def test_average_linkage_defers_exact_sums_by_the_knn_radius(monkeypatch: pytest
     labels = cluster_faces(vectors, np.arange(25), 0.7, k=4, linkage="average")
     with_floor = len(sums)
     searched = clustering._neighbour_graph
-    monkeypatch.setattr(
-        clustering,
-        "_neighbour_graph",
-        lambda *args: replace(searched(*args), floor=np.zeros_like(searched(*args).floor)),
-    )
+
+    def floorless(*args: object) -> clustering._Graph:
+        graph = searched(*args)
+        return replace(graph, floor=np.zeros_like(graph.floor))
+
+    monkeypatch.setattr(clustering, "_neighbour_graph", floorless)
     sums.clear()
     assert cluster_faces(vectors, np.arange(25), 0.7, k=4, linkage="average").tolist() == labels.tolist()
     assert with_floor < len(sums)

@@ -15,6 +15,8 @@ from index import clustering
 from index.clustering import cluster_faces
 from index.person_ids import assign_stable_ids
 
+from unit_vectors import together
+
 DIM = 16
 
 
@@ -66,15 +68,11 @@ def pairwise(vectors: np.ndarray) -> np.ndarray:
     return np.sqrt(np.maximum(2.0 - 2.0 * as64 @ as64.T, 0.0))
 
 
-def partition(labels: np.ndarray) -> set[frozenset[int]]:
-    return {frozenset(np.flatnonzero(labels == label).tolist()) for label in np.unique(labels)}
-
-
 @given(galleries(), LINKAGES, st.sampled_from([2, 5, 40]))
 def test_faces_of_one_photo_never_share_a_person(gallery, linkage, k: int) -> None:
     vectors, photo_ids, threshold = gallery
     labels = cluster_faces(vectors, photo_ids, threshold, k, **rule_at(linkage, vectors, threshold))
-    for members in partition(labels):
+    for members in together(labels):
         photos = photo_ids[sorted(members)]
         assert len(set(photos.tolist())) == len(photos)
 
@@ -100,7 +98,7 @@ def test_the_persons_do_not_depend_on_the_order_of_the_faces(gallery, linkage, r
     shuffled = cluster_faces(vectors[order], photo_ids[order], threshold, **rule)
     unshuffled = np.empty_like(shuffled)
     unshuffled[order] = shuffled
-    assert partition(unshuffled) == partition(labels)
+    assert together(unshuffled) == together(labels)
 
 
 @given(galleries(), LINKAGES, st.integers(1, 100))
@@ -150,4 +148,4 @@ def test_the_persons_do_not_depend_on_the_block_size(gallery, linkage, block: in
     rule = rule_at(linkage, vectors, threshold)
     labels = cluster_faces(vectors, photo_ids, threshold, **rule)
     with patch.object(clustering, "_BLOCK_ELEMENTS", block):
-        assert partition(cluster_faces(vectors, photo_ids, threshold, **rule)) == partition(labels)
+        assert together(cluster_faces(vectors, photo_ids, threshold, **rule)) == together(labels)

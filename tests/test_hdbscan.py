@@ -19,6 +19,8 @@ from hypothesis import strategies as st
 from index import hdbscan as hdbscan_module
 from index.hdbscan import core_distances, hdbscan
 
+from unit_vectors import together
+
 
 def _components(live: set[int], edges: list[tuple[int, int, float]], under: float) -> list[set[int]]:
     parts = {face: {face} for face in live}
@@ -106,10 +108,6 @@ def graphs(draw: st.DrawFn) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, fl
     )
 
 
-def as_sets(labels: np.ndarray) -> set[frozenset[int]]:
-    return {frozenset(np.flatnonzero(labels == label).tolist()) for label in np.unique(labels)}
-
-
 @pytest.mark.parametrize("min_size", [2, 3])
 @given(graph=graphs())
 def test_hdbscan_is_the_top_down_definition(graph, min_size: int) -> None:
@@ -119,7 +117,7 @@ def test_hdbscan_is_the_top_down_definition(graph, min_size: int) -> None:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(hdbscan_module, "HDBSCAN_MIN_CLUSTER_SIZE", min_size)
         labels = hdbscan(np.arange(n), first[under], second[under], distance[under], cut, 1)
-    assert as_sets(labels) == {frozenset(person) for person in reference_hdbscan(n, edges, cut, min_size)}
+    assert together(labels) == {frozenset(person) for person in reference_hdbscan(n, edges, cut, min_size)}
 
 
 def test_an_exact_tie_in_stability_keeps_the_parent() -> None:
@@ -132,7 +130,7 @@ def test_an_exact_tie_in_stability_keeps_the_parent() -> None:
     assert hdbscan(np.arange(4), first, second, distance, 1.0, 1).tolist() == [4, 4, 4, 4]
     # A hair farther across, the top is less stable than the pairs: two persons.
     closer = hdbscan(np.arange(4), first, second, np.array([0.25, 0.25, 0.41]), 1.0, 1)
-    assert as_sets(closer) == {frozenset({0, 1}), frozenset({2, 3})}
+    assert together(closer) == {frozenset({0, 1}), frozenset({2, 3})}
 
 
 def test_core_distance_is_the_distance_to_the_min_samples_minus_one_th_neighbour() -> None:
