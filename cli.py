@@ -317,22 +317,13 @@ def match(
     with user_errors():
         import numpy as np
 
-        from facesim.errors import NoFaceError
         from facesim.model_card import threshold
-        from facesim.pipeline import faces_in_photo, main_face_and_count
         from index.gallery import Gallery
         from index.persons import persons_of_faces
         from index.search import match as search
 
         with Gallery.open(index, create=False) as gallery:
-            if all_faces:
-                faces = faces_in_photo(query, _detector(detector))
-                if not faces:
-                    raise NoFaceError(f"{query}: no face found")
-                in_query = len(faces)
-            else:
-                main, in_query = main_face_and_count(query, _detector(detector))
-                faces = [main]
+            faces, in_query = _faces_of(query, all_faces, _detector(detector), {})
             found = search(gallery, np.stack([face.embedding for face in faces]), top_k, every_match=every_match)
             people = persons_of_faces(gallery.store, [hit.face_id for hits in found for hit in hits])
             copies = gallery.store.other_paths([hit.photo_id for hits in found for hit in hits])

@@ -70,15 +70,8 @@ def locate_faces(
 
 def main_face(path: str | Path, detector: Detector = "hog", embedder: Embedder | None = None) -> Face:
     """The face a one-face question (verify, match) is about; an error when there is none."""
-    return main_face_and_count(path, detector, embedder)[0]
-
-
-def main_face_and_count(
-    path: str | Path, detector: Detector = "hog", embedder: Embedder | None = None
-) -> tuple[Face, int]:
-    """main_face and the number of faces in the photo, so an answer can say which one it used."""
-    rgb, chosen, count = locate_faces(path, detector)
-    return embed_faces(rgb, chosen, embedder)[0], count
+    rgb, chosen, _ = locate_faces(path, detector)
+    return embed_faces(rgb, chosen, embedder)[0]
 
 
 def face_distance(a: np.ndarray, b: np.ndarray) -> float:

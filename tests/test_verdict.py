@@ -69,16 +69,12 @@ def photos(monkeypatch: pytest.MonkeyPatch):
     """Photo path -> the face main_face finds in it, so no detector or encoder runs."""
     faces: dict[str, Face] = {}
 
-    def fake_main_face_and_count(path: str | Path, detector: str = "hog", embedder: object = None) -> tuple[Face, int]:
-        return faces[str(path)], 1
-
     def fake_locate_faces(path: str | Path, detector: str = "hog", every_face: bool = False) -> tuple:
         return str(path), [faces[str(path)].detection], 1  # the path stands in for the pixels
 
     def fake_embed_faces(rgb: str, detections: list, embedder: object = None) -> list[Face]:
         return [faces[rgb]]
 
-    monkeypatch.setattr(pipeline, "main_face_and_count", fake_main_face_and_count)
     monkeypatch.setattr(pipeline, "locate_faces", fake_locate_faces)
     monkeypatch.setattr(pipeline, "embed_faces", fake_embed_faces)
     return faces
