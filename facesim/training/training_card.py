@@ -1,5 +1,5 @@
 """The model card's record of a training run, written by whichever machine trained: `facesim
-train` here, or `python -m facesim.training.packed` on a GPU box that has no dlib.
+train` here, or `python -m facesim.training.train_packed` on a GPU box that has no dlib.
 
 The card must describe the weights it sits beside, so everything in it is read from the run:
 the settings, the loss history, the data summary carried with the chips.
