@@ -901,6 +901,9 @@ def train(
         out.print(f"wrote {pack_to} ({size / 2**20:.1f} MiB)")
         return
     with user_errors():
+        from facesim.training.torch_extra import require_torch
+
+        require_torch()
         if threads:
             import torch
 
@@ -935,18 +938,20 @@ def train(
 def calibrate(
     lfw: LfwOption,
     celeba: CelebaOption = None,
-    weights: Annotated[Path | None, typer.Option(help="Weights to calibrate (default: the package's).")] = None,
+    weights: Annotated[
+        Path | None, typer.Option(help="Encoder to calibrate, .onnx or .pt (default: the package's).")
+    ] = None,
     cache: Annotated[Path | None, typer.Option(help="Chip cache dir (default: $FACESIM_CACHE or ~/.cache).")] = None,
 ) -> None:
     """Choose the distance threshold that maximises F1 on held-out people of every labelled source,
     store it in the model card, and show each source at that threshold beside its own best one."""
     with user_errors():
-        from facesim.config import MODEL_CARD_PATH, WEIGHTS_PATH
+        from facesim.config import MODEL_CARD_PATH, ONNX_PATH
         from facesim.model_card import write_card
         from facesim.training.workflow import DataRoots, calibrate_encoder, validation_vectors
         from index.cluster_calibration import calibrate_clustering
 
-        target = weights or WEIGHTS_PATH
+        target = weights or ONNX_PATH
         card_path = MODEL_CARD_PATH if weights is None else target.with_suffix(".json")
         val_data, vectors = validation_vectors(DataRoots(lfw, celeba), target, cache)
         card = calibrate_encoder(val_data, vectors, _invocation(), card_path)

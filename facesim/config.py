@@ -8,6 +8,13 @@ from pathlib import Path
 PACKAGE_DIR = Path(__file__).resolve().parent
 WEIGHTS_PATH = PACKAGE_DIR / "weights" / "encoder.pt"
 MODEL_CARD_PATH = PACKAGE_DIR / "weights" / "model_card.json"
+# The encoder as the gallery commands run it: WEIGHTS_PATH exported to ONNX (export_onnx), run by
+# ONNX Runtime, so no gallery command imports torch. The graph takes uint8 chips and returns unit
+# vectors; opset 18 is the first whose Resize has the antialias the training resize uses.
+ONNX_PATH = PACKAGE_DIR / "weights" / "encoder.onnx"
+ONNX_INPUT_NAME = "chips"
+ONNX_OUTPUT_NAME = "vectors"
+ONNX_OPSET = 18
 
 # Aligned face chips follow dlib's convention (150 px, 25% padding) so that the dlib ResNet
 # teacher and our encoder see exactly the same crop.

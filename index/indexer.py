@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from facesim import model_card
-from facesim.config import INDEX_BATCH_SIZE, PHOTOS_PER_ENCODER_CALL, WEIGHTS_PATH
+from facesim.config import INDEX_BATCH_SIZE, ONNX_PATH, PHOTOS_PER_ENCODER_CALL
 from facesim.errors import FacesimError
 from index.gallery import META_MODEL_ID, Gallery
 from index.persons import hold_persons, join_new_faces, restore_persons
@@ -218,7 +218,7 @@ def index_folder(
     reembed: bool = False,
     batch_size: int = INDEX_BATCH_SIZE,
     progress: ProgressCallback | None = None,
-    weights: Path = WEIGHTS_PATH,
+    weights: Path = ONNX_PATH,
     model_id: str | None = None,
     engine: Engine = "local",
     ray_address: str | None = None,
@@ -587,7 +587,7 @@ def _examine_here(tasks: list[_Task], detector: Detector, weights: Path) -> Iter
         if not embedder:
             from facesim.embedder import Embedder, default_embedder
 
-            embedder.append(default_embedder() if weights == WEIGHTS_PATH else Embedder(weights))
+            embedder.append(default_embedder() if weights == ONNX_PATH else Embedder(weights))
         return embedder[0].embed(chips)
 
     for chunk in _chunks(tasks):
@@ -628,13 +628,10 @@ def _init_worker(weights: str, detector: Detector) -> None:
     global _worker_embedder, _worker_detector
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
-    import torch
-
     from facesim.embedder import Embedder
 
     # The workers are the parallelism; threads inside each would only fight over the cores.
-    torch.set_num_threads(1)
-    _worker_embedder = Embedder(Path(weights))
+    _worker_embedder = Embedder(Path(weights), threads=1)
     _worker_detector = detector
 
 

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from facesim.config import CHIP_PADDING, CHIP_SIZE, INPUT_SIZE
-from facesim.embedder import Embedder
 from facesim.encoder import ARCHITECTURE
 from facesim.model_card import card_or_empty
+from facesim.training.torch_embedder import load_encoder
 from facesim.training.trainer import TrainSettings
 
 
@@ -27,7 +27,7 @@ def training_card(
     weights: Path, summary: dict[str, Any], settings: TrainSettings, result: dict[str, Any], command: str
 ) -> dict[str, Any]:
     """summary: the data description of `workflow.split_pool` (counted from the chips used)."""
-    model = Embedder(weights).model
+    model = load_encoder(weights)
     return {
         "model_id": _model_id(weights),
         "architecture": {

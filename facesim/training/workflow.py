@@ -7,12 +7,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from facesim.config import INPUT_SIZE, MODEL_CARD_PATH, WEIGHTS_PATH, cache_dir
-from facesim.embedder import Embedder, load_encoder
+from facesim.config import INPUT_SIZE, MODEL_CARD_PATH, ONNX_PATH, WEIGHTS_PATH, cache_dir
+from facesim.embedder import Embedder
 from facesim.model_card import card_or_empty, write_card
 from facesim.training.chip_cache import CACHE_VERSION, build_source_cache, load_source_cache, source_cache_dir
 from facesim.training.chipset import ChipSet
@@ -28,8 +28,10 @@ from facesim.training.sources import (
     reserved_celeba_identities,
     utkface_source,
 )
-from facesim.training.trainer import TrainSettings, train
-from facesim.training.training_card import training_card
+from facesim.training.torch_extra import require_torch
+
+if TYPE_CHECKING:
+    from facesim.training.trainer import TrainSettings
 
 CALIBRATION_PAIRS_EACH = 1000
 CALIBRATION_SEED = 1
@@ -132,6 +134,11 @@ def train_encoder(
     resume: bool = True,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
+    require_torch()
+    from facesim.training.torch_embedder import load_encoder
+    from facesim.training.trainer import train
+    from facesim.training.training_card import training_card
+
     start = load_encoder(Path(settings.init_from)) if settings.init_from else None
     train_data, _, summary = split_pool(roots, cache, log)
     checkpoint = checkpoint_path(weights, cache)
@@ -188,12 +195,23 @@ def transfer_report(per_source: dict[str, tuple[np.ndarray, np.ndarray]], thresh
     return report
 
 
+def chip_embedder(weights: Path = ONNX_PATH) -> Callable[[np.ndarray], np.ndarray]:
+    """What embeds chips for a weights file: an exported .onnx graph runs as the gallery runs it;
+    a .pt file (a candidate not exported yet) needs torch, the train extra."""
+    if Path(weights).suffix == ".pt":
+        require_torch()
+        from facesim.training.torch_embedder import TorchEmbedder
+
+        return TorchEmbedder(weights).embed
+    return Embedder(weights).embed
+
+
 def validation_vectors(
-    roots: DataRoots, weights: Path = WEIGHTS_PATH, cache: Path | None = None
+    roots: DataRoots, weights: Path = ONNX_PATH, cache: Path | None = None
 ) -> tuple[ChipSet, np.ndarray]:
     """The held-out people's chips of every labelled source, and the encoder's vectors of them."""
     _, val_data, _ = split_pool(roots, cache)
-    return val_data, Embedder(weights).embed(np.asarray(val_data.chips))
+    return val_data, chip_embedder(weights)(np.asarray(val_data.chips))
 
 
 def calibrate_encoder(
@@ -238,7 +256,7 @@ def _gallery_prevalence_rule(
 
 
 def evaluate_pairs(
-    pairs_source: Path | None, lfw_root: Path | None, threshold: float, weights: Path = WEIGHTS_PATH
+    pairs_source: Path | None, lfw_root: Path | None, threshold: float, weights: Path = ONNX_PATH
 ) -> dict[str, Any]:
     """Accuracy at the shipped threshold on LFW DevTest (default) or a CSV of pairs."""
     if pairs_source is not None:
@@ -251,8 +269,7 @@ def evaluate_pairs(
         raise ValueError("need a pairs CSV or an LFW root")
     started = time.time()
     chips = chips_for_pairs(pairs)
-    embedder = Embedder(weights)
-    distances, same = pair_distances(pairs, chips, embedder.embed)
+    distances, same = pair_distances(pairs, chips, chip_embedder(weights))
     report = verification_report(distances, same, threshold)
     report.update(pairs=name, undetected_photos=len(chips.undetected), seconds=round(time.time() - started, 1))
     return report
