@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from facesim.config import DEFAULT_DETECTOR
 from facesim.errors import FacesimError
 
 # Each photo status as the text output says it.
@@ -63,8 +64,8 @@ DetectorOption = Annotated[
     str,
     typer.Option(
         "--detector",
-        help="Face detector: hog (fast), cnn (dlib MMOD: turned heads too, many times slower) or thorough "
-        "(hog, then cnn on photos where hog found nothing).",
+        help="Face detector: yunet (OpenCV's CNN, the default: fast, turned heads too), hog (dlib), cnn (dlib "
+        "MMOD, many times slower) or thorough (hog, then cnn on photos where hog found nothing).",
     ),
 ]
 LfwOption = Annotated[
@@ -171,7 +172,7 @@ def index_photos(
             show_default=False,
         ),
     ] = None,
-    detector: DetectorOption = "hog",
+    detector: DetectorOption = DEFAULT_DETECTOR,
     retry_errors: Annotated[bool, typer.Option("--retry-errors", help="Retry files that failed before.")] = False,
     reembed: Annotated[
         bool, typer.Option("--reembed", help="Re-embed photos whose vectors an older model made.")
@@ -309,7 +310,7 @@ def match(
     every_match: Annotated[
         bool, typer.Option("--all", help="List every face under the threshold, however many, instead of --top-k.")
     ] = False,
-    detector: DetectorOption = "hog",
+    detector: DetectorOption = DEFAULT_DETECTOR,
     as_json: JsonOption = False,
 ) -> None:
     """Which indexed photos show this person? Nearest faces first, with the same-person verdict and
@@ -720,7 +721,7 @@ def verify(
             dir_okay=False,
         ),
     ] = None,
-    detector: DetectorOption = "hog",
+    detector: DetectorOption = DEFAULT_DETECTOR,
     as_json: JsonOption = False,
 ) -> None:
     """Are these two photos the same person? Says which faces it compared.

@@ -43,12 +43,36 @@ MIN_FACE_FRACTION = 0.04
 # HOG misses for their pose are rarely small ones.
 CNN_FALLBACK_MAX_SIDE = 800
 # Here rather than in detection.py, so that checking a --detector option does not import dlib.
-# thorough: HOG, then the CNN on photos where HOG found nothing (faces turned past about 45
-# degrees, which HOG misses), on the bounded copy CNN_FALLBACK_MAX_SIDE sets.
-DETECTORS: tuple[str, ...] = ("hog", "cnn", "thorough")
+# yunet: OpenCV's YuNet CNN (the default: turned heads too, and faster than HOG); hog: dlib's
+# HOG; cnn: dlib's MMOD CNN (seconds a photo); thorough: HOG, then dlib's CNN on photos where HOG
+# found nothing (faces turned past about 45 degrees, which HOG misses), on the bounded copy
+# CNN_FALLBACK_MAX_SIDE sets.
+DETECTORS: tuple[str, ...] = ("yunet", "hog", "cnn", "thorough")
+DEFAULT_DETECTOR = "yunet"
 # dlib's frontal face detector as `dlib.get_frontal_face_detector().save(path)` writes it. Loading
 # this file takes about 2 ms; building the detector from the copy compiled into dlib takes 0.5 s.
 HOG_DETECTOR_PATH = PACKAGE_DIR / "weights" / "dlib_frontal_face_detector.svm"
+
+# YuNet (facesim/yunet.py), the default detector: OpenCV Zoo's file, shipped with its licence
+# (weights/YUNET_LICENSE.md) and loaded only when its sha256 matches. A copy for scanning keeps
+# its longest side at YUNET_MAX_SIDE or more, and shrinks no further than puts the smallest face
+# sought at YUNET_SMALLEST_FACE_PX (YuNet finds faces from about 10 px).
+YUNET_PATH = PACKAGE_DIR / "weights" / "face_detection_yunet_2023mar.onnx"
+YUNET_SHA256 = "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4"
+YUNET_SCORE_THRESHOLD = 0.9
+YUNET_NMS_THRESHOLD = 0.3
+YUNET_MAX_SIDE = 640
+YUNET_SMALLEST_FACE_PX = 20
+# Where dlib's detectors put the box of a face YuNet finds, in YuNet box widths: the centre moved
+# by (DX, DY) and the side SCALE times YuNet's width (dlib's boxes are square and larger). The
+# median over LFW training people's photos (benchmarks/alignment.py).
+YUNET_BOX_DX = 0.0
+YUNET_BOX_DY = 0.0
+YUNET_BOX_SCALE = 1.14
+# One face's box size differs by up to about 15% between detectors, so a YuNet face counts as
+# large enough when its box, drawn as dlib's, is at least this share of the smallest face sought
+# (HOG's own boxes vary as much around its window).
+YUNET_MIN_FACE_SLACK = 0.8
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 HEIC_SUFFIXES = frozenset({".heic", ".heif"})

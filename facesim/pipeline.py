@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from facesim.alignment import align_face
+from facesim.config import DEFAULT_DETECTOR
 from facesim.detection import DetectedFace, Detector, detect_faces, primary_face_and_count
 from facesim.errors import NoFaceError
 from facesim.images import load_rgb
@@ -41,17 +42,17 @@ def embed_faces(rgb: np.ndarray, detections: list[DetectedFace], embedder: Embed
     return [Face(detection, vector) for detection, vector in zip(detections, vectors, strict=True)]
 
 
-def faces_in_rgb(rgb: np.ndarray, detector: Detector = "hog", embedder: Embedder | None = None) -> list[Face]:
+def faces_in_rgb(rgb: np.ndarray, detector: Detector = DEFAULT_DETECTOR, embedder: Embedder | None = None) -> list[Face]:
     """Every face in the photo, largest first, each with its vector."""
     return embed_faces(rgb, detect_faces(rgb, detector), embedder)
 
 
-def faces_in_photo(path: str | Path, detector: Detector = "hog", embedder: Embedder | None = None) -> list[Face]:
+def faces_in_photo(path: str | Path, detector: Detector = DEFAULT_DETECTOR, embedder: Embedder | None = None) -> list[Face]:
     return faces_in_rgb(load_rgb(path), detector, embedder)
 
 
 def locate_faces(
-    path: str | Path, detector: Detector = "hog", every_face: bool = False
+    path: str | Path, detector: Detector = DEFAULT_DETECTOR, every_face: bool = False
 ) -> tuple[np.ndarray, list[DetectedFace], int]:
     """The photo, the faces a question about it compares (its main face, or every face), and how
     many faces it shows; an error when there is none. No encoder here: a command that checks all
@@ -68,7 +69,7 @@ def locate_faces(
     return rgb, chosen, count
 
 
-def main_face(path: str | Path, detector: Detector = "hog", embedder: Embedder | None = None) -> Face:
+def main_face(path: str | Path, detector: Detector = DEFAULT_DETECTOR, embedder: Embedder | None = None) -> Face:
     """The face a one-face question (verify, match) is about; an error when there is none."""
     rgb, chosen, _ = locate_faces(path, detector)
     return embed_faces(rgb, chosen, embedder)[0]

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from facesim import model_card
-from facesim.config import INDEX_BATCH_SIZE, ONNX_PATH, PHOTOS_PER_ENCODER_CALL
+from facesim.config import DEFAULT_DETECTOR, INDEX_BATCH_SIZE, ONNX_PATH, PHOTOS_PER_ENCODER_CALL
 from facesim.errors import FacesimError
 from index.gallery import META_MODEL_ID, Gallery
 from index.persons import hold_persons, join_new_faces, restore_persons
@@ -212,7 +212,7 @@ def index_folder(
     gallery: Gallery,
     root: str | Path,
     *,
-    detector: Detector = "hog",
+    detector: Detector = DEFAULT_DETECTOR,
     workers: int | None = 1,
     retry_errors: bool = False,
     reembed: bool = False,
@@ -619,7 +619,7 @@ def _examine_in_pool(
 
 # Set once in each worker process by _init_worker.
 _worker_embedder: Embedder | None = None
-_worker_detector: Detector = "hog"
+_worker_detector: Detector = DEFAULT_DETECTOR
 
 
 def _init_worker(weights: str, detector: Detector) -> None:
