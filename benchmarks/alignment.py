@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from facesim.alignment import align_face
-from facesim.config import CHIP_SIZE, cache_dir
+from facesim.config import CHIP_SIZE, YUNET_BOX_SCALE, YUNET_MIN_FACE_SLACK, cache_dir
 from facesim.detection import detect_faces, face_from_box, min_face_size, primary_face
 from facesim.embedder import default_embedder
 from facesim.errors import FacesimError
@@ -36,9 +36,6 @@ from facesim.training.sources import CELEBA_VALIDATION_FRACTION, celeba_jobs, re
 from facesim.training.workflow import CALIBRATION_PAIRS_EACH, CALIBRATION_SEED
 from facesim.yunet import YunetFace, yunet_faces
 
-# YuNet's boxes are tighter than HOG's (about 0.88 of the width on LFW), so the smallest face
-# sought is scaled by this for a YuNet box; the geometry step below measures the ratio.
-YUNET_BOX_SCALE = 0.85
 GEOMETRY_PHOTOS = 400
 
 
@@ -82,7 +79,7 @@ def validation_jobs(lfw: Path, celeba: Path, cache: Path) -> dict[str, list[tupl
 
 def yunet_primary(rgb: np.ndarray) -> YunetFace | None:
     """The subject, as primary_face picks it: the largest face covering the centre, else the largest."""
-    faces = yunet_faces(rgb, min_face_size(rgb.shape[1], rgb.shape[0]) * YUNET_BOX_SCALE)
+    faces = yunet_faces(rgb, min_face_size(rgb.shape[1], rgb.shape[0]) * YUNET_MIN_FACE_SLACK / YUNET_BOX_SCALE)
     if not faces:
         return None
     cy, cx = rgb.shape[0] / 2, rgb.shape[1] / 2

@@ -20,8 +20,6 @@ from facesim.config import (
     HOG_DETECTOR_PATH,
     MIN_FACE_FRACTION,
     MIN_FACE_PX,
-    YUNET_BOX_DX,
-    YUNET_BOX_DY,
     YUNET_BOX_SCALE,
     YUNET_MIN_FACE_SLACK,
 )
@@ -120,16 +118,17 @@ def _grey(rgb: np.ndarray) -> np.ndarray:
 
 
 def _yunet_boxes(rgb: np.ndarray, min_face: float) -> list[tuple[tuple[float, float, float, float], float]]:
-    """YuNet's faces as the box dlib's detectors would draw (YUNET_BOX_* in config), so that the
-    5-point model, trained on dlib's boxes, fits the same landmarks, and so that boxes of one face
-    agree across detectors (a re-index with another detector keeps persons by box overlap)."""
+    """YuNet's faces as the box dlib's detectors would draw (YUNET_BOX_SCALE in config), so that
+    the 5-point model, trained on dlib's boxes, fits the landmarks that make the chips encoder 4
+    learnt from (on validation people this matched HOG's accuracy, where YuNet's own five points
+    on a template lost 0.7 points: benchmarks/alignment.py), and so that boxes of one face agree
+    across detectors (a re-index with another detector keeps persons by box overlap)."""
     from facesim.yunet import yunet_faces
 
     boxes = []
     for face in yunet_faces(rgb, min_face * YUNET_MIN_FACE_SLACK / YUNET_BOX_SCALE):
-        left, top, width, _ = face.box
-        centre_x = left + width / 2 + YUNET_BOX_DX * width
-        centre_y = face.box[1] + face.box[3] / 2 + YUNET_BOX_DY * width
+        left, top, width, height = face.box
+        centre_x, centre_y = left + width / 2, top + height / 2
         half = YUNET_BOX_SCALE * width / 2
         boxes.append(((centre_x - half, centre_y - half, centre_x + half, centre_y + half), face.score))
     return boxes
@@ -200,9 +199,7 @@ def find_primary_face(rgb: np.ndarray, detector: Detector = DEFAULT_DETECTOR) ->
     return primary_face_and_count(rgb, detector)[0]
 
 
-def primary_face_and_count(
-    rgb: np.ndarray, detector: Detector = DEFAULT_DETECTOR
-) -> tuple[DetectedFace | None, int]:
+def primary_face_and_count(rgb: np.ndarray, detector: Detector = DEFAULT_DETECTOR) -> tuple[DetectedFace | None, int]:
     """find_primary_face, and how many faces the detector that found it saw: an answer about one
     face of a group photo should say that there were others."""
     detections = detect_faces(rgb, "thorough" if detector == "hog" else detector)

@@ -42,12 +42,16 @@ def embed_faces(rgb: np.ndarray, detections: list[DetectedFace], embedder: Embed
     return [Face(detection, vector) for detection, vector in zip(detections, vectors, strict=True)]
 
 
-def faces_in_rgb(rgb: np.ndarray, detector: Detector = DEFAULT_DETECTOR, embedder: Embedder | None = None) -> list[Face]:
+def faces_in_rgb(
+    rgb: np.ndarray, detector: Detector = DEFAULT_DETECTOR, embedder: Embedder | None = None
+) -> list[Face]:
     """Every face in the photo, largest first, each with its vector."""
     return embed_faces(rgb, detect_faces(rgb, detector), embedder)
 
 
-def faces_in_photo(path: str | Path, detector: Detector = DEFAULT_DETECTOR, embedder: Embedder | None = None) -> list[Face]:
+def faces_in_photo(
+    path: str | Path, detector: Detector = DEFAULT_DETECTOR, embedder: Embedder | None = None
+) -> list[Face]:
     return faces_in_rgb(load_rgb(path), detector, embedder)
 
 
