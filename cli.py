@@ -621,86 +621,174 @@ def _write_export(fmt: str, rows: list, hidden: int, output: Path | None, all_ro
         raise FacesimError(f"{output}: cannot write ({exc.strerror})") from None
 
 
+PersonArgument = Annotated[
+    str, typer.Argument(metavar="PERSON", help="A person's id or name, as listed by `facesim clusters`.")
+]
+FacesArgument = Annotated[
+    list[int], typer.Argument(metavar="FACE...", help="Face ids, as listed by `clusters --export` and `match`.")
+]
+
+
 @app.command()
 def name(
-    person_id: Annotated[int, typer.Argument(help="Person id, as listed by `facesim clusters`.")],
+    person: PersonArgument,
     person_name: Annotated[str, typer.Argument(metavar="NAME", help="The name to show for this person.")],
     index: IndexOption = None,
 ) -> None:
-    """Name a person; the name follows them through later re-clusterings and shows in exports and matches."""
+    """Name (or rename) a person; the name follows them through later re-clusterings and shows in
+    exports and matches."""
     with user_errors():
-        from index.gallery import Gallery
-        from index.persons import set_name
+        from index.persons import resolve_person, set_name
 
-        with Gallery.open(index, create=False) as gallery, gallery.write_lock():
-            set_name(gallery.store, person_id, person_name)
-    out.print(f"person {person_id} is now {person_name!r}")
-
-
-PersonArgument = Annotated[int, typer.Argument(help="Person id, as listed by `facesim clusters`.")]
-FaceArgument = Annotated[int, typer.Argument(help="Face id, as listed by `clusters --export` and `match`.")]
+        with _corrected(index) as store:
+            person_id = resolve_person(store, person)
+            set_name(store, person_id, person_name)
+    out.print(f"person {person_id} is now {person_name!r}", markup=False)
 
 
 @app.command()
-def merge(person_id: PersonArgument, other: PersonArgument, index: IndexOption = None) -> None:
-    """Two persons are one: OTHER's faces join PERSON_ID, and stay together in every later clustering."""
+def merge(
+    person: PersonArgument,
+    others: Annotated[list[str], typer.Argument(metavar="OTHER...", help="The persons that are PERSON too.")],
+    index: IndexOption = None,
+) -> None:
+    """These persons are one: the others' faces join PERSON, and stay together in every later
+    clustering (`facesim merge 97 98 99`)."""
     with user_errors():
         from index.corrections import merge_persons
+        from index.persons import resolve_person
 
         with _corrected(index) as store:
-            done = merge_persons(store, person_id, other)
-    out.print(f"person {other} merged into person {person_id} ({done.faces} faces)", markup=False)
+            keep = resolve_person(store, person)
+            merged = [resolve_person(store, other) for other in others]
+            done = merge_persons(store, keep, merged)
+    which = f"person {merged[0]}" if len(merged) == 1 else f"persons {', '.join(map(str, merged))}"
+    out.print(f"{which} merged into person {keep} ({plural(done.faces, 'face')})", markup=False)
     if done.note:
         err.print(done.note, markup=False)
 
 
 @app.command()
-def move(face_id: FaceArgument, person_id: PersonArgument, index: IndexOption = None) -> None:
-    """This face belongs to PERSON_ID, in this and every later clustering."""
+def move(
+    faces: FacesArgument,
+    person: Annotated[
+        str, typer.Argument(metavar="PERSON", help="A person's id or name, or `new`: a new person of these faces.")
+    ],
+    index: IndexOption = None,
+) -> None:
+    """These faces belong to PERSON (or, with `new`, are a new person together), in this and every
+    later clustering."""
     with user_errors():
-        from index.corrections import move_face
+        from index.corrections import move_faces
+        from index.persons import resolve_person
 
         with _corrected(index) as store:
-            move_face(store, face_id, person_id)
-    out.print(f"face {face_id} is now in person {person_id}", markup=False)
+            target = None if person == "new" else resolve_person(store, person)
+            done = move_faces(store, faces, target)
+    which = _faces_words(faces)
+    out.print(f"{which} {'is' if len(faces) == 1 else 'are'} now in person {done.person_id}", markup=False)
 
 
 @app.command()
 def reject(
-    face_id: FaceArgument,
-    person_id: Annotated[int | None, typer.Argument(help="The person it is not (default: its person now).")] = None,
+    faces: FacesArgument,
+    person: Annotated[
+        str | None,
+        typer.Option("--from", metavar="PERSON", help="The person they are not (default: each face's person now)."),
+    ] = None,
+    each: Annotated[
+        bool, typer.Option("--each", help="Each face becomes a person of its own, instead of one person together.")
+    ] = False,
+    new_name: Annotated[
+        str | None, typer.Option("--name", metavar="NAME", help="Name the new person the faces make together.")
+    ] = None,
     index: IndexOption = None,
 ) -> None:
-    """This face is not this person: it leaves the person and never joins it again."""
+    """These faces are not their person: they leave it, together as one new person (the person
+    you are pulling out), and never join it again. `facesim unreject` takes a reject back."""
     with user_errors():
-        from index.corrections import reject_face
+        from index.corrections import reject_faces
+        from index.persons import check_name_free, previous_assignment, resolve_person, set_name
 
+        if each and new_name is not None:
+            raise FacesimError("--name names the one person the faces make together; it cannot go with --each")
         with _corrected(index) as store:
-            done = reject_face(store, face_id, person_id)
-    out.print(f"face {face_id} is now person {done.person_id} on its own", markup=False)
+            source = None if person is None else resolve_person(store, person)
+            if new_name is not None:
+                check_name_free(store, new_name)
+                if source is not None and source not in {previous_assignment(store).get(face) for face in faces}:
+                    raise FacesimError(f"--name names the person the faces make, but none of them is in {source}")
+            now = reject_faces(store, faces, source, together=not each)
+            if new_name is not None:
+                set_name(store, now[faces[0]], new_name)
+    by_person: dict[int, list[int]] = {}
+    for face, person_id in now.items():
+        by_person.setdefault(person_id, []).append(face)
+    for person_id, moved in by_person.items():
+        verb = "is" if len(moved) == 1 else "are"
+        named = f" {new_name!r}" if new_name is not None else ""
+        out.print(f"{_faces_words(moved)} {verb} now person {person_id}{named}", markup=False)
 
 
 @app.command()
-def split(person_id: PersonArgument, index: IndexOption = None) -> None:
-    """Undo the merges and moves into a person, and re-cluster so that what they joined may part."""
+def unreject(
+    faces: FacesArgument,
+    person: Annotated[
+        str | None,
+        typer.Option("--from", metavar="PERSON", help="Take back only the reject from this person."),
+    ] = None,
+    index: IndexOption = None,
+) -> None:
+    """Take back `facesim reject`: each face may be its old person again, and goes back to it now
+    when nothing else ties it where it is."""
+    with user_errors():
+        from index.corrections import unreject_faces
+        from index.persons import resolve_person
+
+        with _corrected(index) as store:
+            source = None if person is None else resolve_person(store, person)
+            now = unreject_faces(store, faces, source)
+    for face, person_id in now.items():
+        out.print(f"face {face} is in person {person_id}", markup=False)
+
+
+@app.command()
+def split(person: PersonArgument, index: IndexOption = None) -> None:
+    """Undo the corrections that made a person (merges and moves into it, rejects that pulled its
+    faces out of others), and re-cluster so that what they joined may part."""
     with user_errors():
         from facesim.model_card import clustering_rule
-        from index.corrections import unmerge_links
-        from index.persons import cluster_gallery
+        from index.corrections import take_back
+        from index.persons import cluster_gallery, resolve_person
 
         rule = clustering_rule()
         with _corrected(index) as store:
-            dropped = unmerge_links(store, person_id)
+            person_id = resolve_person(store, person)
+            dropped = take_back(store, person_id)
             result = cluster_gallery(store, rule.cut, rule.linkage, params=rule.params)
-    out.print(f"undid {dropped} merge links of person {person_id}; now {result.persons} persons", markup=False)
+    out.print(
+        f"undid {plural(dropped, 'correction')} of person {person_id}; now {plural(result.persons, 'person')}",
+        markup=False,
+    )
+
+
+def plural(count: int, word: str) -> str:
+    """ "1 face", "2 faces": the count with its noun in the number a person would write."""
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def _faces_words(faces: list[int]) -> str:
+    return f"face {faces[0]}" if len(faces) == 1 else f"faces {', '.join(map(str, faces))}"
 
 
 @contextmanager
 def _corrected(index: Path | None) -> Iterator[Any]:
     """The gallery's store under the writer's lock: a correction rewrites stored persons."""
+    from index.constraints import ensure_schema
     from index.gallery import Gallery
 
     with Gallery.open(index, create=False) as gallery, gallery.write_lock():
+        ensure_schema(gallery.store)
         yield gallery.store
 
 
