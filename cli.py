@@ -500,13 +500,33 @@ def clusters(
     export: Annotated[
         str | None,
         typer.Option(
-            "--export", help="Write every face as csv, json or html, or xmp: one MWG-regions sidecar per photo."
+            "--export",
+            help="Write the persons shown (every face with --min-size 1) as csv, json or html, or xmp: "
+            "MWG face regions in a sidecar beside each photo and each of its copies.",
         ),
     ] = None,
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="File (folder for xmp) to write the --export to (default: stdout)."),
+        typer.Option(
+            "--output",
+            "-o",
+            help="File to write the --export to (default: stdout); for xmp, a folder to put the sidecars in "
+            "instead of beside the photos.",
+        ),
     ] = None,
+    xmp_naming: Annotated[
+        str,
+        typer.Option(
+            "--xmp-naming",
+            help="Sidecar names: name.jpg.xmp (digiKam, darktable) or name.xmp (Lightroom; digiKam can read either).",
+        ),
+    ] = "name.jpg.xmp",
+    replace_sidecars: Annotated[
+        bool,
+        typer.Option(
+            "--replace-sidecars", help="Write over sidecars that facesim did not write (kept and listed otherwise)."
+        ),
+    ] = False,
     min_size: Annotated[int, typer.Option("--min-size", min=1, help="Hide persons with fewer faces.")] = 2,
     linkage: Annotated[
         str | None,
@@ -540,8 +560,10 @@ def clusters(
 
         if export not in (None, "csv", "json", "html", "xmp"):
             raise FacesimError(f"unknown export format {export!r}; choose csv, json, html or xmp")
-        if export == "xmp" and output is None:
-            raise FacesimError("--export xmp writes one sidecar per photo: give the folder with --output DIR")
+        from index.xmp import SIDECAR_NAMINGS
+
+        if xmp_naming not in SIDECAR_NAMINGS:
+            raise FacesimError(f"unknown --xmp-naming {xmp_naming!r}; choose {' or '.join(SIDECAR_NAMINGS)}")
         if output is not None and export is None:
             raise FacesimError("--output needs --export csv, json, html or xmp")
         calibrated = clustering_rule().linkage
@@ -568,18 +590,28 @@ def clusters(
                     notes.append(f"{pending} faces of the running `facesim index` join persons when it ends")
                 result = stored_clustering(store)
         rows, hidden = hide_small(result.rows, min_size)
-        if export or as_json:
+        if export == "xmp":
+            _write_sidecars(rows, output, xmp_naming, replace_sidecars)
+        elif export or as_json:
             _write_export(export or "json", rows, hidden, output, result.rows if min_size > 1 else [])
+        # A file written gets a line saying what it holds (below); stdout and sidecars get this.
+        said_below = output is not None and export != "xmp"
+        if hidden and not said_below and (export in ("csv", "json", "xmp") or (as_json and not export)):
+            notes.append(
+                f"left out {plural(hidden, 'face')} of persons under --min-size {min_size} "
+                "(--min-size 1 exports every face)"
+            )
     if result.faceless_names:
         listed = ", ".join(f"{person} {name}" for person, name in sorted(result.faceless_names.items()))
         notes.append(f"names kept for persons with no face in this clustering: {listed}")
     for note in notes:
         err.print(f"note: {_printable(note)}", markup=False)
-    summary = f"{result.persons} persons, {result.singletons} faces that match nobody"
+    alone = "1 face that matches nobody" if result.singletons == 1 else f"{result.singletons} faces that match nobody"
+    summary = f"{plural(result.persons, 'person')}, {alone}"
     if hidden:
-        summary += f" ({hidden} faces in persons under --min-size {min_size} not shown)"
+        summary += f" ({plural(hidden, 'face')} in persons under --min-size {min_size} not shown)"
     if export or as_json:
-        if output is not None:
+        if output is not None and export != "xmp":
             err.print(f"wrote {len(rows)} faces to {_shown(output)}: {summary}", markup=False)
         return
     table = Table(title=summary)
@@ -600,14 +632,10 @@ def _write_export(fmt: str, rows: list, hidden: int, output: Path | None, all_ro
     """`all_rows` (every face, when --min-size hid some) gives the HTML its section of faces in no person."""
     from index.export import faces_in_no_person, write_csv, write_html, write_json
     from index.thumbnails import face_thumbnail
-    from index.xmp import write_xmp_sidecars
 
     target = output if output is not None else sys.stdout
     try:
-        if fmt == "xmp" and output is not None:
-            written = write_xmp_sidecars(rows, output)
-            err.print(f"wrote {written} XMP sidecars under {_shown(output)}", markup=False)
-        elif fmt == "csv":
+        if fmt == "csv":
             write_csv(rows, target)
         elif fmt == "json":
             write_json(rows, target)
@@ -627,6 +655,27 @@ PersonArgument = Annotated[
 FacesArgument = Annotated[
     list[int], typer.Argument(metavar="FACE...", help="Face ids, as listed by `clusters --export` and `match`.")
 ]
+
+
+def _write_sidecars(rows: list, folder: Path | None, naming: str, replace: bool) -> None:
+    """XMP sidecars beside the photos (or under `folder`), and on stderr what was not written."""
+    from index.xmp import write_xmp_sidecars
+
+    try:
+        done = write_xmp_sidecars(rows, folder, naming=naming, replace=replace)
+    except OSError as exc:
+        raise FacesimError(f"{exc.filename}: cannot write ({exc.strerror})") from None
+    where = "beside the photos" if folder is None else f"under {_shown(folder)}"
+    err.print(f"wrote {plural(done.written, 'XMP sidecar')} {where}", markup=False)
+    if done.kept:
+        listed = ", ".join(_shown(path) for path in done.kept[:3]) + (" ..." if len(done.kept) > 3 else "")
+        err.print(
+            f"kept {plural(len(done.kept), 'sidecar')} facesim did not write ({listed}); "
+            "--replace-sidecars writes over them",
+            markup=False,
+        )
+    if done.unreadable:
+        err.print(f"skipped {plural(done.unreadable, 'photo')} that can no longer be read", markup=False)
 
 
 @app.command()

@@ -524,3 +524,15 @@ def test_a_person_holding_two_people_becomes_two_named_persons_in_two_commands_a
         assert person_of(index_dir, faces["Bob"] + new["Bob"]) == {bob}, args
         shown = json.loads(cli("clusters", "--index", index_dir, "--json").stdout)
         assert {person["name"]: person["size"] for person in shown if person["name"]} == {"Alice": 5, "Bob": 5}
+
+
+def test_an_export_says_on_stderr_which_faces_it_left_out(gallery) -> None:
+    index_dir, faces = gallery
+    assert cli("reject", faces["A"][0], "--index", index_dir).exit_code == 0
+    for args in (["--export", "csv"], ["--export", "json"], ["--json"]):
+        result = cli("clusters", "--index", index_dir, *args)
+        assert result.exit_code == 0
+        assert "note: left out 1 face of persons under --min-size 2 (--min-size 1 exports every face)" in result.stderr
+        assert "/photos/A0.jpg" not in result.stdout and "/photos/A1.jpg" in result.stdout
+        every = cli("clusters", "--index", index_dir, *args, "--min-size", "1")
+        assert every.stderr == "" and "/photos/A0.jpg" in every.stdout
