@@ -108,6 +108,12 @@ def _print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2) + "\n")
 
 
+def _print_cells(cells: list[str]) -> None:
+    """One tab-separated line, tabs kept (rich would expand them to spaces, and `cut -f` would
+    no longer find the columns)."""
+    sys.stdout.write("\t".join(_printable(cell) for cell in cells) + "\n")
+
+
 def _invocation() -> str:
     return "facesim " + shlex.join(sys.argv[1:])
 
@@ -173,6 +179,12 @@ def index_photos(
     ] = None,
     detector: DetectorOption = "hog",
     retry_errors: Annotated[bool, typer.Option("--retry-errors", help="Retry files that failed before.")] = False,
+    retry_no_face: Annotated[
+        bool,
+        typer.Option(
+            "--retry-no-face", help="Look again at photos where no face was found (e.g. with --detector thorough)."
+        ),
+    ] = False,
     reembed: Annotated[
         bool, typer.Option("--reembed", help="Re-embed photos whose vectors an older model made.")
     ] = False,
@@ -231,6 +243,7 @@ def index_photos(
                 detector=_detector(detector),
                 workers=workers,
                 retry_errors=retry_errors,
+                retry_no_face=retry_no_face,
                 reembed=reembed,
                 progress=advance,
                 engine=engine,
@@ -457,11 +470,18 @@ def photos(
                 faces = faces_of_person(gallery.store, person)
             else:
                 rows = [row for row in gallery.store.photos_by_path().values() if status in (None, row.status)]
+                copies = gallery.store.other_paths([row.id for row in rows])
     if person is not None:
         _list_person(faces, export, as_json)
         return
     listed = [
-        {"path": _absolute(row.path), "status": row.status, "faces": row.n_faces, "error": row.error}
+        {
+            "path": _absolute(row.path),
+            "status": row.status,
+            "faces": row.n_faces,
+            "error": row.error,
+            "other_paths": [_absolute(path) for path in copies.get(row.id, [])],
+        }
         for row in sorted(rows, key=lambda row: row.path)
     ]
     if as_json:
@@ -469,7 +489,17 @@ def photos(
         return
     for row in listed:
         cells = [row["path"]] if status else [row["status"], row["path"]]
-        out.print("\t".join(cells + ([row["error"]] if row["error"] else [])), markup=False)
+        # An error names its file first ("PATH: unreadable image"); the row has said the path already.
+        error = (row["error"] or "").removeprefix(f"{row['path']}: ")
+        _print_cells(cells + ([error] if error else []))
+        for copy in row["other_paths"]:
+            cells = [copy] if status else [row["status"], copy]
+            _print_cells([*cells, f"copy of {row['path']}"])
+    if status == "no_face" and listed:
+        err.print(
+            "note: `facesim index PATH --retry-no-face --detector thorough` looks for faces in these again",
+            markup=False,
+        )
 
 
 def _list_person(faces: list, export: str | None, as_json: bool) -> None:
@@ -491,7 +521,7 @@ def _list_person(faces: list, export: str | None, as_json: bool) -> None:
         _print_json(listed)
         return
     for row in listed:
-        out.print(f"{row['path']}\tface {row['face_id']}\tbox {','.join(map(str, row['box']))}", markup=False)
+        _print_cells([row["path"], f"face {row['face_id']}", f"box {','.join(map(str, row['box']))}"])
 
 
 @app.command()

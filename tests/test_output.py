@@ -116,6 +116,9 @@ def test_photos_without_a_face_can_be_listed(gallery):
     assert [p["path"] for p in run_json("photos", "--index", index_dir, "--status", "error")] == [
         str(photos / "bad_text.png")
     ]
+    code, stdout, _ = run("photos", "--index", index_dir, "--status", "error")
+    (path, error) = stdout.strip().split("\t")  # the path once, then what is wrong with it
+    assert path == str(photos / "bad_text.png") and error and path not in error
     code, _, stderr = run("photos", "--index", index_dir, "--status", "faceless")
     assert code == 2 and len(stderr.strip().splitlines()) == 1
 
