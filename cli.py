@@ -20,13 +20,41 @@ from rich.table import Table
 from facesim.errors import FacesimError
 
 # Each photo status as the text output says it.
-STATUS_WORDS = {"indexed": "indexed", "no_face": "without a face", "error": "errors", "gone": "gone"}
+STATUS_WORDS = {"indexed": "indexed", "no_face": "without a face", "error": "error", "gone": "gone"}
 
+
+def _plain_help() -> None:
+    """Typer 0.29 prints each parameter's Python type (`--version <bool>`, `--export <str>`) and
+    puts required arguments in braces (`{PERSON}`); the help text says in words what each one
+    takes, so flags and arguments are shown as their names alone, a text option with its name
+    (`--export EXPORT`), and only numbers and paths keep their type. Older Typers print neither
+    and are left as they are."""
+    from typer import core
+
+    option, argument = getattr(core, "TyperOption", None), getattr(core, "TyperArgument", None)
+    if option is None or not hasattr(option, "display_type_rich") or not hasattr(argument, "_usage_display_name"):
+        return
+    typed = option.display_type_rich
+
+    def value(self: Any, ctx: Any) -> str | None:
+        shown = None if self.is_flag else typed(self, ctx)
+        return self.name.upper() if shown == "<str>" else shown  # --export EXPORT, not --export <str>
+
+    option.display_type_rich = value
+    argument.display_type_rich = lambda self, ctx: None
+    usage = argument._usage_display_name
+    argument._usage_display_name = lambda self: usage(self).replace("{", "").replace("}", "")
+
+
+_plain_help()
 app = typer.Typer(
     help="Index a photo folder by face, then match, verify and cluster the people in it.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Markdown joins a docstring's wrapped lines into one paragraph, as a reader expects, where
+    # the default keeps each source line break.
+    rich_markup_mode="markdown",
 )
 # A table is at most this wide when the output is not a terminal: wide enough for any path.
 PIPED_WIDTH = 100_000
@@ -112,6 +140,23 @@ def _print_cells(cells: list[str]) -> None:
     """One tab-separated line, tabs kept (rich would expand them to spaces, and `cut -f` would
     no longer find the columns)."""
     sys.stdout.write("\t".join(_printable(cell) for cell in cells) + "\n")
+
+
+def _print_phrases(head: str, phrases: list[str]) -> None:
+    """A summary line of comma-separated phrases. A terminal narrower than the line breaks it
+    between phrases, never inside one ("3 without / a face"); a pipe gets one line."""
+    if not out.is_terminal:
+        out.print(head + ", ".join(phrases), markup=False, soft_wrap=True)
+        return
+    lines, line = [], head
+    for number, phrase in enumerate(phrases):
+        piece = phrase + ("," if number < len(phrases) - 1 else "")
+        if line.strip() and len(line) + len(piece) > out.width:
+            lines.append(line.rstrip())
+            line = "  "
+        line += piece + " "
+    lines.append(line.rstrip())
+    out.print("\n".join(lines), markup=False, soft_wrap=True)
 
 
 def _invocation() -> str:
@@ -253,9 +298,11 @@ def index_photos(
             info = gallery.info()
     problems = [(p, m) for p, m in summary.errors + summary.unreadable]
     if as_json:
+        counts = summary.counts()
+        counts["unchanged"] = counts.pop("skipped")  # the text's word for them
         _print_json(
             {
-                **summary.counts(),
+                **counts,
                 "errors": [{"path": _absolute(p), "error": m} for p, m in problems],
                 "known_errors": [{"path": _absolute(p), "error": m} for p, m in summary.known_errors],
                 "gallery": {
@@ -271,19 +318,30 @@ def index_photos(
         err.print(f"skipped {_printable(message)}", markup=False, soft_wrap=True)
     for _, message in summary.known_errors:
         err.print(f"still bad (--retry-errors to retry): {_printable(message)}", markup=False, soft_wrap=True)
-    line = (
-        f"photos {summary.photos_seen}: {summary.indexed} indexed, {summary.faces} faces, "
-        f"{summary.skipped} unchanged, {summary.no_face} without a face, {len(problems)} errors, "
-        f"{summary.gone} gone, {summary.moved} moved, {summary.duplicates} duplicates"
-    )
+    phrases = [
+        f"{summary.indexed} indexed",
+        plural(summary.faces, "face"),
+        f"{summary.skipped} unchanged",
+        f"{summary.no_face} without a face",
+        plural(len(problems), "error"),
+        f"{summary.gone} gone",
+        f"{summary.moved} moved",
+        plural(summary.duplicates, "duplicate"),
+    ]
     if summary.excluded:
-        line += f", {summary.excluded} excluded"
+        phrases.append(f"{summary.excluded} excluded")
     if summary.known_errors:
-        line += f", {len(summary.known_errors)} bad files from earlier runs"
+        phrases.append(f"{plural(len(summary.known_errors), 'bad file')} from earlier runs")
     if summary.joined or summary.new_persons:
-        line += f"; {summary.joined} faces joined known persons, {summary.new_persons} new persons"
-    out.print(line)
-    out.print(f"gallery {_shown(info.directory)}: {info.photos.get('indexed', 0)} photos, {info.faces} faces")
+        joined = "1 face joined" if summary.joined == 1 else f"{summary.joined} faces joined"
+        phrases[-1] += f"; {joined} known persons"
+        phrases.append(f"{summary.new_persons} new {'person' if summary.new_persons == 1 else 'persons'}")
+    _print_phrases(f"photos {summary.photos_seen}: ", phrases)
+    out.print(
+        f"gallery {_shown(info.directory)}: {plural(info.photos.get('indexed', 0), 'photo')}, "
+        f"{plural(info.faces, 'face')}",
+        markup=False,
+    )
 
 
 @app.command()
@@ -305,9 +363,13 @@ def forget(
     if as_json:
         _print_json(dataclasses.asdict(forgotten))
         return
-    line = f"forgot {forgotten.photos} photos, {forgotten.faces} faces, {forgotten.copies} duplicates"
+    line = (
+        f"forgot {plural(forgotten.photos, 'photo')}, {plural(forgotten.faces, 'face')}, "
+        f"{plural(forgotten.copies, 'duplicate')}"
+    )
     if forgotten.kept:
-        line += f"; {forgotten.kept} photos kept at their duplicates elsewhere"
+        where = "its duplicate" if forgotten.kept == 1 else "their duplicates"
+        line += f"; {plural(forgotten.kept, 'photo')} kept at {where} elsewhere"
     out.print(line, markup=False)
 
 
@@ -340,6 +402,7 @@ def match(
             found = search(gallery, np.stack([face.embedding for face in faces]), top_k, every_match=every_match)
             people = persons_of_faces(gallery.store, [hit.face_id for hits in found for hit in hits])
             copies = gallery.store.other_paths([hit.photo_id for hits in found for hit in hits])
+            itself = _gallery_photo_of(gallery.store, query)
         limit = threshold()
     rows = [
         {
@@ -354,6 +417,7 @@ def match(
             "same_person": hit.same_person,
             "person": people.get(hit.face_id, (None, ""))[0],
             "name": people.get(hit.face_id, (None, ""))[1],
+            "query_photo": hit.photo_id == itself,
         }
         for number, (face, hits) in enumerate(zip(faces, found, strict=True))
         for hit in hits
@@ -377,14 +441,27 @@ def match(
         cells = [str(row["query_face"])] if all_faces else []
         person = row["name"] or ("" if row["person"] is None else str(row["person"]))
         box = ",".join(map(str, row["box"]))
-        photo = _shown(row["path"]) + (f" (+{len(row['other_paths'])} duplicates)" if row["other_paths"] else "")
+        copies = f" (+{plural(len(row['other_paths']), 'duplicate')})" if row["other_paths"] else ""
+        photo = _shown(row["path"]) + copies + (" (the query photo)" if row["query_photo"] else "")
         table.add_row(*cells, f"{row['distance']:.3f}", verdict, photo, str(row["face_id"]), box, person)
     out.print(table)
 
 
+def _gallery_photo_of(store: Any, query: Path) -> int | None:
+    """The gallery's photo holding the query's very bytes (the query file or a copy of it), so a
+    match of the query with itself is shown as such, not as a find at distance 0."""
+    from index.indexer import file_hash
+
+    try:
+        same = store.photo_with_hash(file_hash(query))
+    except OSError:
+        return None
+    return None if same is None else same.id
+
+
 @app.command()
 def info(index: IndexOption = None, as_json: JsonOption = False) -> None:
-    """The model (architecture, input size, threshold, accuracy) and the gallery (photos, faces, clusters)."""
+    """The model (architecture, input size, threshold, accuracy) and the gallery (photos, faces, persons)."""
     with user_errors():
         from facesim.model_card import read_card
         from index.gallery import Gallery
@@ -394,15 +471,15 @@ def info(index: IndexOption = None, as_json: JsonOption = False) -> None:
 
         with Gallery.open(index, create=False) as gallery:
             gallery_info = gallery.info()
-            clusters = gallery.person_count()
+            persons = gallery.person_count()
             named = len(names(gallery.store))
             unassigned = unassigned_count(gallery.store)
-            singletons = gallery.person_count(min_size=1) - clusters
+            singletons = gallery.person_count(min_size=1) - persons
     devtest = card.get("evaluation", {}).get("lfw_devtest", {})
     data = {
         "photos": gallery_info.photos.get("indexed", 0),
         "faces": gallery_info.faces,
-        "clusters": clusters,
+        "persons": persons,
         "named_persons": named,
         "faces_alone": singletons,
         "faces_in_no_person": unassigned,
@@ -425,17 +502,23 @@ def info(index: IndexOption = None, as_json: JsonOption = False) -> None:
     scores = ", ".join(f"{k} {v:.3f}" for k, v in model["lfw_devtest"].items() if v is not None) or "not evaluated"
     out.print(f"         threshold {model['threshold']}; LFW DevTest: {scores}")
     out.print(f"gallery  {_shown(data['index_path'])} ({data['vector_index'] or 'no'} vector index)")
-    out.print(f"         {data['photos']} photos, {data['faces']} faces, {data['clusters']} clusters")
     out.print(
-        f"         {data['named_persons']} named persons, {data['faces_alone']} faces alone, "
-        f"{data['faces_in_no_person']} faces in no person yet"
+        f"         {plural(data['photos'], 'photo')}, {plural(data['faces'], 'face')}, "
+        f"{plural(data['persons'], 'person')}"
+    )
+    out.print(
+        f"         {plural(data['named_persons'], 'named person')}, {plural(data['faces_alone'], 'face')} alone, "
+        f"{plural(data['faces_in_no_person'], 'face')} in no person yet"
     )
     out.print(f"         photo status: {_status_words(data['photo_status'])}", markup=False)
 
 
 def _status_words(counts: dict[str, int]) -> str:
     """Photo counts by status in words, the same in `info` and `doctor`."""
-    return ", ".join(f"{count} {STATUS_WORDS[status]}" for status, count in counts.items())
+    return ", ".join(
+        plural(count, STATUS_WORDS[status]) if status == "error" else f"{count} {STATUS_WORDS[status]}"
+        for status, count in counts.items()
+    )
 
 
 @app.command()
@@ -683,7 +766,7 @@ PersonArgument = Annotated[
     str, typer.Argument(metavar="PERSON", help="A person's id or name, as listed by `facesim clusters`.")
 ]
 FacesArgument = Annotated[
-    list[int], typer.Argument(metavar="FACE...", help="Face ids, as listed by `clusters --export` and `match`.")
+    list[int], typer.Argument(metavar="FACE", help="Face ids, as listed by `clusters --export` and `match`.")
 ]
 
 
@@ -728,7 +811,7 @@ def name(
 @app.command()
 def merge(
     person: PersonArgument,
-    others: Annotated[list[str], typer.Argument(metavar="OTHER...", help="The persons that are PERSON too.")],
+    others: Annotated[list[str], typer.Argument(metavar="OTHER", help="The persons that are PERSON too.")],
     index: IndexOption = None,
 ) -> None:
     """These persons are one: the others' faces join PERSON, and stay together in every later
@@ -926,7 +1009,8 @@ def verify(
             box = ",".join(map(str, answer[f"box_{side}"]))
             chosen = "the closest" if all_faces else "the largest"
             count = answer[f"faces_{side}"]
-            out.print(f"{_printable(photo)} shows {count} faces; compared {chosen}, box {box}", markup=False)
+            hint = "" if all_faces else " (--all-faces compares every face)"
+            out.print(f"{_printable(photo)} shows {count} faces; compared {chosen}, box {box}{hint}", markup=False)
 
 
 def _faces_of(photo: Path, all_faces: bool, detector: str, cache: dict[Path, tuple[list, int]]) -> tuple[list, int]:

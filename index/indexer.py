@@ -436,7 +436,8 @@ def _plan(
             # No bytes are no photo: every empty file would otherwise be a "copy" of the first.
             if location is not None:
                 plan.lost_locations.append(key)
-            plan.failed.append((_Task(key, *stat, row.id if row else None, None), f"{key}: empty file (0 bytes)"))
+            task = _Task(key, *stat, row.id if row else None, None)
+            plan.failed.append((task, f"{key}: not an image (an empty file, 0 bytes)"))
             continue
         if location is not None and (location.size, location.mtime_ns) == stat:
             plan.unchanged += 1

@@ -314,7 +314,7 @@ def test_info_counts_named_persons_and_faces_alone_and_the_sheet_shows_face_ids(
     assert cli("name", a, "Ada", "--index", index_dir).exit_code == 0
     assert cli("reject", faces["B"][0], "--index", index_dir).exit_code == 0
     info = json.loads(cli("info", "--index", index_dir, "--json").stdout)
-    assert (info["clusters"], info["named_persons"], info["faces_alone"], info["faces_in_no_person"]) == (3, 1, 1, 0)
+    assert (info["persons"], info["named_persons"], info["faces_alone"], info["faces_in_no_person"]) == (3, 1, 1, 0)
     sheet = cli("clusters", "--index", index_dir, "--export", "html", "--min-size", "1").stdout
     assert all(f'<figcaption class="face-id">face {face}</figcaption>' in sheet for face in faces["A"])
 
