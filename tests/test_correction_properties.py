@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from facesim.detection import DetectedFace
@@ -29,7 +29,7 @@ CUT = 1.0  # complete linkage: every two faces of a person closer than this
 DIMENSIONS = 8
 # Four people; 0 and 1 close enough that the clustering may make them one person.
 CENTRES = np.array(
-    [[1, 0, 0, 0, 0, 0, 0, 0], [0.9, 0.43, 0, 0, 0, 0, 0, 0], [0, 0, 1, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 1, 0, 0]]
+    [[1, 0, 0, 0, 0, 0, 0, 0], [0.85, 0.53, 0, 0, 0, 0, 0, 0], [0, 0, 1, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 1, 0, 0]]
 )
 STEPS = ("reject", "reject_each", "move", "move_new", "merge", "split", "unreject", "name", "photo", "apply")
 
@@ -101,7 +101,6 @@ def _built(store: Store) -> list[list[int]]:
     return [faces for faces in members.values() if set(faces) & named]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 2**32 - 1), steps=st.lists(st.sampled_from(STEPS), min_size=1, max_size=14))
 def test_every_correction_stays_true_through_new_photos_and_apply(tmp_path_factory, seed: int, steps: list) -> None:
     rng = np.random.default_rng(seed)
