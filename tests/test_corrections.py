@@ -56,18 +56,20 @@ def gallery(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, dict
     monkeypatch.setattr(model_card, "_cached", lambda path: CARD)
     rng = np.random.default_rng(0)
     centres = {name: _unit(rng, rng.normal(size=128), 0.0) for name in "ABC"}
-    faces: dict[str, list[int]] = {}
-    with Gallery.open(tmp_path / "g") as opened:
+    return tmp_path / "g", _three_photos_each(tmp_path / "g", rng, centres, 0.3)
+
+
+def _three_photos_each(index_dir: Path, rng: np.random.Generator, centres: dict, spread: float) -> dict[str, list[int]]:
+    """Three one-face photos of each person, /photos/<name><n>.jpg, clustered and stored; returns
+    each person's face ids."""
+    with Gallery.open(index_dir) as opened:
         opened.store.set_meta("model_id", MODEL)
         for name, centre in centres.items():
             for number in range(3):
-                _add_photo(opened, f"/photos/{name}{number}.jpg", _unit(rng, centre, 0.3))
-        for face_id, path in opened.store.db.execute(
-            "SELECT f.id, p.path FROM faces f JOIN photos p ON p.id = f.photo_id"
-        ):
-            faces.setdefault(Path(path).stem[0], []).append(face_id)
-    assert cli("clusters", "--index", tmp_path / "g").exit_code == 0
-    return tmp_path / "g", faces
+                _add_photo(opened, f"/photos/{name}{number}.jpg", _unit(rng, centre, spread))
+        faces = {name: _faces_named(opened, name) for name in centres}
+    assert cli("clusters", "--index", index_dir).exit_code == 0
+    return faces
 
 
 def _add_photo(opened: Gallery, path: str, vector: np.ndarray) -> None:
@@ -486,14 +488,7 @@ def two_in_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, d
     towards = _unit(rng, towards - (towards @ alice) * alice, 0.0)
     bob = _unit(rng, alice + 0.55 * towards, 0.0)  # about 0.53 from Alice; the cut is 1.0
     centres = {"Alice": alice, "Bob": bob, "Carol": _unit(rng, rng.normal(size=128), 0.0)}
-    faces: dict[str, list[int]] = {}
-    with Gallery.open(tmp_path / "g") as opened:
-        opened.store.set_meta("model_id", MODEL)
-        for who, centre in centres.items():
-            for number in range(3):
-                _add_photo(opened, f"/photos/{who}{number}.jpg", _unit(rng, centre, 0.1))
-            faces[who] = _faces_named(opened, who)
-    assert cli("clusters", "--index", tmp_path / "g").exit_code == 0
+    faces = _three_photos_each(tmp_path / "g", rng, centres, 0.1)
     return tmp_path / "g", faces, {"rng": rng, **centres}
 
 
