@@ -281,10 +281,13 @@ def index_folder(
         _apply_plan(store, plan, gone, lost, summary)
         summary.skipped = plan.unchanged + len(plan.touched)
         summary.known_errors = plan.known_errors
-        done = len(paths) - len(plan.tasks)
+        done = len(paths) - len(plan.tasks) - len(plan.failed)
         report(len(paths), done, None)
 
         pending = [(task, _Outcome(None, error=message)) for task, message in plan.failed]
+        for task, _ in pending:  # failed before reading (unreadable, empty): each still reported
+            done += 1
+            report(len(paths), done, Path(task.path))
         with _outcomes(plan.tasks, workers, detector, weights, engine) as outcomes:
             for task, outcome in outcomes:
                 pending.append((task, outcome))
@@ -433,11 +436,12 @@ def _plan(
         stat = (info.st_size, info.st_mtime_ns)
         known_bad = row is not None and row.status == "error" and (row.size, row.mtime_ns) == stat
         if info.st_size == 0 and not (known_bad and not retry_errors):
-            # No bytes are no photo: every empty file would otherwise be a "copy" of the first.
+            # No bytes are no photo (the message is the reader's): every empty file would otherwise
+            # be a "copy" of the first.
             if location is not None:
                 plan.lost_locations.append(key)
             task = _Task(key, *stat, row.id if row else None, None)
-            plan.failed.append((task, f"{key}: not an image (an empty file, 0 bytes)"))
+            plan.failed.append((task, f"{key}: not an image"))
             continue
         if location is not None and (location.size, location.mtime_ns) == stat:
             plan.unchanged += 1
