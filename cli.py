@@ -21,13 +21,41 @@ from facesim.config import DEFAULT_DETECTOR
 from facesim.errors import FacesimError
 
 # Each photo status as the text output says it.
-STATUS_WORDS = {"indexed": "indexed", "no_face": "without a face", "error": "errors", "gone": "gone"}
+STATUS_WORDS = {"indexed": "indexed", "no_face": "without a face", "error": "error", "gone": "gone"}
 
+
+def _plain_help() -> None:
+    """Typer 0.29 prints each parameter's Python type (`--version <bool>`, `--export <str>`) and
+    puts required arguments in braces (`{PERSON}`); the help text says in words what each one
+    takes, so flags and arguments are shown as their names alone, a text option with its name
+    (`--export EXPORT`), and only numbers and paths keep their type. Older Typers print neither
+    and are left as they are."""
+    from typer import core
+
+    option, argument = getattr(core, "TyperOption", None), getattr(core, "TyperArgument", None)
+    if option is None or not hasattr(option, "display_type_rich") or not hasattr(argument, "_usage_display_name"):
+        return
+    typed = option.display_type_rich
+
+    def value(self: Any, ctx: Any) -> str | None:
+        shown = None if self.is_flag else typed(self, ctx)
+        return self.name.upper() if shown == "<str>" else shown  # --export EXPORT, not --export <str>
+
+    option.display_type_rich = value
+    argument.display_type_rich = lambda self, ctx: None
+    usage = argument._usage_display_name
+    argument._usage_display_name = lambda self: usage(self).replace("{", "").replace("}", "")
+
+
+_plain_help()
 app = typer.Typer(
     help="Index a photo folder by face, then match, verify and cluster the people in it.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Markdown joins a docstring's wrapped lines into one paragraph, as a reader expects, where
+    # the default keeps each source line break.
+    rich_markup_mode="markdown",
 )
 # A table is at most this wide when the output is not a terminal: wide enough for any path.
 PIPED_WIDTH = 100_000
@@ -109,6 +137,29 @@ def _print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2) + "\n")
 
 
+def _print_cells(cells: list[str]) -> None:
+    """One tab-separated line, tabs kept (rich would expand them to spaces, and `cut -f` would
+    no longer find the columns)."""
+    sys.stdout.write("\t".join(_printable(cell) for cell in cells) + "\n")
+
+
+def _print_phrases(head: str, phrases: list[str]) -> None:
+    """A summary line of comma-separated phrases. A terminal narrower than the line breaks it
+    between phrases, never inside one ("3 without / a face"); a pipe gets one line."""
+    if not out.is_terminal:
+        out.print(head + ", ".join(phrases), markup=False, soft_wrap=True)
+        return
+    lines, line = [], head
+    for number, phrase in enumerate(phrases):
+        piece = phrase + ("," if number < len(phrases) - 1 else "")
+        if line.strip() and len(line) + len(piece) > out.width:
+            lines.append(line.rstrip())
+            line = "  "
+        line += piece + " "
+    lines.append(line.rstrip())
+    out.print("\n".join(lines), markup=False, soft_wrap=True)
+
+
 def _invocation() -> str:
     return "facesim " + shlex.join(sys.argv[1:])
 
@@ -174,6 +225,12 @@ def index_photos(
     ] = None,
     detector: DetectorOption = DEFAULT_DETECTOR,
     retry_errors: Annotated[bool, typer.Option("--retry-errors", help="Retry files that failed before.")] = False,
+    retry_no_face: Annotated[
+        bool,
+        typer.Option(
+            "--retry-no-face", help="Look again at photos where no face was found (e.g. with --detector thorough)."
+        ),
+    ] = False,
     reembed: Annotated[
         bool, typer.Option("--reembed", help="Re-embed photos whose vectors an older model made.")
     ] = False,
@@ -232,6 +289,7 @@ def index_photos(
                 detector=_detector(detector),
                 workers=workers,
                 retry_errors=retry_errors,
+                retry_no_face=retry_no_face,
                 reembed=reembed,
                 progress=advance,
                 engine=engine,
@@ -241,9 +299,11 @@ def index_photos(
             info = gallery.info()
     problems = [(p, m) for p, m in summary.errors + summary.unreadable]
     if as_json:
+        counts = summary.counts()
+        counts["unchanged"] = counts.pop("skipped")  # the text's word for them
         _print_json(
             {
-                **summary.counts(),
+                **counts,
                 "errors": [{"path": _absolute(p), "error": m} for p, m in problems],
                 "known_errors": [{"path": _absolute(p), "error": m} for p, m in summary.known_errors],
                 "gallery": {
@@ -259,19 +319,30 @@ def index_photos(
         err.print(f"skipped {_printable(message)}", markup=False, soft_wrap=True)
     for _, message in summary.known_errors:
         err.print(f"still bad (--retry-errors to retry): {_printable(message)}", markup=False, soft_wrap=True)
-    line = (
-        f"photos {summary.photos_seen}: {summary.indexed} indexed, {summary.faces} faces, "
-        f"{summary.skipped} unchanged, {summary.no_face} without a face, {len(problems)} errors, "
-        f"{summary.gone} gone, {summary.moved} moved, {summary.duplicates} duplicates"
-    )
+    phrases = [
+        f"{summary.indexed} indexed",
+        plural(summary.faces, "face"),
+        f"{summary.skipped} unchanged",
+        f"{summary.no_face} without a face",
+        plural(len(problems), "error"),
+        f"{summary.gone} gone",
+        f"{summary.moved} moved",
+        plural(summary.duplicates, "duplicate"),
+    ]
     if summary.excluded:
-        line += f", {summary.excluded} excluded"
+        phrases.append(f"{summary.excluded} excluded")
     if summary.known_errors:
-        line += f", {len(summary.known_errors)} bad files from earlier runs"
+        phrases.append(f"{plural(len(summary.known_errors), 'bad file')} from earlier runs")
     if summary.joined or summary.new_persons:
-        line += f"; {summary.joined} faces joined known persons, {summary.new_persons} new persons"
-    out.print(line)
-    out.print(f"gallery {_shown(info.directory)}: {info.photos.get('indexed', 0)} photos, {info.faces} faces")
+        joined = "1 face joined" if summary.joined == 1 else f"{summary.joined} faces joined"
+        phrases[-1] += f"; {joined} known persons"
+        phrases.append(f"{summary.new_persons} new {'person' if summary.new_persons == 1 else 'persons'}")
+    _print_phrases(f"photos {summary.photos_seen}: ", phrases)
+    out.print(
+        f"gallery {_shown(info.directory)}: {plural(info.photos.get('indexed', 0), 'photo')}, "
+        f"{plural(info.faces, 'face')}",
+        markup=False,
+    )
 
 
 @app.command()
@@ -293,9 +364,13 @@ def forget(
     if as_json:
         _print_json(dataclasses.asdict(forgotten))
         return
-    line = f"forgot {forgotten.photos} photos, {forgotten.faces} faces, {forgotten.copies} duplicates"
+    line = (
+        f"forgot {plural(forgotten.photos, 'photo')}, {plural(forgotten.faces, 'face')}, "
+        f"{plural(forgotten.copies, 'duplicate')}"
+    )
     if forgotten.kept:
-        line += f"; {forgotten.kept} photos kept at their duplicates elsewhere"
+        where = "its duplicate" if forgotten.kept == 1 else "their duplicates"
+        line += f"; {plural(forgotten.kept, 'photo')} kept at {where} elsewhere"
     out.print(line, markup=False)
 
 
@@ -328,6 +403,7 @@ def match(
             found = search(gallery, np.stack([face.embedding for face in faces]), top_k, every_match=every_match)
             people = persons_of_faces(gallery.store, [hit.face_id for hits in found for hit in hits])
             copies = gallery.store.other_paths([hit.photo_id for hits in found for hit in hits])
+            itself = _gallery_photo_of(gallery.store, query)
         limit = threshold()
     rows = [
         {
@@ -342,6 +418,7 @@ def match(
             "same_person": hit.same_person,
             "person": people.get(hit.face_id, (None, ""))[0],
             "name": people.get(hit.face_id, (None, ""))[1],
+            "query_photo": hit.photo_id == itself,
         }
         for number, (face, hits) in enumerate(zip(faces, found, strict=True))
         for hit in hits
@@ -365,14 +442,27 @@ def match(
         cells = [str(row["query_face"])] if all_faces else []
         person = row["name"] or ("" if row["person"] is None else str(row["person"]))
         box = ",".join(map(str, row["box"]))
-        photo = _shown(row["path"]) + (f" (+{len(row['other_paths'])} duplicates)" if row["other_paths"] else "")
+        copies = f" (+{plural(len(row['other_paths']), 'duplicate')})" if row["other_paths"] else ""
+        photo = _shown(row["path"]) + copies + (" (the query photo)" if row["query_photo"] else "")
         table.add_row(*cells, f"{row['distance']:.3f}", verdict, photo, str(row["face_id"]), box, person)
     out.print(table)
 
 
+def _gallery_photo_of(store: Any, query: Path) -> int | None:
+    """The gallery's photo holding the query's very bytes (the query file or a copy of it), so a
+    match of the query with itself is shown as such, not as a find at distance 0."""
+    from index.indexer import file_hash
+
+    try:
+        same = store.photo_with_hash(file_hash(query))
+    except OSError:
+        return None
+    return None if same is None else same.id
+
+
 @app.command()
 def info(index: IndexOption = None, as_json: JsonOption = False) -> None:
-    """The model (architecture, input size, threshold, accuracy) and the gallery (photos, faces, clusters)."""
+    """The model (architecture, input size, threshold, accuracy) and the gallery (photos, faces, persons)."""
     with user_errors():
         from facesim.model_card import read_card
         from index.gallery import Gallery
@@ -382,15 +472,15 @@ def info(index: IndexOption = None, as_json: JsonOption = False) -> None:
 
         with Gallery.open(index, create=False) as gallery:
             gallery_info = gallery.info()
-            clusters = gallery.person_count()
+            persons = gallery.person_count()
             named = len(names(gallery.store))
             unassigned = unassigned_count(gallery.store)
-            singletons = gallery.person_count(min_size=1) - clusters
+            singletons = gallery.person_count(min_size=1) - persons
     devtest = card.get("evaluation", {}).get("lfw_devtest", {})
     data = {
         "photos": gallery_info.photos.get("indexed", 0),
         "faces": gallery_info.faces,
-        "clusters": clusters,
+        "persons": persons,
         "named_persons": named,
         "faces_alone": singletons,
         "faces_in_no_person": unassigned,
@@ -413,17 +503,23 @@ def info(index: IndexOption = None, as_json: JsonOption = False) -> None:
     scores = ", ".join(f"{k} {v:.3f}" for k, v in model["lfw_devtest"].items() if v is not None) or "not evaluated"
     out.print(f"         threshold {model['threshold']}; LFW DevTest: {scores}")
     out.print(f"gallery  {_shown(data['index_path'])} ({data['vector_index'] or 'no'} vector index)")
-    out.print(f"         {data['photos']} photos, {data['faces']} faces, {data['clusters']} clusters")
     out.print(
-        f"         {data['named_persons']} named persons, {data['faces_alone']} faces alone, "
-        f"{data['faces_in_no_person']} faces in no person yet"
+        f"         {plural(data['photos'], 'photo')}, {plural(data['faces'], 'face')}, "
+        f"{plural(data['persons'], 'person')}"
+    )
+    out.print(
+        f"         {plural(data['named_persons'], 'named person')}, {plural(data['faces_alone'], 'face')} alone, "
+        f"{plural(data['faces_in_no_person'], 'face')} in no person yet"
     )
     out.print(f"         photo status: {_status_words(data['photo_status'])}", markup=False)
 
 
 def _status_words(counts: dict[str, int]) -> str:
     """Photo counts by status in words, the same in `info` and `doctor`."""
-    return ", ".join(f"{count} {STATUS_WORDS[status]}" for status, count in counts.items())
+    return ", ".join(
+        plural(count, STATUS_WORDS[status]) if status == "error" else f"{count} {STATUS_WORDS[status]}"
+        for status, count in counts.items()
+    )
 
 
 @app.command()
@@ -458,11 +554,18 @@ def photos(
                 faces = faces_of_person(gallery.store, person)
             else:
                 rows = [row for row in gallery.store.photos_by_path().values() if status in (None, row.status)]
+                copies = gallery.store.other_paths([row.id for row in rows])
     if person is not None:
         _list_person(faces, export, as_json)
         return
     listed = [
-        {"path": _absolute(row.path), "status": row.status, "faces": row.n_faces, "error": row.error}
+        {
+            "path": _absolute(row.path),
+            "status": row.status,
+            "faces": row.n_faces,
+            "error": row.error,
+            "other_paths": [_absolute(path) for path in copies.get(row.id, [])],
+        }
         for row in sorted(rows, key=lambda row: row.path)
     ]
     if as_json:
@@ -470,7 +573,17 @@ def photos(
         return
     for row in listed:
         cells = [row["path"]] if status else [row["status"], row["path"]]
-        out.print("\t".join(cells + ([row["error"]] if row["error"] else [])), markup=False)
+        # An error names its file first ("PATH: unreadable image"); the row has said the path already.
+        error = (row["error"] or "").removeprefix(f"{row['path']}: ")
+        _print_cells(cells + ([error] if error else []))
+        for copy in row["other_paths"]:
+            cells = [copy] if status else [row["status"], copy]
+            _print_cells([*cells, f"copy of {row['path']}"])
+    if status == "no_face" and listed:
+        err.print(
+            "note: `facesim index PATH --retry-no-face --detector thorough` looks for faces in these again",
+            markup=False,
+        )
 
 
 def _list_person(faces: list, export: str | None, as_json: bool) -> None:
@@ -492,7 +605,7 @@ def _list_person(faces: list, export: str | None, as_json: bool) -> None:
         _print_json(listed)
         return
     for row in listed:
-        out.print(f"{row['path']}\tface {row['face_id']}\tbox {','.join(map(str, row['box']))}", markup=False)
+        _print_cells([row["path"], f"face {row['face_id']}", f"box {','.join(map(str, row['box']))}"])
 
 
 @app.command()
@@ -501,13 +614,33 @@ def clusters(
     export: Annotated[
         str | None,
         typer.Option(
-            "--export", help="Write every face as csv, json or html, or xmp: one MWG-regions sidecar per photo."
+            "--export",
+            help="Write the persons shown (every face with --min-size 1) as csv, json or html, or xmp: "
+            "MWG face regions in a sidecar beside each photo and each of its copies.",
         ),
     ] = None,
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="File (folder for xmp) to write the --export to (default: stdout)."),
+        typer.Option(
+            "--output",
+            "-o",
+            help="File to write the --export to (default: stdout); for xmp, a folder to put the sidecars in "
+            "instead of beside the photos.",
+        ),
     ] = None,
+    xmp_naming: Annotated[
+        str,
+        typer.Option(
+            "--xmp-naming",
+            help="Sidecar names: name.jpg.xmp (digiKam, darktable) or name.xmp (Lightroom; digiKam can read either).",
+        ),
+    ] = "name.jpg.xmp",
+    replace_sidecars: Annotated[
+        bool,
+        typer.Option(
+            "--replace-sidecars", help="Write over sidecars that facesim did not write (kept and listed otherwise)."
+        ),
+    ] = False,
     min_size: Annotated[int, typer.Option("--min-size", min=1, help="Hide persons with fewer faces.")] = 2,
     linkage: Annotated[
         str | None,
@@ -541,8 +674,10 @@ def clusters(
 
         if export not in (None, "csv", "json", "html", "xmp"):
             raise FacesimError(f"unknown export format {export!r}; choose csv, json, html or xmp")
-        if export == "xmp" and output is None:
-            raise FacesimError("--export xmp writes one sidecar per photo: give the folder with --output DIR")
+        from index.xmp import SIDECAR_NAMINGS
+
+        if xmp_naming not in SIDECAR_NAMINGS:
+            raise FacesimError(f"unknown --xmp-naming {xmp_naming!r}; choose {' or '.join(SIDECAR_NAMINGS)}")
         if output is not None and export is None:
             raise FacesimError("--output needs --export csv, json, html or xmp")
         calibrated = clustering_rule().linkage
@@ -569,18 +704,28 @@ def clusters(
                     notes.append(f"{pending} faces of the running `facesim index` join persons when it ends")
                 result = stored_clustering(store)
         rows, hidden = hide_small(result.rows, min_size)
-        if export or as_json:
+        if export == "xmp":
+            _write_sidecars(rows, output, xmp_naming, replace_sidecars)
+        elif export or as_json:
             _write_export(export or "json", rows, hidden, output, result.rows if min_size > 1 else [])
+        # A file written gets a line saying what it holds (below); stdout and sidecars get this.
+        said_below = output is not None and export != "xmp"
+        if hidden and not said_below and (export in ("csv", "json", "xmp") or (as_json and not export)):
+            notes.append(
+                f"left out {plural(hidden, 'face')} of persons under --min-size {min_size} "
+                "(--min-size 1 exports every face)"
+            )
     if result.faceless_names:
         listed = ", ".join(f"{person} {name}" for person, name in sorted(result.faceless_names.items()))
         notes.append(f"names kept for persons with no face in this clustering: {listed}")
     for note in notes:
         err.print(f"note: {_printable(note)}", markup=False)
-    summary = f"{result.persons} persons, {result.singletons} faces that match nobody"
+    alone = "1 face that matches nobody" if result.singletons == 1 else f"{result.singletons} faces that match nobody"
+    summary = f"{plural(result.persons, 'person')}, {alone}"
     if hidden:
-        summary += f" ({hidden} faces in persons under --min-size {min_size} not shown)"
+        summary += f" ({plural(hidden, 'face')} in persons under --min-size {min_size} not shown)"
     if export or as_json:
-        if output is not None:
+        if output is not None and export != "xmp":
             err.print(f"wrote {len(rows)} faces to {_shown(output)}: {summary}", markup=False)
         return
     table = Table(title=summary)
@@ -601,14 +746,10 @@ def _write_export(fmt: str, rows: list, hidden: int, output: Path | None, all_ro
     """`all_rows` (every face, when --min-size hid some) gives the HTML its section of faces in no person."""
     from index.export import faces_in_no_person, write_csv, write_html, write_json
     from index.thumbnails import face_thumbnail
-    from index.xmp import write_xmp_sidecars
 
     target = output if output is not None else sys.stdout
     try:
-        if fmt == "xmp" and output is not None:
-            written = write_xmp_sidecars(rows, output)
-            err.print(f"wrote {written} XMP sidecars under {_shown(output)}", markup=False)
-        elif fmt == "csv":
+        if fmt == "csv":
             write_csv(rows, target)
         elif fmt == "json":
             write_json(rows, target)
@@ -622,86 +763,195 @@ def _write_export(fmt: str, rows: list, hidden: int, output: Path | None, all_ro
         raise FacesimError(f"{output}: cannot write ({exc.strerror})") from None
 
 
+PersonArgument = Annotated[
+    str, typer.Argument(metavar="PERSON", help="A person's id or name, as listed by `facesim clusters`.")
+]
+FacesArgument = Annotated[
+    list[int], typer.Argument(metavar="FACE", help="Face ids, as listed by `clusters --export` and `match`.")
+]
+
+
+def _write_sidecars(rows: list, folder: Path | None, naming: str, replace: bool) -> None:
+    """XMP sidecars beside the photos (or under `folder`), and on stderr what was not written."""
+    from index.xmp import write_xmp_sidecars
+
+    try:
+        done = write_xmp_sidecars(rows, folder, naming=naming, replace=replace)
+    except OSError as exc:
+        raise FacesimError(f"{exc.filename}: cannot write ({exc.strerror})") from None
+    where = "beside the photos" if folder is None else f"under {_shown(folder)}"
+    err.print(f"wrote {plural(done.written, 'XMP sidecar')} {where}", markup=False)
+    if done.kept:
+        listed = ", ".join(_shown(path) for path in done.kept[:3]) + (" ..." if len(done.kept) > 3 else "")
+        err.print(
+            f"kept {plural(len(done.kept), 'sidecar')} facesim did not write ({listed}); "
+            "--replace-sidecars writes over them",
+            markup=False,
+        )
+    if done.unreadable:
+        err.print(f"skipped {plural(done.unreadable, 'photo')} that can no longer be read", markup=False)
+
+
 @app.command()
 def name(
-    person_id: Annotated[int, typer.Argument(help="Person id, as listed by `facesim clusters`.")],
+    person: PersonArgument,
     person_name: Annotated[str, typer.Argument(metavar="NAME", help="The name to show for this person.")],
     index: IndexOption = None,
 ) -> None:
-    """Name a person; the name follows them through later re-clusterings and shows in exports and matches."""
+    """Name (or rename) a person; the name follows them through later re-clusterings and shows in
+    exports and matches."""
     with user_errors():
-        from index.gallery import Gallery
-        from index.persons import set_name
+        from index.persons import resolve_person, set_name
 
-        with Gallery.open(index, create=False) as gallery, gallery.write_lock():
-            set_name(gallery.store, person_id, person_name)
-    out.print(f"person {person_id} is now {person_name!r}")
-
-
-PersonArgument = Annotated[int, typer.Argument(help="Person id, as listed by `facesim clusters`.")]
-FaceArgument = Annotated[int, typer.Argument(help="Face id, as listed by `clusters --export` and `match`.")]
+        with _corrected(index) as store:
+            person_id = resolve_person(store, person)
+            set_name(store, person_id, person_name)
+    out.print(f"person {person_id} is now {person_name!r}", markup=False)
 
 
 @app.command()
-def merge(person_id: PersonArgument, other: PersonArgument, index: IndexOption = None) -> None:
-    """Two persons are one: OTHER's faces join PERSON_ID, and stay together in every later clustering."""
+def merge(
+    person: PersonArgument,
+    others: Annotated[list[str], typer.Argument(metavar="OTHER", help="The persons that are PERSON too.")],
+    index: IndexOption = None,
+) -> None:
+    """These persons are one: the others' faces join PERSON, and stay together in every later
+    clustering (`facesim merge 97 98 99`)."""
     with user_errors():
         from index.corrections import merge_persons
+        from index.persons import resolve_person
 
         with _corrected(index) as store:
-            done = merge_persons(store, person_id, other)
-    out.print(f"person {other} merged into person {person_id} ({done.faces} faces)", markup=False)
+            keep = resolve_person(store, person)
+            merged = [resolve_person(store, other) for other in others]
+            done = merge_persons(store, keep, merged)
+    which = f"person {merged[0]}" if len(merged) == 1 else f"persons {', '.join(map(str, merged))}"
+    out.print(f"{which} merged into person {keep} ({plural(done.faces, 'face')})", markup=False)
     if done.note:
         err.print(done.note, markup=False)
 
 
 @app.command()
-def move(face_id: FaceArgument, person_id: PersonArgument, index: IndexOption = None) -> None:
-    """This face belongs to PERSON_ID, in this and every later clustering."""
+def move(
+    faces: FacesArgument,
+    person: Annotated[
+        str, typer.Argument(metavar="PERSON", help="A person's id or name, or `new`: a new person of these faces.")
+    ],
+    index: IndexOption = None,
+) -> None:
+    """These faces belong to PERSON (or, with `new`, are a new person together), in this and every
+    later clustering."""
     with user_errors():
-        from index.corrections import move_face
+        from index.corrections import move_faces
+        from index.persons import resolve_person
 
         with _corrected(index) as store:
-            move_face(store, face_id, person_id)
-    out.print(f"face {face_id} is now in person {person_id}", markup=False)
+            target = None if person == "new" else resolve_person(store, person)
+            done = move_faces(store, faces, target)
+    which = _faces_words(faces)
+    out.print(f"{which} {'is' if len(faces) == 1 else 'are'} now in person {done.person_id}", markup=False)
 
 
 @app.command()
 def reject(
-    face_id: FaceArgument,
-    person_id: Annotated[int | None, typer.Argument(help="The person it is not (default: its person now).")] = None,
+    faces: FacesArgument,
+    person: Annotated[
+        str | None,
+        typer.Option("--from", metavar="PERSON", help="The person they are not (default: each face's person now)."),
+    ] = None,
+    each: Annotated[
+        bool, typer.Option("--each", help="Each face becomes a person of its own, instead of one person together.")
+    ] = False,
+    new_name: Annotated[
+        str | None, typer.Option("--name", metavar="NAME", help="Name the new person the faces make together.")
+    ] = None,
     index: IndexOption = None,
 ) -> None:
-    """This face is not this person: it leaves the person and never joins it again."""
+    """These faces are not their person: they leave it, together as one new person (the person
+    you are pulling out), and never join it again. `facesim unreject` takes a reject back."""
     with user_errors():
-        from index.corrections import reject_face
+        from index.corrections import reject_faces
+        from index.persons import check_name_free, previous_assignment, resolve_person, set_name
 
+        if each and new_name is not None:
+            raise FacesimError("--name names the one person the faces make together; it cannot go with --each")
         with _corrected(index) as store:
-            done = reject_face(store, face_id, person_id)
-    out.print(f"face {face_id} is now person {done.person_id} on its own", markup=False)
+            source = None if person is None else resolve_person(store, person)
+            if new_name is not None:
+                check_name_free(store, new_name)
+                if source is not None and source not in {previous_assignment(store).get(face) for face in faces}:
+                    raise FacesimError(f"--name names the person the faces make, but none of them is in {source}")
+            now = reject_faces(store, faces, source, together=not each)
+            if new_name is not None:
+                set_name(store, now[faces[0]], new_name)
+    by_person: dict[int, list[int]] = {}
+    for face, person_id in now.items():
+        by_person.setdefault(person_id, []).append(face)
+    for person_id, moved in by_person.items():
+        verb = "is" if len(moved) == 1 else "are"
+        named = f" {new_name!r}" if new_name is not None else ""
+        out.print(f"{_faces_words(moved)} {verb} now person {person_id}{named}", markup=False)
 
 
 @app.command()
-def split(person_id: PersonArgument, index: IndexOption = None) -> None:
-    """Undo the merges and moves into a person, and re-cluster so that what they joined may part."""
+def unreject(
+    faces: FacesArgument,
+    person: Annotated[
+        str | None,
+        typer.Option("--from", metavar="PERSON", help="Take back only the reject from this person."),
+    ] = None,
+    index: IndexOption = None,
+) -> None:
+    """Take back `facesim reject`: each face may be its old person again, and goes back to it now
+    when nothing else ties it where it is."""
+    with user_errors():
+        from index.corrections import unreject_faces
+        from index.persons import resolve_person
+
+        with _corrected(index) as store:
+            source = None if person is None else resolve_person(store, person)
+            now = unreject_faces(store, faces, source)
+    for face, person_id in now.items():
+        out.print(f"face {face} is in person {person_id}", markup=False)
+
+
+@app.command()
+def split(person: PersonArgument, index: IndexOption = None) -> None:
+    """Undo the corrections that made a person (merges and moves into it, rejects that pulled its
+    faces out of others), and re-cluster so that what they joined may part."""
     with user_errors():
         from facesim.model_card import clustering_rule
-        from index.corrections import unmerge_links
-        from index.persons import cluster_gallery
+        from index.corrections import take_back
+        from index.persons import cluster_gallery, resolve_person
 
         rule = clustering_rule()
         with _corrected(index) as store:
-            dropped = unmerge_links(store, person_id)
+            person_id = resolve_person(store, person)
+            dropped = take_back(store, person_id)
             result = cluster_gallery(store, rule.cut, rule.linkage, params=rule.params)
-    out.print(f"undid {dropped} merge links of person {person_id}; now {result.persons} persons", markup=False)
+    out.print(
+        f"undid {plural(dropped, 'correction')} of person {person_id}; now {plural(result.persons, 'person')}",
+        markup=False,
+    )
+
+
+def plural(count: int, word: str) -> str:
+    """ "1 face", "2 faces": the count with its noun in the number a person would write."""
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def _faces_words(faces: list[int]) -> str:
+    return f"face {faces[0]}" if len(faces) == 1 else f"faces {', '.join(map(str, faces))}"
 
 
 @contextmanager
 def _corrected(index: Path | None) -> Iterator[Any]:
     """The gallery's store under the writer's lock: a correction rewrites stored persons."""
+    from index.constraints import ensure_schema
     from index.gallery import Gallery
 
     with Gallery.open(index, create=False) as gallery, gallery.write_lock():
+        ensure_schema(gallery.store)
         yield gallery.store
 
 
@@ -760,7 +1010,8 @@ def verify(
             box = ",".join(map(str, answer[f"box_{side}"]))
             chosen = "the closest" if all_faces else "the largest"
             count = answer[f"faces_{side}"]
-            out.print(f"{_printable(photo)} shows {count} faces; compared {chosen}, box {box}", markup=False)
+            hint = "" if all_faces else " (--all-faces compares every face)"
+            out.print(f"{_printable(photo)} shows {count} faces; compared {chosen}, box {box}{hint}", markup=False)
 
 
 def _faces_of(photo: Path, all_faces: bool, detector: str, cache: dict[Path, tuple[list, int]]) -> tuple[list, int]:

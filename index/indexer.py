@@ -215,6 +215,7 @@ def index_folder(
     detector: Detector = DEFAULT_DETECTOR,
     workers: int | None = 1,
     retry_errors: bool = False,
+    retry_no_face: bool = False,
     reembed: bool = False,
     batch_size: int = INDEX_BATCH_SIZE,
     progress: ProgressCallback | None = None,
@@ -229,8 +230,10 @@ def index_folder(
 
     Holds the gallery's write lock throughout (a concurrent run fails fast). A gallery built by
     another model is refused unless `reembed`, which then re-processes every photo whose vectors
-    another model made, under this root or not. `weights`/`model_id` name the encoder; the
-    defaults are the packaged weights and their model card. Paths matching an `exclude` glob
+    another model made, under this root or not. `retry_no_face` looks again at the photos where
+    no face was found (with another detector, say); `retry_errors` at those that failed.
+    `weights`/`model_id` name the encoder; the defaults are the packaged weights and their model
+    card. Paths matching an `exclude` glob
     (see index.scan.is_excluded) are skipped, and left in the gallery if it has them. When the
     gallery keeps persons, new faces join them (index.persons.join_new_faces) at `threshold`
     (default: the model card's calibrated complete-linkage cut, the rule joining follows), so
@@ -274,14 +277,17 @@ def index_folder(
         stale = [Path(path) for path, row in known.items() if _needs_model(row, current_model) and path not in seen]
         paths = scan.photos + stale
         summary.photos_seen = len(paths)
-        plan = _plan(paths, known, locations, store.photos_by_hash(), seen, current_model, retry_errors)
+        plan = _plan(paths, known, locations, store.photos_by_hash(), seen, current_model, retry_errors, retry_no_face)
         _apply_plan(store, plan, gone, lost, summary)
         summary.skipped = plan.unchanged + len(plan.touched)
         summary.known_errors = plan.known_errors
-        done = len(paths) - len(plan.tasks)
+        done = len(paths) - len(plan.tasks) - len(plan.failed)
         report(len(paths), done, None)
 
         pending = [(task, _Outcome(None, error=message)) for task, message in plan.failed]
+        for task, _ in pending:  # failed before reading (unreadable, empty): each still reported
+            done += 1
+            report(len(paths), done, Path(task.path))
         with _outcomes(plan.tasks, workers, detector, weights, engine) as outcomes:
             for task, outcome in outcomes:
                 pending.append((task, outcome))
@@ -399,6 +405,7 @@ def _plan(
     seen: set[str],
     model_id: str,
     retry_errors: bool,
+    retry_no_face: bool = False,
 ) -> _Plan:
     """What to do with each path; everything known by its stat is skipped without being opened.
 
@@ -427,6 +434,15 @@ def _plan(
             plan.failed.append(_unreadable(key, row, exc))
             continue
         stat = (info.st_size, info.st_mtime_ns)
+        known_bad = row is not None and row.status == "error" and (row.size, row.mtime_ns) == stat
+        if info.st_size == 0 and not (known_bad and not retry_errors):
+            # No bytes are no photo (the message is the reader's): every empty file would otherwise
+            # be a "copy" of the first.
+            if location is not None:
+                plan.lost_locations.append(key)
+            task = _Task(key, *stat, row.id if row else None, None)
+            plan.failed.append((task, f"{key}: not an image"))
+            continue
         if location is not None and (location.size, location.mtime_ns) == stat:
             plan.unchanged += 1
             continue
@@ -435,6 +451,7 @@ def _plan(
             and row.status != "gone"
             and not _needs_model(row, model_id)
             and not (retry_errors and row.status == "error")
+            and not (retry_no_face and row.status == "no_face")
         )
         if row is not None and row.status != "gone":
             if trusted and (row.size, row.mtime_ns) == stat:

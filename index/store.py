@@ -41,9 +41,10 @@ if TYPE_CHECKING:  # the pipeline imports torch, which readers like `facesim inf
 PhotoStatus = Literal["indexed", "no_face", "error", "gone"]
 STATUSES: tuple[PhotoStatus, ...] = ("indexed", "no_face", "error", "gone")
 
-# Bumped whenever the schema below changes; a newer database is refused rather than misread, an
-# older one is migrated when opened (_migrate).
-SCHEMA_VERSION = 2
+# Bumped whenever the schema below (or the meaning of the tables index.persons and
+# index.constraints keep beside it) changes; a newer database is refused rather than misread, an
+# older one is migrated when opened (_create_schema).
+SCHEMA_VERSION = 3
 
 # AUTOINCREMENT matters: face ids are never reused, so a set of ids names one set of vectors and
 # the FAISS fingerprint cannot mistake new faces for deleted ones that had the same ids.
@@ -182,6 +183,8 @@ class Store:
                 self.db.executescript(_SCHEMA)
                 if version == 1:
                     self._merge_copies()
+                if version in (1, 2):
+                    self._rejects_from_pairs()
                 self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             self.db.commit()
         except BaseException:
@@ -202,6 +205,24 @@ class Store:
         for copy_id, path, size, mtime_ns, photo_id in self.db.execute(sql).fetchall():
             self.db.execute("DELETE FROM photos WHERE id = ?", [copy_id])
             self.db["photo_paths"].insert({"path": path, "photo_id": photo_id, "size": size, "mtime_ns": mtime_ns})
+
+    def _rejects_from_pairs(self) -> None:
+        """Schema 2 kept `facesim reject F P` as pairs "F differs from each face P held then", so two
+        faces rejected from one person one at a time could never be one person again. Schema 3
+        keeps what the user said, "F is not person P" (index.constraints), read back from the
+        correction each pair recorded."""
+        if not self.db["face_links"].exists():
+            return
+        from index.constraints import REJECTS_SCHEMA
+
+        for statement in REJECTS_SCHEMA.split(";"):
+            if statement.strip():
+                self.db.execute(statement)
+        old = "FROM face_links WHERE kind = 'different' AND correction LIKE 'reject %'"
+        for face, correction in self.db.execute(f"SELECT DISTINCT face_a, correction {old}").fetchall():
+            person = correction.split()[-1]
+            self.db["face_rejects"].insert({"face_id": face, "person_id": int(person), "correction": correction})
+        self.db.execute(f"DELETE {old}")
 
     def close(self) -> None:
         self.db.close()

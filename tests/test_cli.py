@@ -82,7 +82,7 @@ def test_index_finds_every_face_and_reports_bad_files(gallery: tuple[Path, Path,
 def test_rerun_does_only_new_or_changed_files(gallery: tuple[Path, Path, dict], tmp_path: Path) -> None:
     photos, index_dir, _ = gallery
     again = run_json("index", photos, "--index", index_dir)
-    assert (again["indexed"], again["faces"], again["skipped"]) == (0, 0, again["photos_seen"])
+    assert (again["indexed"], again["faces"], again["unchanged"]) == (0, 0, again["photos_seen"])
 
     extra = tmp_path / "more"
     shutil.copytree(photos, extra)
@@ -253,7 +253,7 @@ def test_info_counts(gallery: tuple[Path, Path, dict]) -> None:
     info = run_json("info", "--index", index_dir)
     assert info["faces"] == expected_faces()
     assert info["photos"] == len(list(SAMPLE_PHOTOS.iterdir())) - len(BAD_FILES) - 1
-    assert info["clusters"] >= 8
+    assert info["persons"] >= 8
     assert info["model"]["threshold"] > 0
 
 

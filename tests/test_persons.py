@@ -142,7 +142,7 @@ def test_renamed_folders_keep_their_persons_and_names(scratch):
 def test_new_photos_join_their_person_at_the_next_index(scratch, tmp_path):
     _, index_dir, people = scratch
     before_assignment, before_names = stored(index_dir)
-    clusters_before = run_json("info", "--index", index_dir)["clusters"]
+    clusters_before = run_json("info", "--index", index_dir)["persons"]
     new = tmp_path / "new"
     new.mkdir()
     for photos in single_face_photos().values():
@@ -160,7 +160,7 @@ def test_new_photos_join_their_person_at_the_next_index(scratch, tmp_path):
     )
     assert summary["joined"] >= right >= len(by_name) - 1
     assert summary["joined"] + summary["new_persons"] <= len(people)
-    assert run_json("info", "--index", index_dir)["clusters"] >= clusters_before
+    assert run_json("info", "--index", index_dir)["persons"] >= clusters_before
 
 
 def test_names_are_unique(scratch):
