@@ -228,7 +228,9 @@ def index_photos(
     retry_no_face: Annotated[
         bool,
         typer.Option(
-            "--retry-no-face", help="Look again at photos where no face was found (e.g. with --detector thorough)."
+            "--retry-no-face",
+            help="Look again at photos where no face was found by this same detector (photos another detector "
+            "examined are always looked at again).",
         ),
     ] = False,
     reembed: Annotated[
@@ -485,6 +487,7 @@ def info(index: IndexOption = None, as_json: JsonOption = False) -> None:
         "faces_alone": singletons,
         "faces_in_no_person": unassigned,
         "photo_status": gallery_info.photos,
+        "detectors": gallery_info.detectors,
         "index_path": _absolute(gallery_info.directory),
         "vector_index": gallery_info.vector_index,
         "model": {
@@ -512,6 +515,9 @@ def info(index: IndexOption = None, as_json: JsonOption = False) -> None:
         f"{plural(data['faces_in_no_person'], 'face')} in no person yet"
     )
     out.print(f"         photo status: {_status_words(data['photo_status'])}", markup=False)
+    if data["detectors"]:
+        examined = ", ".join(f"{name} {count}" for name, count in sorted(data["detectors"].items()))
+        out.print(f"         photos examined by detector: {examined}", markup=False)
 
 
 def _status_words(counts: dict[str, int]) -> str:
@@ -581,7 +587,8 @@ def photos(
             _print_cells([*cells, f"copy of {row['path']}"])
     if status == "no_face" and listed:
         err.print(
-            "note: `facesim index PATH --retry-no-face --detector thorough` looks for faces in these again",
+            "note: `facesim index PATH --detector cnn` looks for faces in these again with another detector "
+            "(--retry-no-face: with the same one)",
             markup=False,
         )
 

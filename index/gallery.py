@@ -29,6 +29,7 @@ META_VECTOR_INDEX = "vector_index"
 class GalleryInfo:
     directory: Path
     photos: dict[str, int]  # status -> count, every status present
+    detectors: dict[str, int]  # detector -> photos it examined
     faces: int
     model_id: str | None
     vector_index: str | None
@@ -169,6 +170,7 @@ class Gallery:
         return GalleryInfo(
             directory=self.directory,
             photos=self.store.status_counts(),
+            detectors=self.store.detector_counts(),
             faces=self.store.face_count(),
             model_id=self.model_id,
             vector_index=self.store.get_meta(META_VECTOR_INDEX),

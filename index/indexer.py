@@ -230,8 +230,10 @@ def index_folder(
 
     Holds the gallery's write lock throughout (a concurrent run fails fast). A gallery built by
     another model is refused unless `reembed`, which then re-processes every photo whose vectors
-    another model made, under this root or not. `retry_no_face` looks again at the photos where
-    no face was found (with another detector, say); `retry_errors` at those that failed.
+    another model made, under this root or not, and every photo under it that another detector
+    examined (persons carry over by box overlap). Photos without a face are looked at again when
+    another detector examined them, or always with `retry_no_face`; `retry_errors` looks again at
+    those that failed.
     `weights`/`model_id` name the encoder; the defaults are the packaged weights and their model
     card. Paths matching an `exclude` glob
     (see index.scan.is_excluded) are skipped, and left in the gallery if it has them. When the
@@ -277,7 +279,15 @@ def index_folder(
         stale = [Path(path) for path, row in known.items() if _needs_model(row, current_model) and path not in seen]
         paths = scan.photos + stale
         summary.photos_seen = len(paths)
-        plan = _plan(paths, known, locations, store.photos_by_hash(), seen, current_model, retry_errors, retry_no_face)
+        plan = _plan(
+            paths,
+            known,
+            locations,
+            store.photos_by_hash(),
+            seen,
+            current_model,
+            _Rerun(detector, retry_errors, retry_no_face, reembed),
+        )
         _apply_plan(store, plan, gone, lost, summary)
         summary.skipped = plan.unchanged + len(plan.touched)
         summary.known_errors = plan.known_errors
@@ -292,11 +302,11 @@ def index_folder(
             for task, outcome in outcomes:
                 pending.append((task, outcome))
                 if len(pending) >= batch_size:
-                    _commit(store, pending, current_model, summary)
+                    _commit(store, pending, current_model, detector, summary)
                     pending = []
                 done += 1
                 report(len(paths), done, Path(task.path))
-        _commit(store, pending, current_model, summary)
+        _commit(store, pending, current_model, detector, summary)
         _record_later_copies(store, plan, summary)
         if store.count_stale(current_model) == 0:  # distances across two models would mean nothing
             cut = model_card.clustering_rule("complete")[1] if threshold is None else threshold
@@ -381,6 +391,27 @@ def _vanished(paths: Iterable[str], root: Path, scan: FolderScan, seen: set[str]
     ]
 
 
+@dataclass(frozen=True)
+class _Rerun:
+    """Which known, unchanged photos a run examines again: errors and photos without a face on
+    request, photos without a face that another detector looked at always (a different detector
+    may well find what the last one missed, and such photos cost nothing to keep), and with
+    `reembed` every photo another detector examined (its persons carry over by box overlap)."""
+
+    detector: str
+    errors: bool = False
+    no_face: bool = False
+    reembed: bool = False
+
+    def wants(self, row: PhotoRow) -> bool:
+        if row.status == "error":
+            return self.errors
+        other_detector = row.detector != self.detector
+        if row.status == "no_face":
+            return self.no_face or other_detector
+        return self.reembed and other_detector
+
+
 @dataclass
 class _Plan:
     tasks: list[_Task] = field(default_factory=list)  # photos to decode and embed
@@ -404,8 +435,7 @@ def _plan(
     by_hash: dict[str, PhotoRow],
     seen: set[str],
     model_id: str,
-    retry_errors: bool,
-    retry_no_face: bool = False,
+    rerun: _Rerun,
 ) -> _Plan:
     """What to do with each path; everything known by its stat is skipped without being opened.
 
@@ -435,7 +465,7 @@ def _plan(
             continue
         stat = (info.st_size, info.st_mtime_ns)
         known_bad = row is not None and row.status == "error" and (row.size, row.mtime_ns) == stat
-        if info.st_size == 0 and not (known_bad and not retry_errors):
+        if info.st_size == 0 and not (known_bad and not rerun.errors):
             # No bytes are no photo (the message is the reader's): every empty file would otherwise
             # be a "copy" of the first.
             if location is not None:
@@ -446,13 +476,7 @@ def _plan(
         if location is not None and (location.size, location.mtime_ns) == stat:
             plan.unchanged += 1
             continue
-        trusted = (
-            row is not None
-            and row.status != "gone"
-            and not _needs_model(row, model_id)
-            and not (retry_errors and row.status == "error")
-            and not (retry_no_face and row.status == "no_face")
-        )
+        trusted = row is not None and row.status != "gone" and not _needs_model(row, model_id) and not rerun.wants(row)
         if row is not None and row.status != "gone":
             if trusted and (row.size, row.mtime_ns) == stat:
                 plan.unchanged += 1
@@ -529,7 +553,9 @@ def _unreadable(key: str, row: PhotoRow | None, exc: OSError) -> tuple[_Task, st
     return task, f"{key}: cannot read ({exc.strerror or type(exc).__name__})"
 
 
-def _commit(store: Store, batch: list[tuple[_Task, _Outcome]], model_id: str, summary: IndexSummary) -> None:
+def _commit(
+    store: Store, batch: list[tuple[_Task, _Outcome]], model_id: str, detector: Detector, summary: IndexSummary
+) -> None:
     """One transaction for the batch; the summary counts only what was committed."""
     if not batch:
         return
@@ -551,6 +577,7 @@ def _commit(store: Store, batch: list[tuple[_Task, _Outcome]], model_id: str, su
                 model_id=model_id,
                 faces=outcome.faces,
                 error=outcome.error,
+                detector=None if outcome.error else detector,
             )
             if held is not None and outcome.faces:
                 restore_persons(store, held, photo_id)

@@ -44,7 +44,7 @@ STATUSES: tuple[PhotoStatus, ...] = ("indexed", "no_face", "error", "gone")
 # Bumped whenever the schema below (or the meaning of the tables index.persons and
 # index.constraints keep beside it) changes; a newer database is refused rather than misread, an
 # older one is migrated when opened (_create_schema).
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # AUTOINCREMENT matters: face ids are never reused, so a set of ids names one set of vectors and
 # the FAISS fingerprint cannot mistake new faces for deleted ones that had the same ids.
@@ -59,7 +59,8 @@ CREATE TABLE IF NOT EXISTS photos (
     error TEXT,
     n_faces INTEGER NOT NULL DEFAULT 0,
     model_id TEXT,
-    indexed_at TEXT
+    indexed_at TEXT,
+    detector TEXT
 );
 CREATE INDEX IF NOT EXISTS photos_status ON photos (status);
 CREATE INDEX IF NOT EXISTS photos_content ON photos (content_hash);
@@ -116,6 +117,7 @@ class PhotoRow:
     n_faces: int
     model_id: str | None
     indexed_at: str | None
+    detector: str | None = None  # None: examined before facesim recorded its detector
 
 
 @dataclass(frozen=True)
@@ -185,6 +187,8 @@ class Store:
                     self._merge_copies()
                 if version in (1, 2):
                     self._rejects_from_pairs()
+                if version in (1, 2, 3):
+                    self._add_detector_column()
                 self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             self.db.commit()
         except BaseException:
@@ -205,6 +209,12 @@ class Store:
         for copy_id, path, size, mtime_ns, photo_id in self.db.execute(sql).fetchall():
             self.db.execute("DELETE FROM photos WHERE id = ?", [copy_id])
             self.db["photo_paths"].insert({"path": path, "photo_id": photo_id, "size": size, "mtime_ns": mtime_ns})
+
+    def _add_detector_column(self) -> None:
+        """Schema 4 records which detector examined each photo (`info` counts them, and a photo
+        without a face is looked at again by another detector); older rows read as unrecorded."""
+        if "detector" not in self.db["photos"].columns_dict:
+            self.db.execute("ALTER TABLE photos ADD COLUMN detector TEXT")
 
     def _rejects_from_pairs(self) -> None:
         """Schema 2 kept `facesim reject F P` as pairs "F differs from each face P held then", so two
@@ -271,6 +281,7 @@ class Store:
         model_id: str,
         faces: Sequence[Face] = (),
         error: str | None = None,
+        detector: str | None = None,
     ) -> int:
         """Writes a photo's row and replaces its faces in one transaction; returns the photo id.
 
@@ -290,6 +301,7 @@ class Store:
             "n_faces": len(faces),
             "model_id": model_id,
             "indexed_at": utc_now(),
+            "detector": detector,
         }
         photos = self.db["photos"]
         with self.db.atomic():
@@ -418,6 +430,15 @@ class Store:
         for status, count in self.db.execute("SELECT status, count(*) FROM photos GROUP BY status"):
             counts[status] = count
         return counts
+
+    def detector_counts(self) -> dict[str, int]:
+        """Photos examined (indexed or without a face) by each detector; "unrecorded" for photos
+        examined before the gallery recorded detectors."""
+        sql = (
+            "SELECT coalesce(detector, 'unrecorded'), count(*) FROM photos "
+            "WHERE status IN ('indexed', 'no_face') GROUP BY 1"
+        )
+        return dict(self.db.execute(sql).fetchall())
 
     def count_stale(self, model_id: str) -> int:
         """Indexed photos whose vectors some other model made; a re-embed is done at zero."""
