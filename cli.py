@@ -1,4 +1,4 @@
-"""facesim's command line: parses, calls the library, prints. Heavy imports (torch, dlib, faiss)
+"""facesim's command line: parses, calls the library, prints. Heavy imports (the encoder, dlib, faiss)
 happen inside the commands so that `--help` and errors stay instant."""
 
 from __future__ import annotations
@@ -1003,7 +1003,7 @@ def verify(
         from facesim.pipeline import embed_faces, locate_faces
 
         # Both photos read and searched for faces before the encoder loads: a bad second photo
-        # is reported in a fraction of a second, not after torch.
+        # is reported in a fraction of a second, before the encoder loads.
         located = [locate_faces(photo, detector, all_faces) for photo in (photo_a, photo_b)]
         answer = _compare(*((embed_faces(rgb, chosen), count) for rgb, chosen, count in located))
         same = is_same_person(answer["distance"], limit)

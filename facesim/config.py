@@ -134,7 +134,7 @@ IVFPQ_RERANK_FACTOR = 10
 # Vectors the cells and codebooks are learnt from: about 100 per cell, beyond which training only
 # gets slower. The trained quantizer is stored beside the index and reused by every rebuild.
 IVFPQ_TRAIN_SAMPLE = 100_000
-# What one `--workers` process holds (torch, the encoder, a decoded photo): about 0.5 GB. The
+# What one `--workers` process may hold (the encoder, the detectors, a decoded 12 MP photo): at most 0.5 GB. The
 # default worker count never asks for more than the memory the kernel reports available.
 WORKER_MEMORY_BYTES = 512 * 1024 * 1024
 # How long a connection waits for another one's transaction before reporting the gallery busy.

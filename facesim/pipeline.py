@@ -14,8 +14,8 @@ from facesim.detection import DetectedFace, Detector, detect_faces, primary_face
 from facesim.errors import NoFaceError
 from facesim.images import load_rgb
 
-# torch comes with the embedder, on first use: unpickling a Face (the indexer's parent receives
-# them from its workers) must not load 0.5 GB of torch into a process that never embeds.
+# The encoder (ONNX Runtime) comes with the embedder, on first use: unpickling a Face (the
+# indexer's parent receives them from its workers) must not load it into a process that never embeds.
 if TYPE_CHECKING:
     from facesim.embedder import Embedder
 
@@ -60,7 +60,7 @@ def locate_faces(
 ) -> tuple[np.ndarray, list[DetectedFace], int]:
     """The photo, the faces a question about it compares (its main face, or every face), and how
     many faces it shows; an error when there is none. No encoder here: a command that checks all
-    its photos first reports a bad one before torch loads, which is most of a cold start."""
+    its photos first reports a bad one before the encoder loads."""
     rgb = load_rgb(path)
     if every_face:
         chosen = detect_faces(rgb, detector)

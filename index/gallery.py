@@ -1,6 +1,6 @@
 """A gallery directory: the SQLite store, the FAISS file beside it and the writer's lock.
 
-This is the one object the CLI opens. It imports neither torch nor the pipeline, so read-only
+This is the one object the CLI opens. It imports neither the encoder nor the pipeline, so read-only
 commands such as `facesim info` start quickly.
 """
 

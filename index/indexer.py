@@ -33,8 +33,8 @@ from index.scan import FolderScan, is_excluded, is_inside, scan_folder
 from index.store import Location, PhotoRow, Store
 from index.workers import default_workers
 
-# torch and dlib (through the pipeline) are imported where photos are embedded: with --workers
-# only the workers embed, and the parent stays about 0.5 GB smaller without torch.
+# The encoder, OpenCV and dlib (through the pipeline) are imported where photos are embedded:
+# with --workers only the workers embed, and the parent stays small.
 if TYPE_CHECKING:
     import numpy as np
 
@@ -610,7 +610,7 @@ def _outcomes(
         return
     pool = ProcessPoolExecutor(
         max_workers=workers,
-        # spawn: a fresh interpreter per worker, safe with torch's and OpenMP's threads.
+        # spawn: a fresh interpreter per worker, safe with OpenCV's, ONNX Runtime's and OpenMP's threads.
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_init_worker,
         initargs=(str(weights), detector),

@@ -36,7 +36,7 @@ try:
 except ImportError:  # the extra is not installed; ray_cluster says how to get it
     ray = None
 
-# torch and dlib are imported in the actors only: the driver just plans and writes.
+# The encoder and dlib are imported in the actors only: the driver just plans and writes.
 if TYPE_CHECKING:
     from facesim.detection import Detector
 

@@ -35,7 +35,7 @@ finally:
     if _hide_pandas:
         del sys.modules["pandas"]
 
-if TYPE_CHECKING:  # the pipeline imports torch, which readers like `facesim info` never need
+if TYPE_CHECKING:  # the pipeline imports the encoder and dlib, which readers like `facesim info` never need
     from facesim.pipeline import Face
 
 PhotoStatus = Literal["indexed", "no_face", "error", "gone"]

@@ -1,9 +1,9 @@
 """What each command imports, and the shipped HOG detector file.
 
-`import torch` alone takes about 1.7 s and 0.5 GB, so commands that never embed a face must not
-load it: these tests run the real CLI in a fresh interpreter and fail when a module-level import
-anywhere on a light path pulls in torch, dlib or pandas. (How long commands take is measured in
-benchmarks/cold_start.py, not here.)
+The encoder runs under ONNX Runtime, and torch (1.7 s and 0.5 GB to import) is only for training;
+commands that never embed a face must not load even the encoder. These tests run the real CLI in a
+fresh interpreter and fail when a module-level import anywhere on a light path pulls in torch,
+dlib or pandas. (How long commands take is measured in benchmarks/cold_start.py, not here.)
 """
 
 from __future__ import annotations
