@@ -11,7 +11,14 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from facesim.config import CHIP_PADDING, CHIP_SIZE, INPUT_SIZE
+from facesim.config import (
+    CHIP_PADDING,
+    CHIP_SIZE,
+    INPUT_SIZE,
+    YUNET_BOX_SCALE,
+    YUNET_SCORE_THRESHOLD,
+    YUNET_SHA256,
+)
 from facesim.encoder import ARCHITECTURE
 from facesim.model_card import card_or_empty
 from facesim.training.torch_embedder import load_encoder
@@ -37,6 +44,7 @@ def training_card(
             **model.config,
         },
         "input": {
+            "detection": DETECTION,
             "alignment": "dlib 5-point landmarks, dlib.get_face_chip",
             "chip_size": CHIP_SIZE,
             "chip_padding": CHIP_PADDING,
@@ -54,6 +62,15 @@ def training_card(
             **lineage(settings),
         },
     }
+
+
+# How the gallery finds the faces it embeds; the training chips came from the sources' own
+# detection (facesim/training/sources.py), which the card's training.split records.
+DETECTION = (
+    f"YuNet (OpenCV Zoo, MIT licence, sha256 {YUNET_SHA256}), score >= {YUNET_SCORE_THRESHOLD}, its box "
+    f"drawn as dlib's (same centre, {YUNET_BOX_SCALE}x its width) for dlib's 5-point model; dlib HOG, CNN "
+    "and thorough on request"
+)
 
 
 def objective(settings: TrainSettings) -> str:

@@ -3,6 +3,7 @@ records what it did in the model card, so the card always describes the shipped 
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -57,6 +58,17 @@ def face_sources(roots: DataRoots) -> list[FaceSource]:
     return sources
 
 
+VALIDATION_PEOPLE_PATH = Path(__file__).with_name("validation_people.json")
+
+
+def frozen_validation_people(path: Path = VALIDATION_PEOPLE_PATH) -> dict[str, set[str]]:
+    """Each labelled source's validation people, fixed once (see the file's _about): a split
+    recomputed from the faces a detector finds would move people between training and validation
+    whenever detection changes, and a model would then be scored on people it learnt from."""
+    lists = json.loads(path.read_text())
+    return {source: set(people) for source, people in lists.items() if not source.startswith("_")}
+
+
 def load_pool(sources: list[FaceSource], cache: Path | None, log: Callable[[str], None] = print) -> dict[str, ChipSet]:
     """Each source's chips, built where missing; every source's own refusal rule (DevTest people,
     reserved identities) is checked again on what the cache holds, not only on what it was asked."""
@@ -74,18 +86,21 @@ def load_pool(sources: list[FaceSource], cache: Path | None, log: Callable[[str]
 def split_pool(
     roots: DataRoots, cache: Path | None, log: Callable[[str], None] = print
 ) -> tuple[ChipSet, ChipSet, dict[str, Any]]:
-    """Training and validation chips, split by person within each labelled source; unlabelled
-    sources only train. The summary is counted from the chips actually used."""
+    """Training and validation chips, split by person within each labelled source (by the frozen
+    lists where a source has one); unlabelled sources only train. The summary is counted from the
+    chips actually used."""
     sources = face_sources(roots)
     pools = load_pool(sources, cache, log)
+    frozen = frozen_validation_people()
     train_parts, val_parts, summary = [], [], {}
     for source in sources:
         data = pools[source.name]
         labelled = source.validation_fraction is not None
         in_val = np.zeros(len(data.labels), dtype=bool)
         if labelled:
-            _, val_people = split_people(sorted(set(data.labels)), source.validation_fraction)
-            val_set = set(val_people)
+            val_set = frozen.get(source.name) or set(
+                split_people(sorted(set(data.labels)), source.validation_fraction)[1]
+            )
             in_val = np.array([label in val_set for label in data.labels], dtype=bool)
         train, val = data.subset(np.flatnonzero(~in_val)), data.subset(np.flatnonzero(in_val))
         train_parts.append(train)
