@@ -29,7 +29,8 @@ from facesim.training.sources import (
     utkface_source,
 )
 from facesim.training.trainer import TrainSettings, train
-from facesim.training.training_card import training_card
+from facesim.training.training_card import model_id_of, training_card
+from facesim.training.validation_faces import cached_vectors, validation_chips
 
 CALIBRATION_PAIRS_EACH = 1000
 CALIBRATION_SEED = 1
@@ -194,6 +195,26 @@ def validation_vectors(
     """The held-out people's chips of every labelled source, and the encoder's vectors of them."""
     _, val_data, _ = split_pool(roots, cache)
     return val_data, Embedder(weights).embed(np.asarray(val_data.chips))
+
+
+def held_out_faces(
+    roots: DataRoots, weights: Path = WEIGHTS_PATH, cache: Path | None = None, log: Callable[[str], None] = print
+) -> tuple[list[str], list[str], np.ndarray]:
+    """(sources, labels, vectors) of the people validation_vectors holds out, without the chip
+    cache of the whole pool (facesim.training.validation_faces): what `calibrate --match-only`
+    recalibrates the match rule on in minutes, on whatever weights and detector are current."""
+    embedder = Embedder(weights)
+    sources: list[str] = []
+    labels: list[str] = []
+    parts = []
+    for source in face_sources(roots):
+        if source.validation_fraction is None:
+            continue
+        chips, source_labels, _ = validation_chips(source, cache, log)
+        parts.append(cached_vectors(chips, model_id_of(weights), embedder.embed, cache))
+        sources += [source.name] * len(source_labels)
+        labels += source_labels
+    return sources, labels, np.concatenate(parts)
 
 
 def calibrate_encoder(
