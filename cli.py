@@ -319,7 +319,8 @@ def match(
 
     Several photos or folders are answered in one run (the model loads once); a photo that cannot
     be used is reported in one line and the others are still answered. With --json, one JSON
-    object per query photo, one per line. Exits non-zero if any query failed.
+    object per query photo, one per line (JSON Lines), the same shape whether anyone matched or
+    nobody did. Exits 2 if any query failed.
     """
     with user_errors():
         import numpy as np
@@ -353,9 +354,8 @@ def match(
                     }
                 )
                 _report_query(answers[-1], all_faces, as_json)
-        failed = sum(answer["error"] is not None for answer in answers)
-        if failed:
-            raise FacesimError(f"{failed} of {len(answers)} queries could not be answered (see above)")
+    if any(answer["error"] is not None for answer in answers):
+        raise typer.Exit(2)  # each failed query has had its one line
 
 
 def _query_photos(queries: list[Path]) -> list[tuple[Path, str | None]]:

@@ -19,6 +19,7 @@ from cli import app
 from index.cluster_metrics import bcubed
 from index.gallery import Gallery
 
+from cli_runs import match_rows
 from sample_gallery import SAMPLE_DATA, SAMPLE_PHOTOS, single_face_photos
 
 runner = CliRunner()
@@ -110,7 +111,7 @@ def test_match_ranks_the_same_person_first(gallery: tuple[Path, Path, dict]) -> 
     people = single_face_photos()
     rank1 = correct = total = 0
     for name, photos in people.items():
-        hits = run_json("match", photos[0], "--index", index_dir, "--top-k", "4")
+        hits = match_rows(photos[0], "--index", index_dir, "--top-k", "4")
         assert hits[0]["distance"] < 0.01 and Path(hits[0]["path"]).name == photos[0].name
         rank1 += person_of(hits[1]["path"], hits[1]["box"]) == name
         for hit in hits[1:]:
@@ -123,7 +124,7 @@ def test_match_ranks_the_same_person_first(gallery: tuple[Path, Path, dict]) -> 
 
 def test_match_all_faces_of_a_group_photo(gallery: tuple[Path, Path, dict]) -> None:
     photos, index_dir, _ = gallery
-    hits = run_json("match", photos / "group_02.jpg", "--index", index_dir, "--all-faces", "--top-k", "2")
+    hits = match_rows(photos / "group_02.jpg", "--index", index_dir, "--all-faces", "--top-k", "2")
     assert len({hit["query_face"] for hit in hits}) == len(GROUPS["group_02.jpg"]["people"])
     for hit in hits:
         if Path(hit["path"]).name != "group_02.jpg":

@@ -237,8 +237,8 @@ def test_deleted_file_is_marked_gone_and_leaves_search(sample, tmp_path):
         assert (row.status, row.n_faces) == ("gone", 0)
         assert gallery.store.faces_of(row.id) == []
         assert_consistent(gallery)
-        (results,) = match(gallery, vector, top_k=5, model_id=gallery.model_id)
-        assert all(hit.path.name != names[0] for hit in results)
+        (answer,) = match(gallery, vector, top_k=5, model_id=gallery.model_id)
+        assert answer.matches and all(hit.path.name != names[0] for hit in answer.matches)
 
         shutil.copy2(sample / names[0], photos / names[0])
         summary = index_folder(gallery, photos)
