@@ -369,10 +369,8 @@ def _query_photos(queries: list[Path]) -> list[tuple[Path, str | None]]:
             found = scan_folder(query)
             photos += [(photo, None) for photo in found.photos]
             photos += [(Path(path), message) for path, message in found.errors]
-        elif query.exists():
+        else:  # a missing or unreadable file is reported when it is read, as verify reports it
             photos.append((query, None))
-        else:
-            photos.append((query, f"{query}: no such file"))
     return photos
 
 

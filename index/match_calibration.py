@@ -47,9 +47,10 @@ class TrialGallery:
     found: PersonDistances  # distances per person, computed once for every candidate
 
 
-def trial_gallery(labels: list[str], vectors: np.ndarray, seed: int, clustering: ClusterRule) -> TrialGallery:
+def trial_gallery(labels: list[str], vectors: np.ndarray, seed: int, clustering: ClusterRule | None) -> TrialGallery:
     """Half the people enrolled (all their faces but one held-out query, for those with two or
-    more), the other half strangers with one query face each."""
+    more), the other half strangers with one query face each. Without a clustering rule each
+    face is a person of its own (enough for a rule that only cuts, as a baseline's)."""
     rng = random.Random(seed)
     by_person: dict[str, list[int]] = {}
     for row, label in enumerate(labels):
@@ -69,8 +70,16 @@ def trial_gallery(labels: list[str], vectors: np.ndarray, seed: int, clustering:
         else:
             gallery.extend(rows)
     gallery.sort()
-    persons = cluster_faces(
-        vectors[gallery], np.arange(len(gallery)), clustering.cut, linkage=clustering.linkage, params=clustering.params
+    persons = (
+        np.arange(len(gallery))
+        if clustering is None
+        else cluster_faces(
+            vectors[gallery],
+            np.arange(len(gallery)),
+            clustering.cut,
+            linkage=clustering.linkage,
+            params=clustering.params,
+        )
     )
     distances = np.linalg.norm(vectors[queries][:, None, :] - vectors[gallery][None, :, :], axis=2)
     truth = np.asarray(labels)

@@ -20,6 +20,7 @@ import numpy as np
 
 from facesim.alignment import align_face
 from facesim.config import CHIP_SIZE, cache_dir
+from facesim.detection import DetectedFace
 from facesim.errors import FacesimError
 from facesim.images import load_rgb
 from facesim.training.chip_cache import CACHE_VERSION
@@ -57,16 +58,26 @@ def _digest(jobs: list[FaceJob]) -> str:
 def validation_chips(
     source: FaceSource, cache: Path | None = None, log: Callable[[str], None] = print
 ) -> tuple[np.ndarray, list[str], list[str]]:
-    """(chips, labels, paths) of the source's validation people whose face was found; built once,
-    then read from the cache (a cache made from another file list is rebuilt, not mixed)."""
+    """(chips, labels, paths) of the source's validation people whose face was found."""
+    return face_chips(source.name, validation_jobs(source), source.locate, cache, log)
+
+
+def face_chips(
+    name: str,
+    jobs: list[FaceJob],
+    locate: Callable[[np.ndarray], tuple[np.ndarray, DetectedFace | None]],
+    cache: Path | None = None,
+    log: Callable[[str], None] = print,
+) -> tuple[np.ndarray, list[str], list[str]]:
+    """(chips, labels, paths) of the jobs' images whose face `locate` found, on two processes;
+    built once, then read from the cache (another file list gets its own file, never a mix)."""
     global _locate
-    jobs = validation_jobs(source)
-    path = (cache or cache_dir()) / CACHE_VERSION / CACHE_FOLDER / f"{source.name}-{_digest(jobs)}.npz"
+    path = (cache or cache_dir()) / CACHE_VERSION / CACHE_FOLDER / f"{name}-{_digest(jobs)}.npz"
     if path.is_file():
         with np.load(path) as stored:
             return stored["chips"], [str(x) for x in stored["labels"]], [str(x) for x in stored["paths"]]
-    log(f"{source.name}: finding the faces of {len(jobs)} validation images")
-    _locate = source.locate
+    log(f"{name}: finding the faces of {len(jobs)} images")
+    _locate = locate
     try:
         with multiprocessing.get_context("fork").Pool(_PROCESSES) as pool:
             chips = pool.map(_chip, [job.path for job in jobs], chunksize=16)

@@ -1,0 +1,99 @@
+"""A face against a gallery, side by side with the dlib ResNet at its documented 0.6: "photos of
+this person" precision and recall, strangers with a false hit, and enrolled people found.
+
+Galleries are built as `facesim calibrate` builds its own (index.match_calibration.trial_gallery:
+half the people enrolled with all their faces but one held-out query, the others strangers with
+one query each), but from people calibration never saw: every LFW DevTest person (963 people,
+most with one photo), so the gallery holds about 1,300 faces. Both models embed the same chips
+(found by facesim's detector and aligned as `facesim index` does); photos whose face is not found
+are left out for both. facesim is shown with the pair threshold used as a face rule (what `match`
+did before the match rule) and with the model card's match rule over persons clustered by the
+card's clustering rule; dlib with every face under 0.6 the same person, as face_recognition's
+`compare_faces` decides. Chips and vectors are cached under the cache dir, so a rerun on new
+weights only embeds.
+
+    python benchmarks/match_gallery.py --lfw ../shared/data/lfw [--draws 5] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from facesim.embedder import default_embedder
+from facesim.model_card import clustering_rule, match_rule, model_id, threshold
+from facesim.teacher import DlibTeacher
+from facesim.training.lfw import LfwLayout
+from facesim.training.sources import FaceJob, locate_in_photo
+from facesim.training.validation_faces import cached_vectors, face_chips
+from index.match_calibration import listed_faces, pair_threshold_rule, score, trial_gallery
+
+DLIB_TOLERANCE = 0.6  # face_recognition.compare_faces' default
+# Draws of who is enrolled, seeded apart from calibration's (0, 1, 2 on validation people).
+FIRST_SEED = 100
+
+
+def devtest_jobs(lfw: Path) -> list[FaceJob]:
+    layout = LfwLayout(lfw)
+    return [
+        FaceJob(str(path), person)
+        for person in sorted(layout.devtest_people())
+        for path in sorted((layout.images_dir / person).glob("*.jpg"))
+    ]
+
+
+def measure(labels: list[str], vectors: np.ndarray, rules: dict, clustering, draws: int) -> dict[str, dict]:
+    """Each rule's scores over `draws` enrolled/stranger draws of the same people."""
+    trials = [trial_gallery(labels, vectors, FIRST_SEED + draw, clustering) for draw in range(draws)]
+    result = {name: score(trials, [listed_faces(trial, rule) for trial in trials]) for name, rule in rules.items()}
+    result["galleries"] = {
+        "faces": [int(trial.distances.shape[1]) for trial in trials],
+        "enrolled_queries": [int(trial.same.any(axis=1).sum()) for trial in trials],
+        "stranger_queries": [int((~trial.same.any(axis=1)).sum()) for trial in trials],
+    }
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lfw", type=Path, required=True)
+    parser.add_argument("--draws", type=int, default=5)
+    parser.add_argument("--json", type=Path, help="also write the numbers here")
+    args = parser.parse_args()
+    chips, labels, _ = face_chips("lfw-devtest", devtest_jobs(args.lfw), locate_in_photo)
+    ours = cached_vectors(chips, model_id(), default_embedder().embed)
+    teacher = DlibTeacher()
+    theirs = cached_vectors(chips, "dlib", lambda batch: teacher.embed_chips(list(batch)))
+    rule = match_rule()
+    facesim = measure(
+        labels,
+        ours,
+        {"facesim, pair threshold": pair_threshold_rule(threshold()), "facesim, match rule": rule},
+        clustering_rule(),
+        args.draws,
+    )
+    dlib = measure(labels, theirs, {"dlib at 0.6": pair_threshold_rule(DLIB_TOLERANCE)}, None, args.draws)
+    galleries = facesim.pop("galleries")
+    dlib.pop("galleries")
+    rows = {**facesim, **dlib}
+    print(
+        f"{len(labels)} DevTest faces of {len(set(labels))} people; {args.draws} draws; gallery faces "
+        f"{galleries['faces']}, enrolled queries {galleries['enrolled_queries']}, "
+        f"stranger queries {galleries['stranger_queries']}; match rule {dict(rule._asdict())}"
+    )
+    print("| rule | precision | recall | F1 | strangers with a hit | enrolled people found |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for name, scores in rows.items():
+        print(
+            f"| {name} | {scores['precision']:.3f} | {scores['recall']:.3f} | {scores['f1']:.3f} | "
+            f"{scores['stranger_false_hits']:.1%} | {scores['enrolled_found']:.1%} |"
+        )
+    if args.json:
+        args.json.write_text(json.dumps({"galleries": galleries, "rule": rule._asdict(), "scores": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
