@@ -401,14 +401,16 @@ def _face_answer(number: int, face: Any, answer: Any, copies: dict[int, list[str
 
 
 def _report_query(answer: dict[str, Any], all_faces: bool, as_json: bool) -> None:
-    """Printed as each query is answered, so a folder's answers stream."""
+    """Printed as each query is answered, so a folder's answers stream; a failed query's one line
+    goes to stderr with --json too."""
+    if answer["error"] is not None:
+        err.print(f"error: {_printable(answer['error'])}", markup=False, soft_wrap=True)
     if as_json:
         sys.stdout.write(json.dumps(answer) + "\n")
         return
-    query = _shown(answer["query"])
     if answer["error"] is not None:
-        err.print(f"error: {_printable(answer['error'])}", markup=False, soft_wrap=True)
         return
+    query = _shown(answer["query"])
     if answer["query_faces"] > 1 and not all_faces:
         box = ",".join(map(str, answer["faces"][0]["query_box"]))
         err.print(
@@ -501,7 +503,10 @@ def _status_words(counts: dict[str, int]) -> str:
 @app.command()
 def photos(
     person: Annotated[
-        str | None, typer.Argument(help="A person's id or name: list every photo of them (stored persons).")
+        str | None,
+        typer.Argument(
+            help="A person's id or name, or a photo of them: list every photo of the person (stored persons)."
+        ),
     ] = None,
     index: IndexOption = None,
     status: Annotated[
@@ -512,7 +517,8 @@ def photos(
     as_json: JsonOption = False,
 ) -> None:
     """List the gallery's photos (absolute paths), e.g. `--status no_face` for those without a face,
-    or every photo of one person: `facesim photos Ada`."""
+    or every photo of one person: `facesim photos Ada`, or of whoever a photo shows:
+    `facesim photos new.jpg` (by the same rule as `match`; nothing when nobody matches)."""
     with user_errors():
         from index.gallery import Gallery
         from index.store import STATUSES
@@ -524,7 +530,9 @@ def photos(
         if person is not None and status is not None:
             raise FacesimError("give PERSON or --status, not both")
         with Gallery.open(index, create=False) as gallery:
-            if person is not None:
+            if person is not None and _is_photo(person):
+                faces = _photos_of_the_person_in(gallery, Path(person))
+            elif person is not None:
                 from index.persons import faces_of_person
 
                 faces = faces_of_person(gallery.store, person)
@@ -543,6 +551,29 @@ def photos(
     for row in listed:
         cells = [row["path"]] if status else [row["status"], row["path"]]
         out.print("\t".join(cells + ([row["error"]] if row["error"] else [])), markup=False)
+
+
+def _is_photo(argument: str) -> bool:
+    from facesim.config import HEIC_SUFFIXES, IMAGE_SUFFIXES
+
+    path = Path(argument)
+    return path.suffix.lower() in IMAGE_SUFFIXES | HEIC_SUFFIXES and path.is_file()
+
+
+def _photos_of_the_person_in(gallery: Any, photo: Path) -> list:
+    """Every stored face of the person the photo's main face is, by the match rule `match`
+    answers with (the nearest person it accepts); none when it accepts nobody."""
+    from index.persons import faces_of_person, has_persons
+    from index.search import match as search
+
+    if not has_persons(gallery.store):
+        raise FacesimError("the gallery keeps no persons yet: run `facesim clusters` (or `facesim match --all PHOTO`)")
+    faces, _ = _faces_of(photo, False, "hog", {})
+    (answer,) = search(gallery, faces[0].embedding)
+    if not answer.persons:
+        err.print(f"note: nobody in the gallery matches {_printable(photo)}", markup=False)
+        return []
+    return faces_of_person(gallery.store, str(answer.persons[0].person))
 
 
 def _list_person(faces: list, export: str | None, as_json: bool) -> None:
