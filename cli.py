@@ -369,6 +369,8 @@ def _query_photos(queries: list[Path]) -> list[tuple[Path, str | None]]:
             found = scan_folder(query)
             photos += [(photo, None) for photo in found.photos]
             photos += [(Path(path), message) for path, message in found.errors]
+            if not found.photos and not found.errors:
+                photos.append((query, f"{query}: a folder with no photos"))
         else:  # a missing or unreadable file is reported when it is read, as verify reports it
             photos.append((query, None))
     return photos

@@ -152,7 +152,7 @@ MATCH_COHORT_MIN_PERSONS = 5
 # without that test); the cut under which an accepted person's faces are listed, as a multiple of
 # the cut. Each validation source is split into enrolled and stranger people MATCH_GALLERY_SEEDS
 # ways, so the rule is not fitted to one draw.
-MATCH_CUT_FRACTIONS = (0.60, 0.65, 0.70, 0.75, 0.80, 0.85, 0.90, 0.95, 1.00, 1.05, 1.10)
+MATCH_CUT_FRACTIONS = (0.45, 0.50, 0.55, 0.60, 0.65, 0.70, 0.75, 0.80, 0.85, 0.90, 0.95, 1.00, 1.05, 1.10)
 MATCH_RATIOS = (None, 0.75, 0.80, 0.85, 0.90, 0.95)
 MATCH_COHORT_Z = (None, 1.0, 2.0, 3.0, 4.0)
 MATCH_LIST_FRACTIONS = (1.0, 1.1, 1.2)

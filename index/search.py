@@ -49,7 +49,7 @@ class Answer:
     is this person, and `matches` are the nearest faces, none of them the same person."""
 
     persons: list[PersonMatch]  # stored persons the rule accepts, nearest first
-    matches: list[Match]  # the top_k nearest faces, or with every_match each face listed as the person
+    matches: list[Match]  # the top_k nearest faces, or with every_match each face listed (if any)
 
     @property
     def nobody(self) -> bool:
@@ -121,7 +121,9 @@ def _answer(store: Store, vectors, query: np.ndarray, top_k: int, rule: MatchRul
         )
         for (face_id, distance), same in zip(row, listed, strict=True)
     ]
-    chosen = [m for m in matches if m.same_person] if every_match else matches[:top_k]
+    listed_matches = [m for m in matches if m.same_person]
+    # With every_match and nobody listed, the nearest faces still show what "nobody" was decided on.
+    chosen = listed_matches if every_match and listed_matches else matches[:top_k]
     answered = []
     for column in np.flatnonzero(accepted):
         faces = [m for m, on in zip(matches, by_person.face_person == column, strict=True) if on and m.same_person]

@@ -392,7 +392,12 @@ def test_a_reembed_keeps_persons_names_and_corrections(sample, tmp_path, monkeyp
     from index.constraints import DIFFERENT, add_links, links
     from index.persons import cluster_gallery, names, previous_assignment, set_name
 
-    card = {"threshold": 1.1, "model_id": "model-a", "clustering": {"linkage": "complete", "cuts": {"complete": 1.1}}}
+    card = {
+        "threshold": 1.1,
+        "model_id": "model-a",
+        "clustering": {"linkage": "complete", "cuts": {"complete": 1.1}},
+        "matching": {"rule": {"cut": 1.1, "ratio": None, "cohort_z": None, "list_cut": 1.1}},
+    }
     monkeypatch.setattr(model_card, "_cached", lambda path: card)
     photos = copy_photos(sample, tmp_path / "photos", singles(sample)[:3] + ["group_01.jpg"])
     with Gallery.open(tmp_path / "g") as gallery:

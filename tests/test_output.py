@@ -46,7 +46,7 @@ def test_piped_output_is_never_wrapped(gallery):
         text=True,
         check=True,
     )
-    rows = [line for line in done.stdout.splitlines() if str(photos) in line]
+    rows = [line for line in done.stdout.splitlines() if str(photos) in line and "│" in line]  # table rows
     assert len(rows) == 3 and any(str(query) in row for row in rows)
     done = subprocess.run(
         [sys.executable, "-m", "cli", "index", photos, "--index", index_dir], cwd=REPO, capture_output=True, text=True

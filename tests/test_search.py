@@ -115,6 +115,8 @@ def test_answers_name_the_persons_with_their_agreeing_faces(gallery, query):
     ]
     (stranger,) = match(gallery, at_distance(query, 1.2, 20), model_id=MODEL, rule=rule)
     assert stranger.nobody and stranger.persons == [] and len(stranger.matches) == 4
+    (every,) = match(gallery, at_distance(query, 1.2, 20), top_k=2, model_id=MODEL, rule=rule, every_match=True)
+    assert every.nobody and len(every.matches) == 2  # the nearest faces, not the same person
 
 
 def test_faces_in_no_person_are_grouped_before_the_ratio_test(gallery, query):
