@@ -161,7 +161,11 @@ def _print_phrases(head: str, phrases: list[str]) -> None:
 
 
 def _invocation() -> str:
-    return "facesim " + shlex.join(sys.argv[1:])
+    """The command as a user would type it, for the model card: the home folder written as ~, so
+    no machine's paths go into a committed file."""
+    home = str(Path.home()).rstrip(os.sep) + os.sep
+    words = ["~/" + shlex.quote(arg[len(home) :]) if arg.startswith(home) else shlex.quote(arg) for arg in sys.argv[1:]]
+    return " ".join(["facesim", *words])
 
 
 def _printable(text: str | Path) -> str:
@@ -378,76 +382,156 @@ def forget(
 
 @app.command()
 def match(
-    query: Annotated[Path, typer.Argument(help="Photo of the person to look for.")],
+    queries: Annotated[
+        list[Path], typer.Argument(help="Photos of the people to look for, or folders of them (searched recursively).")
+    ],
     index: IndexOption = None,
     top_k: Annotated[int, typer.Option("--top-k", min=1, help="How many nearest faces to list.")] = 10,
     all_faces: Annotated[
-        bool, typer.Option("--all-faces", help="Search for every face in the query, not only the main one.")
+        bool, typer.Option("--all-faces", help="Search for every face in a query, not only the main one.")
     ] = False,
     every_match: Annotated[
-        bool, typer.Option("--all", help="List every face under the threshold, however many, instead of --top-k.")
+        bool, typer.Option("--all", help="List every face of the matching person, however many, instead of --top-k.")
     ] = False,
     detector: DetectorOption = DEFAULT_DETECTOR,
     as_json: JsonOption = False,
 ) -> None:
-    """Which indexed photos show this person? Nearest faces first, with the same-person verdict and
-    the person each face belongs to."""
+    """Who in the gallery is this? The persons the face matches (or that nobody does), then the
+    nearest photos with the same-person verdict.
+
+    Several photos or folders are answered in one run (the model loads once); a photo that cannot
+    be used is reported in one line and the others are still answered. With --json, one JSON
+    object per query photo, one per line (JSON Lines), the same shape whether anyone matched or
+    nobody did. Exits 2 if any query failed.
+    """
     with user_errors():
         import numpy as np
 
-        from facesim.model_card import threshold
         from index.gallery import Gallery
-        from index.persons import persons_of_faces
         from index.search import match as search
 
+        photos, answers = _query_photos(queries), []
         with Gallery.open(index, create=False) as gallery:
-            faces, in_query = _faces_of(query, all_faces, _detector(detector), {})
-            found = search(gallery, np.stack([face.embedding for face in faces]), top_k, every_match=every_match)
-            people = persons_of_faces(gallery.store, [hit.face_id for hits in found for hit in hits])
-            copies = gallery.store.other_paths([hit.photo_id for hits in found for hit in hits])
-            itself = _gallery_photo_of(gallery.store, query)
-        limit = threshold()
-    rows = [
-        {
-            "query_face": number,
-            "query_box": list(face.detection.box),
-            "query_faces": in_query,
-            "path": _absolute(hit.path),
-            "other_paths": [_absolute(path) for path in copies.get(hit.photo_id, [])],
-            "face_id": hit.face_id,
-            "box": list(hit.box),
-            "distance": round(hit.distance, 4),
-            "same_person": hit.same_person,
-            "person": people.get(hit.face_id, (None, ""))[0],
-            "name": people.get(hit.face_id, (None, ""))[1],
-            "query_photo": hit.photo_id == itself,
-        }
-        for number, (face, hits) in enumerate(zip(faces, found, strict=True))
-        for hit in hits
-    ]
+            for photo, problem in photos:
+                if problem is None:
+                    try:
+                        faces, in_query = _faces_of(photo, all_faces, _detector(detector), {})
+                    except FacesimError as exc:
+                        problem = str(exc)
+                if problem is not None:
+                    answers.append({"query": _absolute(photo), "query_faces": 0, "error": problem, "faces": []})
+                    _report_query(answers[-1], all_faces, as_json)
+                    continue
+                found = search(gallery, np.stack([face.embedding for face in faces]), top_k, every_match=every_match)
+                copies = gallery.store.other_paths([hit.photo_id for answer in found for hit in answer.matches])
+                itself = _gallery_photo_of(gallery.store, photo)
+                answers.append(
+                    {
+                        "query": _absolute(photo),
+                        "query_faces": in_query,
+                        "error": None,
+                        "faces": [
+                            _face_answer(n, face, answer, copies, itself)
+                            for n, (face, answer) in enumerate(zip(faces, found, strict=True))
+                        ],
+                    }
+                )
+                _report_query(answers[-1], all_faces, as_json)
+    if any(answer["error"] is not None for answer in answers):
+        raise typer.Exit(2)  # each failed query has had its one line
+
+
+def _query_photos(queries: list[Path]) -> list[tuple[Path, str | None]]:
+    """Each query photo with the reason it cannot be used, if any: a folder gives its photos, and
+    its unreadable entries as failed queries."""
+    from index.scan import scan_folder
+
+    photos: list[tuple[Path, str | None]] = []
+    for query in queries:
+        if query.is_dir():
+            found = scan_folder(query)
+            photos += [(photo, None) for photo in found.photos]
+            photos += [(Path(path), message) for path, message in found.errors]
+            if not found.photos and not found.errors:
+                photos.append((query, f"{query}: a folder with no photos"))
+        else:  # a missing or unreadable file is reported when it is read, as verify reports it
+            photos.append((query, None))
+    return photos
+
+
+def _face_answer(
+    number: int, face: Any, answer: Any, copies: dict[int, list[str]], itself: int | None
+) -> dict[str, Any]:
+    """One query face's answer, the same shape whether someone matched or nobody did; the query's
+    own photo, when the gallery holds it, is marked as such rather than shown as a find."""
+    return {
+        "query_face": number,
+        "query_box": list(face.detection.box),
+        "nobody": answer.nobody,
+        "persons": [
+            {"person": person.person, "name": person.name, "faces": person.faces, "distance": round(person.distance, 4)}
+            for person in answer.persons
+        ],
+        "photos": [
+            {
+                "path": _absolute(hit.path),
+                "other_paths": [_absolute(path) for path in copies.get(hit.photo_id, [])],
+                "face_id": hit.face_id,
+                "box": list(hit.box),
+                "distance": round(hit.distance, 4),
+                "same_person": hit.same_person,
+                "person": hit.person,
+                "name": hit.name,
+                "query_photo": hit.photo_id == itself,
+            }
+            for hit in answer.matches
+        ],
+    }
+
+
+def _report_query(answer: dict[str, Any], all_faces: bool, as_json: bool) -> None:
+    """Printed as each query is answered, so a folder's answers stream; a failed query's one line
+    goes to stderr with --json too."""
+    if answer["error"] is not None:
+        err.print(f"error: {_printable(answer['error'])}", markup=False, soft_wrap=True)
     if as_json:
-        _print_json(rows)
+        sys.stdout.write(json.dumps(answer) + "\n")
         return
-    if in_query > 1 and not all_faces:
-        box = ",".join(map(str, faces[0].detection.box))
+    if answer["error"] is not None:
+        return
+    query = _shown(answer["query"])
+    if answer["query_faces"] > 1 and not all_faces:
+        box = ",".join(map(str, answer["faces"][0]["query_box"]))
         err.print(
-            f"note: {_printable(query)} shows {in_query} faces; searched the largest, box {box} "
+            f"note: {query} shows {answer['query_faces']} faces; searched the largest, box {box} "
             "(--all-faces searches each)",
             markup=False,
         )
-    title = f"every face under {limit:.3f}" if every_match else f"nearest faces (same person below {limit:.3f})"
-    table = Table(title=title)
-    for column in (["query face"] if all_faces else []) + ["distance", "same person", "photo", "face", "box", "person"]:
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        verdict = "[green]yes[/green]" if row["same_person"] else "no"
-        cells = [str(row["query_face"])] if all_faces else []
-        person = row["name"] or ("" if row["person"] is None else str(row["person"]))
-        box = ",".join(map(str, row["box"]))
-        copies = f" (+{plural(len(row['other_paths']), 'duplicate')})" if row["other_paths"] else ""
-        photo = _shown(row["path"]) + copies + (" (the query photo)" if row["query_photo"] else "")
-        table.add_row(*cells, f"{row['distance']:.3f}", verdict, photo, str(row["face_id"]), box, person)
-    out.print(table)
+    for face in answer["faces"]:
+        about = f"{query}" + (f" face {face['query_face']}" if all_faces else "")
+        if face["nobody"]:
+            out.print(f"{about}: nobody in the gallery matches", markup=False)
+        elif face["persons"]:
+            people = Table(title=f"{about}: persons")
+            for column in ("person", "name", "faces that agree", "best distance"):
+                people.add_column(column, overflow="fold")
+            for person in face["persons"]:
+                people.add_row(str(person["person"]), person["name"], str(person["faces"]), f"{person['distance']:.3f}")
+            out.print(people)
+        title = "nearest faces: not the same person" if face["nobody"] else f"{about}: photos"
+        table = Table(title=title)
+        for column in ("distance", "same person", "photo", "face", "box", "person"):
+            table.add_column(column, overflow="fold")
+        for row in face["photos"]:
+            person = row["name"] or ("" if row["person"] is None else str(row["person"]))
+            copies = f" (+{plural(len(row['other_paths']), 'duplicate')})" if row["other_paths"] else ""
+            photo = _shown(row["path"]) + copies + (" (the query photo)" if row["query_photo"] else "")
+            verdict = "[green]yes[/green]" if row["same_person"] else "no"
+            table.add_row(
+                f"{row['distance']:.3f}", verdict, photo, str(row["face_id"]), ",".join(map(str, row["box"])), person
+            )
+        if face["photos"]:
+            out.print(table)
 
 
 def _gallery_photo_of(store: Any, query: Path) -> int | None:
@@ -531,7 +615,10 @@ def _status_words(counts: dict[str, int]) -> str:
 @app.command()
 def photos(
     person: Annotated[
-        str | None, typer.Argument(help="A person's id or name: list every photo of them (stored persons).")
+        str | None,
+        typer.Argument(
+            help="A person's id or name, or a photo of them: list every photo of the person (stored persons)."
+        ),
     ] = None,
     index: IndexOption = None,
     status: Annotated[
@@ -542,7 +629,8 @@ def photos(
     as_json: JsonOption = False,
 ) -> None:
     """List the gallery's photos (absolute paths), e.g. `--status no_face` for those without a face,
-    or every photo of one person: `facesim photos Ada`."""
+    or every photo of one person: `facesim photos Ada`, or of whoever a photo shows:
+    `facesim photos new.jpg` (by the same rule as `match`; nothing when nobody matches)."""
     with user_errors():
         from index.gallery import Gallery
         from index.store import STATUSES
@@ -554,7 +642,9 @@ def photos(
         if person is not None and status is not None:
             raise FacesimError("give PERSON or --status, not both")
         with Gallery.open(index, create=False) as gallery:
-            if person is not None:
+            if person is not None and _is_photo(person):
+                faces = _photos_of_the_person_in(gallery, Path(person))
+            elif person is not None:
                 from index.persons import faces_of_person
 
                 faces = faces_of_person(gallery.store, person)
@@ -591,6 +681,29 @@ def photos(
             "(--retry-no-face: with the same one)",
             markup=False,
         )
+
+
+def _is_photo(argument: str) -> bool:
+    from facesim.config import HEIC_SUFFIXES, IMAGE_SUFFIXES
+
+    path = Path(argument)
+    return path.suffix.lower() in IMAGE_SUFFIXES | HEIC_SUFFIXES and path.is_file()
+
+
+def _photos_of_the_person_in(gallery: Any, photo: Path) -> list:
+    """Every stored face of the person the photo's main face is, by the match rule `match`
+    answers with (the nearest person it accepts); none when it accepts nobody."""
+    from index.persons import faces_of_person, has_persons
+    from index.search import match as search
+
+    if not has_persons(gallery.store):
+        raise FacesimError("the gallery keeps no persons yet: run `facesim clusters` (or `facesim match --all PHOTO`)")
+    faces, _ = _faces_of(photo, False, "hog", {})
+    (answer,) = search(gallery, faces[0].embedding)
+    if not answer.persons:
+        err.print(f"note: nobody in the gallery matches {_printable(photo)}", markup=False)
+        return []
+    return faces_of_person(gallery.store, str(answer.persons[0].person))
 
 
 def _list_person(faces: list, export: str | None, as_json: bool) -> None:
@@ -674,7 +787,7 @@ def clusters(
     one person.
     """
     with user_errors():
-        from facesim.model_card import clustering_rule
+        from facesim.model_card import clustering_rule, match_rule
         from index.export import hide_small
         from index.gallery import Gallery
         from index.persons import cluster_gallery, has_persons, join_new_faces, stored_clustering, unassigned_count
@@ -706,7 +819,7 @@ def clusters(
             else:
                 pending = unassigned_count(store)
                 if pending and gallery.try_write_lock():
-                    join_new_faces(store, clustering_rule("complete").cut)
+                    join_new_faces(store, match_rule())
                 elif pending:
                     notes.append(f"{pending} faces of the running `facesim index` join persons when it ends")
                 result = stored_clustering(store)
@@ -1201,21 +1314,55 @@ def calibrate(
         Path | None, typer.Option(help="Encoder to calibrate, .onnx or .pt (default: the package's).")
     ] = None,
     cache: Annotated[Path | None, typer.Option(help="Chip cache dir (default: $FACESIM_CACHE or ~/.cache).")] = None,
+    match_only: Annotated[
+        bool,
+        typer.Option(
+            "--match-only",
+            help="Recalibrate only the match rule, on the held-out people's faces alone (found, aligned and "
+            "embedded in minutes, cached), keeping the threshold and clustering rule.",
+        ),
+    ] = False,
 ) -> None:
     """Choose the distance threshold that maximises F1 on held-out people of every labelled source,
-    store it in the model card, and show each source at that threshold beside its own best one."""
+    the clustering rule, and the rule for a face against a gallery (match), and store them in the
+    model card; show each source at the threshold beside its own best one."""
     with user_errors():
         from facesim.config import MODEL_CARD_PATH, ONNX_PATH
-        from facesim.model_card import write_card
-        from facesim.training.workflow import DataRoots, calibrate_encoder, validation_vectors
+        from facesim.model_card import ClusterRule, read_card, write_card
+        from facesim.training.workflow import DataRoots, calibrate_encoder, held_out_faces, validation_vectors
         from index.cluster_calibration import calibrate_clustering
+        from index.match_calibration import calibrate_matching
 
         target = weights or ONNX_PATH
         card_path = MODEL_CARD_PATH if weights is None else target.with_suffix(".json")
-        val_data, vectors = validation_vectors(DataRoots(lfw, celeba), target, cache)
-        card = calibrate_encoder(val_data, vectors, _invocation(), card_path)
-        card["clustering"] = calibrate_clustering(val_data.sources, val_data.labels, vectors, card["threshold"])
+        roots = DataRoots(lfw, celeba)
+        if match_only:
+            card = read_card(card_path)
+            sources, labels, vectors = held_out_faces(roots, target, cache, log=lambda line: out.print(line))
+        else:
+            val_data, vectors = validation_vectors(roots, target, cache)
+            sources, labels = val_data.sources, val_data.labels
+            card = calibrate_encoder(val_data, vectors, _invocation(), card_path)
+            card["clustering"] = calibrate_clustering(sources, labels, vectors, card["threshold"])
+        rule = card["clustering"]
+        clustering = ClusterRule(rule["linkage"], rule["cut"], rule["params"].get(rule["linkage"], {}))
+        card["matching"] = calibrate_matching(sources, labels, vectors, card["threshold"], clustering)
+        card["matching"]["command"] = _invocation()
         write_card(card, card_path)
+    if not match_only:
+        _show_calibration(card)
+    chosen, before = card["matching"]["at_chosen"]["mean"], card["matching"]["pair_threshold_as_face_rule"]
+    parts = ", ".join(f"{key} {value}" for key, value in card["matching"]["rule"].items())
+    out.print(f"match rule: {parts}")
+    for name, scores in (("match rule", chosen), ("pair threshold", before)):
+        out.print(
+            f"  {name}: photos of this person precision {scores['precision']:.3f}, recall {scores['recall']:.3f}, "
+            f"F1 {scores['f1']:.3f}; strangers with a hit {scores['stranger_false_hits']:.1%}, "
+            f"enrolled people found {scores['enrolled_found']:.1%}"
+        )
+
+
+def _show_calibration(card: dict[str, Any]) -> None:
     calibration, rule = card["calibration"], card["clustering"]
     report = calibration["at_threshold"]
     out.print(

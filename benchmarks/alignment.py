@@ -5,9 +5,9 @@ Three ways to make the encoder's chip from the same photos:
 - yunet+dlib5: YuNet's box, dlib's 5-point model on it, dlib.get_face_chip;
 - yunet+points: YuNet's own five points mapped by a similarity transform onto a template, the
   mean position of those points in dlib chips of training people (measured here).
-Each is scored on the validation people of LFW and CelebA (the people held out of encoder 4's
-training: the split is recomputed from the faces HOG finds, as the chip cache made it), on the
-fixed, seeded calibration pairs, at the shipped threshold and at each source's own best.
+Each is scored on the validation people of LFW and CelebA (held out of encoder 4's training:
+facesim/training/validation_people.json), on the fixed, seeded calibration pairs, at the shipped
+threshold and at each source's own best.
 DevTest is not read here: it is measured once, on what ships (`facesim evaluate`).
 
     python benchmarks/alignment.py --lfw ../shared/data/lfw --celeba ~/.cache/facesim/sources
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 from pathlib import Path
 
 import cv2
@@ -30,51 +29,25 @@ from facesim.embedder import default_embedder
 from facesim.errors import FacesimError
 from facesim.images import load_rgb
 from facesim.model_card import threshold
-from facesim.training.lfw import VALIDATION_FRACTION, LfwLayout, sample_pairs, split_people
+from facesim.training.lfw import LfwLayout, sample_pairs
 from facesim.training.metrics import best_f1_threshold, verification_report
-from facesim.training.sources import CELEBA_VALIDATION_FRACTION, celeba_jobs, reserved_celeba_identities
-from facesim.training.workflow import CALIBRATION_PAIRS_EACH, CALIBRATION_SEED
+from facesim.training.sources import celeba_jobs, reserved_celeba_identities
+from facesim.training.workflow import CALIBRATION_PAIRS_EACH, CALIBRATION_SEED, frozen_validation_people
 from facesim.yunet import YunetFace, yunet_faces
 
 GEOMETRY_PHOTOS = 400
 
 
-def hog_found(path: str) -> bool:
-    try:
-        rgb = load_rgb(path)
-    except FacesimError:
-        return False
-    return primary_face(detect_faces(rgb), rgb.shape) is not None
-
-
-def people_found(jobs: list[tuple[str, str]], cache: Path) -> set[str]:
-    """Labels with at least one face HOG finds: the people the chip cache held, which the split
-    shuffles. Cached, since it runs HOG on every image."""
-    if cache.is_file():
-        return set(json.loads(cache.read_text()))
-    with multiprocessing.get_context("fork").Pool(2) as pool:
-        found = pool.map(hog_found, [path for path, _ in jobs], chunksize=64)
-    people = sorted({label for (_, label), hit in zip(jobs, found, strict=True) if hit})
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    cache.write_text(json.dumps(people))
-    return set(people)
-
-
-def validation_jobs(lfw: Path, celeba: Path, cache: Path) -> dict[str, list[tuple[str, str]]]:
+def validation_jobs(lfw: Path, celeba: Path) -> dict[str, list[tuple[str, str]]]:
+    """The validation people's photos (facesim/training/validation_people.json: encoder 4's split)."""
+    frozen = frozen_validation_people()
     layout = LfwLayout(lfw.resolve())
     lfw_jobs = [(str(p), name) for name, paths in layout.training_pool().items() for p in paths]
-    reserved = reserved_celeba_identities()
-    celeba = [(job.path, job.label) for job in celeba_jobs(celeba.resolve(), reserved)]
-    out = {}
-    for name, jobs, fraction in (
-        ("lfw", lfw_jobs, VALIDATION_FRACTION),
-        ("celeba", celeba, CELEBA_VALIDATION_FRACTION),
-    ):
-        people = people_found(jobs, cache / f"hog-people-{name}.json")
-        _, val = split_people(sorted(people), fraction)
-        val_set = set(val)
-        out[name] = [job for job in jobs if job[1] in val_set]
-    return out
+    celeba_all = [(job.path, job.label) for job in celeba_jobs(celeba.resolve(), reserved_celeba_identities())]
+    return {
+        "lfw": [job for job in lfw_jobs if job[1] in frozen["lfw"]],
+        "celeba": [job for job in celeba_all if job[1] in frozen["celeba"]],
+    }
 
 
 def yunet_primary(rgb: np.ndarray) -> YunetFace | None:
@@ -183,7 +156,8 @@ def main() -> None:
     parser.add_argument("--celeba", type=Path, required=True)
     args = parser.parse_args()
     cache = cache_dir() / "alignment"
-    jobs = validation_jobs(args.lfw, args.celeba, cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    jobs = validation_jobs(args.lfw, args.celeba)
     print({name: len(items) for name, items in jobs.items()})
     layout = LfwLayout(args.lfw.resolve())
     val_people = {label for label in (lbl for items in jobs.values() for _, lbl in items)}

@@ -175,6 +175,23 @@ HDBSCAN_MIN_CLUSTER_SIZE = 2
 HDBSCAN_MIN_SAMPLES = (1, 3)
 TWO_STAGE_CORE_FRACTIONS = (0.50, 0.60, 0.70, 0.80)
 
+# --- One face against a gallery: match, photos of a photo, the join at index ----------------
+# The cohort a query's distance is judged against (index.match_rule): the nearest people after
+# the best one, at most MATCH_COHORT_PERSONS of them; with fewer than MATCH_COHORT_MIN_PERSONS
+# (a gallery of a handful of people) there is no spread to judge by and that test is skipped.
+MATCH_COHORT_PERSONS = 20
+MATCH_COHORT_MIN_PERSONS = 5
+# The grid `facesim calibrate` searches for the rule (index.match_calibration): the cut as a
+# fraction of the pair threshold; the nearest-versus-next-person ratio and the cohort's z (None:
+# without that test); the cut under which an accepted person's faces are listed, as a multiple of
+# the cut. Each validation source is split into enrolled and stranger people MATCH_GALLERY_SEEDS
+# ways, so the rule is not fitted to one draw.
+MATCH_CUT_FRACTIONS = (0.45, 0.50, 0.55, 0.60, 0.65, 0.70, 0.75, 0.80, 0.85, 0.90, 0.95, 1.00, 1.05, 1.10)
+MATCH_RATIOS = (None, 0.75, 0.80, 0.85, 0.90, 0.95)
+MATCH_COHORT_Z = (None, 1.0, 2.0, 3.0, 4.0)
+MATCH_LIST_FRACTIONS = (1.0, 1.1, 1.2)
+MATCH_GALLERY_SEEDS = 3
+
 # --- `facesim index --engine ray` -----------------------------------------------------------
 # Ray's own connect retries for minutes; an address where nothing listens fails after this.
 RAY_CONNECT_TIMEOUT_S = 5.0

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Literal
 from facesim import model_card
 from facesim.config import DEFAULT_DETECTOR, INDEX_BATCH_SIZE, ONNX_PATH, PHOTOS_PER_ENCODER_CALL
 from facesim.errors import FacesimError
+from facesim.model_card import MatchRule
 from index.gallery import META_MODEL_ID, Gallery
 from index.persons import hold_persons, join_new_faces, restore_persons
 from index.scan import FolderScan, is_excluded, is_inside, scan_folder
@@ -224,7 +225,7 @@ def index_folder(
     engine: Engine = "local",
     ray_address: str | None = None,
     exclude: Sequence[str] = (),
-    threshold: float | None = None,
+    match_rule: MatchRule | None = None,
 ) -> IndexSummary:
     """Brings the gallery up to date with every photo under `root` and returns what changed.
 
@@ -237,9 +238,9 @@ def index_folder(
     `weights`/`model_id` name the encoder; the defaults are the packaged weights and their model
     card. Paths matching an `exclude` glob
     (see index.scan.is_excluded) are skipped, and left in the gallery if it has them. When the
-    gallery keeps persons, new faces join them (index.persons.join_new_faces) at `threshold`
-    (default: the model card's calibrated complete-linkage cut, the rule joining follows), so
-    persons are never stale. Exceptions raised by `progress` (e.g. KeyboardInterrupt) stop the run
+    gallery keeps persons, new faces join them (index.persons.join_new_faces) by `match_rule`
+    (default: the model card's, the rule `facesim match` answers with), so persons are never
+    stale. Exceptions raised by `progress` (e.g. KeyboardInterrupt) stop the run
     after the last committed batch. `workers` None: one process per core this process may use, as
     memory allows (the CLI's default).
     """
@@ -309,8 +310,7 @@ def index_folder(
         _commit(store, pending, current_model, detector, summary)
         _record_later_copies(store, plan, summary)
         if store.count_stale(current_model) == 0:  # distances across two models would mean nothing
-            cut = model_card.clustering_rule("complete")[1] if threshold is None else threshold
-            joined = join_new_faces(store, cut)
+            joined = join_new_faces(store, match_rule or model_card.match_rule())
             summary.joined, summary.new_persons = joined.existing, joined.new_persons
 
         if stored_model != current_model and store.count_stale(current_model) == 0:

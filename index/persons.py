@@ -14,9 +14,11 @@ import numpy as np
 from facesim.config import DEFAULT_LINKAGE
 from facesim.errors import FacesimError
 from facesim.geometry import box_iou
+from facesim.model_card import MatchRule
 from index.clustering import cluster_faces
 from index.constraints import honour_links, standing_pairs
 from index.export import ExportRow, build_rows
+from index.match_rule import accepted_persons, person_distances
 from index.person_ids import assign_stable_ids
 from index.store import Store
 
@@ -143,15 +145,15 @@ class Joined:
     new_persons: int  # persons started by new faces that matched no one
 
 
-def join_new_faces(store: Store, threshold: float) -> Joined:
+def join_new_faces(store: Store, rule: MatchRule) -> Joined:
     """Puts every indexed face that has no person into one, without re-clustering anyone.
 
-    A new face joins the person whose farthest face is nearest to it, when that farthest face is
-    under the threshold and the person has no other face of the same photo: the rule complete
-    linkage applies, so a joined person is one `facesim clusters` could have made. A face that a
-    reject kept from a person (a re-embedded face keeps its corrections) never joins it. A face that
-    joins no one starts a person of its own, which later new faces may join. Faces are taken in
-    id order (the order they were indexed), so the same gallery always gives the same persons.
+    Each new face is a query against the gallery's persons, answered by the match rule
+    (index.match_rule), the rule `facesim match` answers with: it joins the nearest person the
+    rule accepts among those with no face in the same photo (one photo's faces are never one
+    person) and that no reject kept it from (a re-embedded face keeps its corrections), and starts
+    a person of its own when the rule accepts nobody; later new faces may join it. Faces are taken
+    in id order (the order they were indexed), so the same gallery always gives the same persons.
     Needs the writer's lock. Does nothing while the gallery keeps no persons: its first clustering
     is `facesim clusters`.
     """
@@ -161,11 +163,6 @@ def join_new_faces(store: Store, threshold: float) -> Joined:
     previous = previous_assignment(store)
     person_of = np.array([previous.get(face, -1) for face in face_ids.tolist()], dtype=np.int64)
     new = np.flatnonzero(person_of < 0)
-    members: dict[int, list[int]] = {}
-    photos_of: dict[int, set[int]] = {}
-    for position in np.flatnonzero(person_of >= 0).tolist():
-        members.setdefault(int(person_of[position]), []).append(position)
-        photos_of.setdefault(int(person_of[position]), set()).add(int(photo_ids[position]))
     next_id = next_person_id(store, previous)
     refused: dict[int, set[int]] = {}
     if store.db["face_rejects"].exists():
@@ -179,23 +176,17 @@ def join_new_faces(store: Store, threshold: float) -> Joined:
         # Unit vectors: |a - b|^2 = 2 - 2 a.b, one matrix product for the whole block.
         distances = np.sqrt(np.maximum(2.0 - 2.0 * (vectors[block] @ vectors.T), 0.0))
         for row, position in enumerate(block.tolist()):
-            near = distances[row]
-            photo = int(photo_ids[position])
-            kept_from = refused.get(int(face_ids[position]), set())
-            best, best_far = None, threshold
-            for person in np.unique(person_of[(near < threshold) & (person_of >= 0)]).tolist():
-                far = float(near[members[person]].max())
-                if far < best_far and photo not in photos_of[person] and person not in kept_from:
-                    best, best_far = person, far
+            same_photo = np.unique(person_of[(photo_ids == photo_ids[position]) & (person_of >= 0)])
+            kept_from = list(refused.get(int(face_ids[position]), set()))
+            barred = np.isin(person_of, same_photo) | np.isin(person_of, kept_from)
+            eligible = np.flatnonzero((person_of >= 0) & ~barred)
+            best = _accepted_person(distances[row, eligible], person_of[eligible], rule)
             if best is None:
                 best, next_id = next_id, next_id + 1
-                members[best], photos_of[best] = [], set()
                 created += 1
             else:
                 existing += best in old_persons
             person_of[position] = best
-            members[best].append(position)
-            photos_of[best].add(photo)
             added[int(face_ids[position])] = best
     with store.transaction():
         store.db["face_persons"].insert_all(
@@ -203,6 +194,17 @@ def join_new_faces(store: Store, threshold: float) -> Joined:
         )
         store.set_meta(META_NEXT_PERSON_ID, str(next_id))
     return Joined(existing, created)
+
+
+def _accepted_person(distances: np.ndarray, persons: np.ndarray, rule: MatchRule) -> int | None:
+    """The nearest person the rule accepts for one face, or None."""
+    if len(distances) == 0:
+        return None
+    found = person_distances(distances, persons)
+    accepted = np.flatnonzero(accepted_persons(found.nearest, rule)[0])
+    if len(accepted) == 0:
+        return None
+    return int(found.persons[accepted[np.argmin(found.nearest[0, accepted])]])
 
 
 def stored_clustering(store: Store) -> Clustering:

@@ -19,6 +19,7 @@ from cli import app
 from index.cluster_metrics import bcubed
 from index.gallery import Gallery
 
+from cli_runs import answers_of, match_rows
 from sample_gallery import SAMPLE_DATA, SAMPLE_PHOTOS, single_face_photos
 
 runner = CliRunner()
@@ -110,7 +111,7 @@ def test_match_ranks_the_same_person_first(gallery: tuple[Path, Path, dict]) -> 
     people = single_face_photos()
     rank1 = correct = total = 0
     for name, photos in people.items():
-        hits = run_json("match", photos[0], "--index", index_dir, "--top-k", "4")
+        hits = match_rows(photos[0], "--index", index_dir, "--top-k", "4")
         assert hits[0]["distance"] < 0.01 and Path(hits[0]["path"]).name == photos[0].name
         rank1 += person_of(hits[1]["path"], hits[1]["box"]) == name
         for hit in hits[1:]:
@@ -123,12 +124,50 @@ def test_match_ranks_the_same_person_first(gallery: tuple[Path, Path, dict]) -> 
 
 def test_match_all_faces_of_a_group_photo(gallery: tuple[Path, Path, dict]) -> None:
     photos, index_dir, _ = gallery
-    hits = run_json("match", photos / "group_02.jpg", "--index", index_dir, "--all-faces", "--top-k", "2")
+    hits = match_rows(photos / "group_02.jpg", "--index", index_dir, "--all-faces", "--top-k", "2")
     assert len({hit["query_face"] for hit in hits}) == len(GROUPS["group_02.jpg"]["people"])
     for hit in hits:
         if Path(hit["path"]).name != "group_02.jpg":
             box = hit["query_box"]
             assert person_of(hit["path"], hit["box"]) == person_of(str(photos / "group_02.jpg"), box)
+
+
+def test_match_answers_several_queries_and_reports_a_bad_one_in_one_line(
+    gallery: tuple[Path, Path, dict], tmp_path: Path
+) -> None:
+    photos, index_dir, _ = gallery
+    folder = tmp_path / "new"
+    folder.mkdir()
+    for name in ("Jiang_Zemin_0001.jpg", "bad_text.png"):
+        shutil.copy(photos / name, folder / name)
+    query = photos / "Salma_Hayek_0001.jpg"
+    result = runner.invoke(app, ["match", str(query), str(folder), "--index", str(index_dir), "--json", "--top-k", "1"])
+    assert result.exit_code == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert "bad_text.png" in line and "not an image" in line
+    answers = {Path(answer["query"]).name: answer for answer in answers_of(result.stdout)}
+    assert set(answers) == {"Salma_Hayek_0001.jpg", "Jiang_Zemin_0001.jpg", "bad_text.png"}
+    assert answers["bad_text.png"]["faces"] == [] and "not an image" in answers["bad_text.png"]["error"]
+    for name in ("Salma_Hayek_0001.jpg", "Jiang_Zemin_0001.jpg"):
+        (face,) = answers[name]["faces"]
+        assert answers[name]["error"] is None and set(face) == {
+            "query_face",
+            "query_box",
+            "nobody",
+            "persons",
+            "photos",
+        }
+        (nearest,) = face["photos"]
+        assert nearest["distance"] < 0.01 and nearest["same_person"] and not face["nobody"]  # the photo itself
+
+
+def test_photos_of_a_photo_are_its_persons_photos(gallery: tuple[Path, Path, dict]) -> None:
+    photos, index_dir, _ = gallery
+    assert run("clusters", "--index", index_dir)[0] == 0  # the gallery keeps persons
+    listed = run_json("photos", photos / "Salma_Hayek_0001.jpg", "--index", index_dir)
+    assert str(photos / "Salma_Hayek_0001.jpg") in {row["path"] for row in listed}
+    (person,) = {row["person"] for row in listed}
+    assert listed == run_json("photos", str(person), "--index", index_dir)
 
 
 def test_verify_same_and_different_people() -> None:

@@ -108,7 +108,8 @@ def test_copies_are_one_photo_listed_once_and_survive_the_original(tree, monkeyp
         assert (summary.duplicates, summary.indexed, summary.moved) == (4, 0, 0)
         assert faces_by_path(gallery) == before
         _, vectors = gallery.store.face_vectors()
-        for hits in match(gallery, vectors, top_k=20, model_id=gallery.model_id):
+        for answer in match(gallery, vectors, top_k=20, model_id=gallery.model_id):
+            hits = answer.matches
             assert len({hit.photo_id for hit in hits}) == len(hits)
         photo_ids = [row.id for row in gallery.store.photos_under(root / "ada")]
         others = gallery.store.other_paths(photo_ids)

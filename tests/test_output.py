@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from facesim import __version__
 from facesim.model_card import model_id
 
-from cli_runs import run, run_json
+from cli_runs import match_rows, run, run_json
 from sample_gallery import REPO, SAMPLE_DATA, SAMPLE_PHOTOS
 
 runner = CliRunner()
@@ -46,7 +46,7 @@ def test_piped_output_is_never_wrapped(gallery):
         text=True,
         check=True,
     )
-    rows = [line for line in done.stdout.splitlines() if str(photos) in line]
+    rows = [line for line in done.stdout.splitlines() if str(photos) in line and "│" in line]  # table rows
     assert len(rows) == 3 and any(str(query) in row for row in rows)
     done = subprocess.run(
         [sys.executable, "-m", "cli", "index", photos, "--index", index_dir], cwd=REPO, capture_output=True, text=True
@@ -62,7 +62,7 @@ def test_json_paths_are_absolute_and_boxes_one_shape(gallery, monkeypatch):
     assert summary["gallery"]["path"] == str(index_dir) and summary["gallery"]["photos"] == 3
     monkeypatch.chdir(photos.parent)
     relative_index = index_dir.name
-    hits = run_json("match", "photos/group_01.jpg", "--index", relative_index)
+    hits = match_rows("photos/group_01.jpg", "--index", relative_index)
     assert hits and all(Path(hit["path"]).is_absolute() and hit["path"].startswith(str(photos)) for hit in hits)
     assert all(len(hit["box"]) == len(hit["query_box"]) == 4 for hit in hits)
     assert {hit["query_faces"] for hit in hits} == {GROUP_FACES} and all(hit["other_paths"] == [] for hit in hits)

@@ -25,7 +25,8 @@ from facesim.training.torch_embedder import load_encoder
 from facesim.training.trainer import TrainSettings
 
 
-def _model_id(weights: Path) -> str:
+def model_id_of(weights: Path) -> str:
+    """Names weights by their bytes, as the card and the caches of their vectors know them."""
     digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:12]
     return f"{ARCHITECTURE}-{digest}"
 
@@ -36,7 +37,7 @@ def training_card(
     """summary: the data description of `workflow.split_pool` (counted from the chips used)."""
     model = load_encoder(weights)
     return {
-        "model_id": _model_id(weights),
+        "model_id": model_id_of(weights),
         "architecture": {
             "name": ARCHITECTURE,
             "description": "residual CNN (PReLU, batch norm), flattening head, 128-d unit-length output",

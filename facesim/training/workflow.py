@@ -3,7 +3,6 @@ records what it did in the model card, so the card always describes the shipped 
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,9 +14,10 @@ import numpy as np
 from facesim.config import INPUT_SIZE, MODEL_CARD_PATH, ONNX_PATH, WEIGHTS_PATH, cache_dir
 from facesim.embedder import Embedder
 from facesim.model_card import card_or_empty, write_card
+from facesim.model_files import file_sha256
 from facesim.training.chip_cache import CACHE_VERSION, build_source_cache, load_source_cache, source_cache_dir
 from facesim.training.chipset import ChipSet
-from facesim.training.lfw import DEVTEST_PAIRS, SPLIT_SEED, VALIDATION_FRACTION, LfwLayout, sample_pairs, split_people
+from facesim.training.lfw import DEVTEST_PAIRS, SPLIT_SEED, VALIDATION_FRACTION, LfwLayout, sample_pairs
 from facesim.training.metrics import best_f1_threshold, stranger_hits, verification_report
 from facesim.training.pack import PACK_QUALITY, write_pack
 from facesim.training.pair_eval import chips_for_pairs, pair_distances, read_pairs_csv
@@ -28,8 +28,10 @@ from facesim.training.sources import (
     lfw_source,
     reserved_celeba_identities,
     utkface_source,
+    validation_people,
 )
 from facesim.training.torch_extra import require_torch
+from facesim.training.validation_faces import cached_vectors, validation_chips
 
 if TYPE_CHECKING:
     from facesim.training.trainer import TrainSettings
@@ -58,17 +60,6 @@ def face_sources(roots: DataRoots) -> list[FaceSource]:
     return sources
 
 
-VALIDATION_PEOPLE_PATH = Path(__file__).with_name("validation_people.json")
-
-
-def frozen_validation_people(path: Path = VALIDATION_PEOPLE_PATH) -> dict[str, set[str]]:
-    """Each labelled source's validation people, fixed once (see the file's _about): a split
-    recomputed from the faces a detector finds would move people between training and validation
-    whenever detection changes, and a model would then be scored on people it learnt from."""
-    lists = json.loads(path.read_text())
-    return {source: set(people) for source, people in lists.items() if not source.startswith("_")}
-
-
 def load_pool(sources: list[FaceSource], cache: Path | None, log: Callable[[str], None] = print) -> dict[str, ChipSet]:
     """Each source's chips, built where missing; every source's own refusal rule (DevTest people,
     reserved identities) is checked again on what the cache holds, not only on what it was asked."""
@@ -91,16 +82,13 @@ def split_pool(
     chips actually used."""
     sources = face_sources(roots)
     pools = load_pool(sources, cache, log)
-    frozen = frozen_validation_people()
     train_parts, val_parts, summary = [], [], {}
     for source in sources:
         data = pools[source.name]
         labelled = source.validation_fraction is not None
         in_val = np.zeros(len(data.labels), dtype=bool)
         if labelled:
-            val_set = frozen.get(source.name) or set(
-                split_people(sorted(set(data.labels)), source.validation_fraction)[1]
-            )
+            val_set = validation_people(source, set(data.labels))
             in_val = np.array([label in val_set for label in data.labels], dtype=bool)
         train, val = data.subset(np.flatnonzero(~in_val)), data.subset(np.flatnonzero(in_val))
         train_parts.append(train)
@@ -227,6 +215,27 @@ def validation_vectors(
     """The held-out people's chips of every labelled source, and the encoder's vectors of them."""
     _, val_data, _ = split_pool(roots, cache)
     return val_data, chip_embedder(weights)(np.asarray(val_data.chips))
+
+
+def held_out_faces(
+    roots: DataRoots, weights: Path = ONNX_PATH, cache: Path | None = None, log: Callable[[str], None] = print
+) -> tuple[list[str], list[str], np.ndarray]:
+    """(sources, labels, vectors) of the people validation_vectors holds out, without the chip
+    cache of the whole pool (facesim.training.validation_faces): what `calibrate --match-only`
+    recalibrates the match rule on in minutes, on whatever weights and detector are current."""
+    embed = chip_embedder(weights)
+    weights_id = file_sha256(weights)[:16]
+    sources: list[str] = []
+    labels: list[str] = []
+    parts = []
+    for source in face_sources(roots):
+        if source.validation_fraction is None:
+            continue
+        chips, source_labels, _ = validation_chips(source, cache, log)
+        parts.append(cached_vectors(chips, weights_id, embed, cache))
+        sources += [source.name] * len(source_labels)
+        labels += source_labels
+    return sources, labels, np.concatenate(parts)
 
 
 def calibrate_encoder(
