@@ -72,6 +72,10 @@ YUNET_SMALLEST_FACE_PX = 20
 # benchmarks/alignment.py). facesim draws YuNet's faces so, for the 5-point model trained on
 # dlib's boxes.
 YUNET_BOX_SCALE = 1.14
+# YuNet looks for faces from 40 px, face_recognition's floor, where HOG stops at MIN_FACE_PX for
+# its cost: YuNet's scan costs the same either way, and on 300 photos of 400-1,200 px the faces
+# of 40-47 px were most of what it missed of the dlib pipeline's (benchmarks/real_folder_speed.py).
+YUNET_MIN_FACE_PX = 40
 # One face's box size differs by up to about 15% between detectors, so a YuNet face counts as
 # large enough when its box, drawn as dlib's, is at least this share of the smallest face sought
 # (HOG's own boxes vary as much around its window).

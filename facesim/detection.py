@@ -21,6 +21,7 @@ from facesim.config import (
     MIN_FACE_FRACTION,
     MIN_FACE_PX,
     YUNET_BOX_SCALE,
+    YUNET_MIN_FACE_PX,
     YUNET_MIN_FACE_SLACK,
 )
 from facesim.dlib_models import MMOD_DETECTOR, SHAPE_PREDICTOR_5, dlib_model_path
@@ -66,9 +67,10 @@ def landmark_predictor() -> dlib.shape_predictor:
     return dlib.shape_predictor(str(dlib_model_path(SHAPE_PREDICTOR_5)))
 
 
-def min_face_size(width: int, height: int) -> float:
-    """The smallest face worth finding, in the photo's pixels (see MIN_FACE_PX in config)."""
-    return max(MIN_FACE_PX, MIN_FACE_FRACTION * max(width, height))
+def min_face_size(width: int, height: int, floor: float = MIN_FACE_PX) -> float:
+    """The smallest face worth finding, in the photo's pixels (see MIN_FACE_PX in config; YuNet
+    looks from YUNET_MIN_FACE_PX)."""
+    return max(floor, MIN_FACE_FRACTION * max(width, height))
 
 
 @dataclass(frozen=True)
@@ -145,7 +147,7 @@ def detect_faces(
     if detector == "thorough":
         return detect_faces(rgb, "hog", min_face) or detect_faces(rgb, "cnn", _fallback_min_face(rgb.shape))
     if detector == "yunet":
-        sought = min_face_size(width, height) if min_face is None else min_face
+        sought = min_face_size(width, height, YUNET_MIN_FACE_PX) if min_face is None else min_face
         return _with_landmarks(rgb, _yunet_boxes(rgb, sought), 1.0, 1.0)
     scale = detection_scale(width, height, min_face)
     if detector == "hog":

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from facesim import detection
-from facesim.config import DETECTOR_WINDOW_PX, MIN_FACE_FRACTION, MIN_FACE_PX
+from facesim.config import DETECTOR_WINDOW_PX, MIN_FACE_FRACTION, MIN_FACE_PX, YUNET_MIN_FACE_PX
 from facesim.detection import (
     DetectionScale,
     _fallback_min_face,
@@ -94,7 +94,7 @@ def _face_of_width(width: float, canvas: tuple[int, int]) -> tuple[np.ndarray, t
 @pytest.mark.parametrize("detector", ["yunet", "hog"])
 @pytest.mark.parametrize("canvas", [(400, 300), (4000, 3000)], ids=["small photo", "12 MP photo"])
 def test_a_face_of_exactly_the_minimum_size_is_found_where_it_is(canvas: tuple[int, int], detector: str) -> None:
-    minimum = min_face_size(*canvas)
+    minimum = min_face_size(*canvas, YUNET_MIN_FACE_PX if detector == "yunet" else MIN_FACE_PX)
     rgb, (x, y) = _face_of_width(minimum, canvas)
     faces = detect_faces(rgb, detector)
     assert len(faces) == 1
