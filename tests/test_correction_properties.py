@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from facesim.detection import DetectedFace
 from facesim.errors import FacesimError
+from facesim.model_card import MatchRule
 from facesim.pipeline import Face
 from index.constraints import ensure_schema
 from index.corrections import merge_persons, move_faces, reject_faces, take_back, unreject_faces
@@ -166,7 +167,7 @@ def test_every_correction_stays_true_through_new_photos_and_apply(tmp_path_facto
                     people = [int(rng.integers(0, 4))] if rng.random() < 0.7 else [0, 1]
                     _add_photo(store, rng, photos, people)
                     photos += 1
-                    join_new_faces(store, CUT)
+                    join_new_faces(store, MatchRule(CUT, None, None, CUT))
                 else:
                     built = _built(store)
                     cluster_gallery(store, CUT, "complete")

@@ -40,6 +40,8 @@ CARD = {
         },
         "params": {"dbscan": {"min_samples": 3}, "hdbscan": {"min_samples": 2}, "two-stage": {"core_cut": 0.7}},
     },
+    # New faces join persons by the match rule; here its nearest-face cut alone.
+    "matching": {"rule": {"cut": 1.0, "ratio": None, "cohort_z": None, "list_cut": 1.0}},
 }
 OTHER_RULES = [rule for rule in CARD["clustering"]["cuts"] if rule != "complete"]
 

@@ -145,8 +145,7 @@ def test_two_people_and_one_pair_of_images_are_enough() -> None:
 
 def test_frozen_validation_people_hold_no_devtest_person_and_no_reserved_identity() -> None:
     """The committed lists decide every split; they must keep the two rules the split code keeps."""
-    from facesim.training.sources import CELEBA_LABEL_PREFIX, reserved_celeba_identities
-    from facesim.training.workflow import frozen_validation_people
+    from facesim.training.sources import CELEBA_LABEL_PREFIX, frozen_validation_people, reserved_celeba_identities
 
     from sample_gallery import lfw_root_or_skip
 

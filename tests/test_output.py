@@ -153,7 +153,7 @@ def test_a_narrow_terminal_breaks_the_summary_between_phrases_only(monkeypatch):
 def test_the_query_photo_is_marked_as_itself(gallery):
     photos, index_dir, _ = gallery
     query = photos / "Salma_Hayek_0001.jpg"
-    hits = run_json("match", query, "--index", index_dir, "--top-k", "3")
+    hits = match_rows(query, "--index", index_dir, "--top-k", "3")
     assert [hit["query_photo"] for hit in hits] == [Path(hit["path"]) == query for hit in hits]
     assert sum(hit["query_photo"] for hit in hits) == 1
     code, stdout, _ = run("match", query, "--index", index_dir, "--top-k", "3")
