@@ -123,7 +123,7 @@ def _yunet_boxes(rgb: np.ndarray, min_face: float) -> list[tuple[tuple[float, fl
     """YuNet's faces as the box dlib's detectors would draw (YUNET_BOX_SCALE in config), so that
     the 5-point model, trained on dlib's boxes, fits the landmarks that make the chips encoder 4
     learnt from (on validation people this matched HOG's accuracy, where YuNet's own five points
-    on a template lost 0.7 points: benchmarks/alignment.py), and so that boxes of one face agree
+    on a template lost 0.55 points on CelebA: benchmarks/alignment.py), and so that boxes of one face agree
     across detectors (a re-index with another detector keeps persons by box overlap)."""
     from facesim.yunet import yunet_faces
 
