@@ -150,3 +150,16 @@ def test_verify_reports_a_bad_second_photo_before_the_encoder_loads(
     for extra in ([], ["--all-faces"]):
         code, _, stderr = run("verify", SAMPLE_PHOTOS / "Abdullah_Gul_0001.jpg", SAMPLE_PHOTOS / second, *extra)
         assert code != 0 and message in stderr and "Traceback" not in stderr
+
+
+def test_train_without_torch_is_one_line_naming_the_extra(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """torch is the train extra: a default install's `facesim train` says how to get it, no traceback."""
+    import importlib.util
+
+    from cli_runs import run
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a))
+    code, _, stderr = run("train", "--lfw", tmp_path)
+    assert code != 0 and "Traceback" not in stderr
+    assert stderr.strip().splitlines() == [stderr.strip()] and "pip install -e '.[train]'" in stderr
