@@ -88,6 +88,12 @@ def user_errors() -> Iterator[None]:
     except Exception as exc:
         if os.environ.get("FACESIM_DEBUG"):
             raise
+        from index.storage_faults import storage_fault
+
+        fault = storage_fault(exc)
+        if fault is not None:
+            err.print(f"error: {_printable(fault)}", markup=False, soft_wrap=True)
+            raise typer.Exit(2) from None
         err.print(
             f"error: unexpected {type(exc).__name__}: {_printable(_first_line(exc))} (FACESIM_DEBUG=1 shows details)",
             markup=False,

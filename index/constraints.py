@@ -30,7 +30,7 @@ SAME, DIFFERENT = "same", "different"
 
 
 def ensure_schema(store: Store) -> None:
-    store.db.executescript(_SCHEMA)
+    store.ensure_schema(_SCHEMA)
 
 
 def add_links(store: Store, kind: str, pairs: Iterable[tuple[int, int]], correction: str) -> None:
