@@ -557,19 +557,24 @@ def clusters(
         with Gallery.open(index, create=False) as gallery:
             store = gallery.store
             stored = has_persons(store)
-            if apply or (not stored and chosen == calibrated):
+            if apply or (not stored and chosen == calibrated and not gallery.read_only):
                 with gallery.write_lock():
                     result = cluster_gallery(store, rule.cut, chosen, params=rule.params)
             elif linkage is not None or not stored:
                 result = cluster_gallery(store, rule.cut, chosen, params=rule.params, save=False)
-                notes.append(
-                    f"a trial of --linkage {chosen}, not stored: the gallery keeps its persons "
-                    "(add --apply to store this clustering)"
-                )
+                if linkage is None:
+                    notes.append("persons clustered now and not stored: the gallery is read-only")
+                else:
+                    notes.append(
+                        f"a trial of --linkage {chosen}, not stored: the gallery keeps its persons "
+                        "(add --apply to store this clustering)"
+                    )
             else:
                 pending = unassigned_count(store)
                 if pending and gallery.try_write_lock():
                     join_new_faces(store, clustering_rule("complete").cut)
+                elif pending and gallery.read_only:
+                    notes.append(f"{pending} faces are in no person yet: the gallery is read-only")
                 elif pending:
                     notes.append(f"{pending} faces of the running `facesim index` join persons when it ends")
                 result = stored_clustering(store)
@@ -995,11 +1000,9 @@ def doctor(
     """Check the gallery against its FAISS file and the photos on disk; say what to run for each
     problem. Exits 0 when healthy, 1 while problems remain."""
     with user_errors():
-        from index.doctor import run_doctor
-        from index.gallery import Gallery
+        from index.doctor import doctor_at
 
-        with Gallery.open(index, create=False) as gallery:
-            checkup = run_doctor(gallery, repair=repair)
+        checkup = doctor_at(index, repair=repair)
     if as_json:
         _print_json(checkup.as_dict())
     else:

@@ -21,9 +21,10 @@ from typing import Any
 import numpy as np
 
 from facesim import model_card
-from facesim.config import GALLERY_VECTORS_NAME
+from facesim.config import GALLERY_LOCK_NAME, GALLERY_VECTORS_NAME
 from index.gallery import Gallery
-from index.store import STATUSES, Salvage, Store, salvage_database
+from index.lock import WriteLock
+from index.store import STATUSES, DamagedDatabase, Salvage, Store, salvage_database
 from index.vectors import VectorIndex, sidecar_path
 
 # Examples listed per finding; the count says how many there are in all.
@@ -121,11 +122,38 @@ def _damage_finding(gallery: Gallery, damage: list[str]) -> Finding:
     )
 
 
+def doctor_at(index_dir: str | Path | None, *, repair: bool = False, model_id: str | None = None) -> Checkup:
+    """run_doctor on the gallery at `index_dir`. With `repair`, a database SQLite cannot even
+    open (a truncated file) is first rebuilt from what it still holds, under the writer's lock."""
+    recovered: list[str] = []
+    try:
+        gallery = Gallery.open(index_dir, create=False)
+    except DamagedDatabase as damaged:
+        if not repair:
+            raise
+        with WriteLock(damaged.path.with_name(GALLERY_LOCK_NAME)):
+            recovered = _replace_with_salvage(damaged.path)
+        gallery = Gallery.open(index_dir, create=False)
+    with gallery:
+        checkup = run_doctor(gallery, repair=repair, model_id=model_id)
+    checkup.repaired[:0] = recovered
+    return checkup
+
+
 def _recover(gallery: Gallery) -> list[str]:
-    """Replaces a damaged database with a copy of every row still readable, made sound again
-    (see _reconcile), and keeps the damaged file beside it. The photos are untouched."""
+    """Replaces a damaged database with a copy of every row still readable and reopens it; the
+    FAISS file is left to be rebuilt from it."""
     database = gallery.store.path
     gallery.store.close()
+    done = _replace_with_salvage(database)
+    gallery.store = Store(database, create=False)
+    sidecar_path(gallery.vectors_path).unlink(missing_ok=True)
+    return done
+
+
+def _replace_with_salvage(database: Path) -> list[str]:
+    """A copy of every row still readable, made sound again (see _reconcile), takes the
+    database's place; the damaged file stays beside it. The photos are untouched."""
     fresh = database.with_name(database.name + ".recovering")
     for leftover in (fresh, Path(f"{fresh}-wal"), Path(f"{fresh}-shm")):
         leftover.unlink(missing_ok=True)
@@ -140,8 +168,6 @@ def _recover(gallery: Gallery) -> list[str]:
         os.replace(f"{database}-wal", f"{backup}-wal")
     Path(f"{database}-shm").unlink(missing_ok=True)
     os.replace(fresh, database)
-    gallery.store = Store(database, create=False)
-    sidecar_path(gallery.vectors_path).unlink(missing_ok=True)  # rebuilt from the new file below
     copied = sum(salvage.copied.values())
     return [
         f"copied the {copied} readable rows of {database.name} into a new one; the damaged file is {backup.name}",

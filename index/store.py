@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import sqlite3
 import sys
 from collections.abc import Iterator, Sequence
@@ -144,6 +145,14 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+class DamagedDatabase(FacesimError):
+    """A gallery database SQLite refuses to open at all (a bad header, a truncated file)."""
+
+    def __init__(self, path: Path, message: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
 class Store:
     """One connection to a gallery database.
 
@@ -178,7 +187,9 @@ class Store:
                     )
                 self._create_schema()
         except sqlite3.DatabaseError as exc:
-            raise FacesimError(self._cannot_open(exc)) from None
+            if getattr(exc, "sqlite_errorcode", None) in (sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT):
+                raise DamagedDatabase(self.path, self._damaged(exc)) from None
+            raise FacesimError(f"{self.path}: cannot open gallery database ({exc})") from None
 
     def _not_a_gallery(self) -> str:
         if self.path.stat().st_size == 0:
@@ -189,17 +200,13 @@ class Store:
             )
         return f"{self.path}: not a facesim gallery (schema 0)"
 
-    def _cannot_open(self, exc: sqlite3.DatabaseError) -> str:
-        """One line that says what to do: a file SQLite cannot read at all is restored or rebuilt,
-        never patched by guesswork."""
-        if getattr(exc, "sqlite_errorcode", None) in (sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT):
-            return (
-                f"{self.path}: cannot open gallery database, it is damaged ({exc}); restore it from a backup, "
-                "or move it aside "
-                "and run `facesim index PHOTOS` again to rebuild the gallery (the photos are untouched; "
-                "names and corrections are only in the damaged file)"
-            )
-        return f"{self.path}: cannot open gallery database ({exc})"
+    def _damaged(self, exc: sqlite3.DatabaseError) -> str:
+        """One line that says what to do with a file SQLite cannot read at all."""
+        return (
+            f"{self.path}: cannot open gallery database, it is damaged ({exc}); `facesim doctor --repair` "
+            "recovers what it still holds, or restore it from a backup, or move it aside and run "
+            "`facesim index PHOTOS` again to rebuild the gallery (the photos are untouched)"
+        )
 
     def _create_schema(self) -> None:
         # WAL lets `match` read the last committed state while an indexer writes.
@@ -641,7 +648,8 @@ def salvage_database(damaged: Path, into: Path) -> Salvage:
     with the same schema, ids and schema version; `damaged` is only read. Rows are found from
     both ends of each table, past damaged pages by seeking beyond them, and through every index,
     so one bad page costs its own rows and no others."""
-    source = sqlite3.connect(f"{damaged.absolute().as_uri()}?mode=ro", uri=True)
+    readable = _readable_copy(damaged, into.with_name(into.name + ".padded"))
+    source = sqlite3.connect(f"{readable.absolute().as_uri()}?mode=ro", uri=True)
     try:
         try:
             # Indexes without SQL (those of UNIQUE and PRIMARY KEY) come with their table, and
@@ -673,7 +681,29 @@ def salvage_database(damaged: Path, into: Path) -> Salvage:
             target.close()
     finally:
         source.close()
+        if readable != damaged:
+            for scratch in (readable, Path(f"{readable}-wal"), Path(f"{readable}-shm")):
+                scratch.unlink(missing_ok=True)
     return salvage
+
+
+def _readable_copy(damaged: Path, scratch: Path) -> Path:
+    """SQLite refuses a whole file cut shorter than its header says (a crash of another program,
+    a copy that stopped); a copy padded with empty pages to that length reads again, up to the
+    cut. Any other file is read as it is."""
+    with open(damaged, "rb") as handle:
+        header = handle.read(100)
+    if len(header) < 100 or not header.startswith(b"SQLite format 3\0"):
+        return damaged
+    page_size = int.from_bytes(header[16:18], "big")
+    length = (65536 if page_size == 1 else page_size) * int.from_bytes(header[28:32], "big")
+    if length <= damaged.stat().st_size:
+        return damaged
+    shutil.copyfile(damaged, scratch)
+    if Path(f"{damaged}-wal").exists():
+        shutil.copyfile(f"{damaged}-wal", f"{scratch}-wal")
+    os.truncate(scratch, length)
+    return scratch
 
 
 def _salvage_table(
