@@ -1006,8 +1006,11 @@ def doctor(
     if as_json:
         _print_json(checkup.as_dict())
     else:
-        out.print(f"gallery {_shown(checkup.gallery)}: {checkup.photos} photos, {checkup.faces} faces", markup=False)
-        out.print(f"photo status: {_status_words(checkup.photo_status)}", markup=False)
+        if not any(finding.kind == "damaged_database" for finding in checkup.findings):  # no counts to trust
+            out.print(
+                f"gallery {_shown(checkup.gallery)}: {checkup.photos} photos, {checkup.faces} faces", markup=False
+            )
+            out.print(f"photo status: {_status_words(checkup.photo_status)}", markup=False)
         for action in checkup.repaired:
             out.print(f"repaired: {action}", markup=False, soft_wrap=True)
         for finding in checkup.findings:

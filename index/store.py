@@ -271,13 +271,27 @@ class Store:
         pragma = "quick_check" if quick else "integrity_check"
         try:
             rows = [row[0] for row in self.db.execute(f"PRAGMA {pragma}(100)")]
-        except sqlite3.DatabaseError as exc:
-            return [f"the file cannot be checked ({exc})"]
+        except sqlite3.DatabaseError as exc:  # the check itself trips over a page of noise
+            return self._unreadable_tables() or [f"the file cannot be checked ({exc})"]
         if rows == ["ok"]:
             return []
         # A row may hold several lines, and a "*** in database main ***" heading among them.
         found = [line.strip() for row in rows for line in row.splitlines() if line.strip() and line[:3] != "***"]
         return describe_damage(found, self._page_owners())
+
+    def _unreadable_tables(self) -> list[str]:
+        """The tables a full scan cannot get through, for when SQLite's check cannot finish."""
+        found = []
+        try:
+            tables = [name for (name,) in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        except sqlite3.DatabaseError:
+            return []
+        for name in tables:
+            try:
+                self.db.execute(f"SELECT count(*) FROM {_quoted(name)} NOT INDEXED").fetchone()
+            except sqlite3.DatabaseError:
+                found.append(f"{_PARTS.get(name, f'the {name} table')}: cannot be read in full")
+        return found
 
     def _page_owners(self) -> dict[int, str]:
         """Page number -> the table or index it belongs to, as far as the intact pages tell
