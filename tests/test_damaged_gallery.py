@@ -87,11 +87,12 @@ def gallery_state(gallery: Path) -> tuple[dict[str, tuple[str, int]], int]:
 
 
 def overwrite_pages(db: Path, table_name: str, count: int) -> list[int]:
-    """Fills `count` of the table's non-root pages (from the middle of its pages) with noise."""
+    """Fills `count` of the table's pages with noise, from the middle of those below its root
+    (the root itself when it is the only page)."""
     page_size = table(db, "PRAGMA page_size")[0][0]
     root = table(db, f"SELECT rootpage FROM sqlite_master WHERE name = '{table_name}'")[0][0]
     pages = sorted(page for (page,) in table(db, f"SELECT pageno FROM dbstat WHERE name = '{table_name}'"))
-    leaves = [page for page in pages if page != root]
+    leaves = [page for page in pages if page != root] or [root]
     middle = len(leaves) // 2
     chosen = leaves[middle : middle + count]
     noise = random.Random(28)

@@ -15,7 +15,6 @@ import builtins
 import errno
 import json
 import os
-import shutil
 import sqlite3
 import stat
 import subprocess
@@ -49,6 +48,21 @@ def indexed_paths(gallery: Path) -> dict[str, int]:
         return dict(connection.execute("SELECT path, n_faces FROM photos WHERE status = 'indexed'"))
     finally:
         connection.close()
+
+
+def photos_in_two_parts(tmp_path: Path, first: int, later: int) -> tuple[Path, list[Path]]:
+    """A photo folder holding `first` distinct photos, and the `later` ones to move into it."""
+    copies = sorted(make_copies(tmp_path / "made", first + later))
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for copy in copies[:first]:
+        copy.rename(photos / copy.name)
+    return photos, copies[first:]
+
+
+def move_into(photos: Path, later: list[Path]) -> None:
+    for copy in later:
+        copy.rename(photos / copy.name)
 
 
 def clean_state(photos: Path, tmp_path: Path) -> dict[str, int]:
@@ -87,15 +101,11 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 
 def test_disk_full_in_the_middle_of_index(small_disk: Path, tmp_path: Path) -> None:
     """Real: the gallery's file system has room for the first run and for little more."""
-    photos = tmp_path / "photos"
-    copies = sorted(make_copies(photos, 3 * INDEX_BATCH_SIZE))
-    first = tmp_path / "first"
-    first.mkdir()
-    for copy in copies[:INDEX_BATCH_SIZE]:
-        shutil.copy2(copy, first / copy.name)
+    photos, later = photos_in_two_parts(tmp_path, 8, INDEX_BATCH_SIZE)
     gallery = small_disk / "gallery"
-    assert cli("index", first, "--index", gallery)[0] == 0
+    assert cli("index", photos, "--index", gallery)[0] == 0
     before = indexed_paths(gallery)
+    move_into(photos, later)
     # Fill the disk but for room for SQLite's shared-memory file and a few pages more.
     filler = small_disk / "filler"
     room = os.statvfs(small_disk)
@@ -137,15 +147,11 @@ def test_enospc_at_the_faiss_write(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
 def test_sqlite_full_at_a_batch_commit(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Injected into SQLite itself: the gallery may not grow past its size after the first run,
     so the next run's first batch fails inside SQLite as on a full disk."""
-    photos = tmp_path / "photos"
-    copies = sorted(make_copies(photos, 2 * INDEX_BATCH_SIZE))
-    first = tmp_path / "first"
-    first.mkdir()
-    for copy in copies[:4]:
-        shutil.copy2(copy, first / copy.name)
+    photos, later = photos_in_two_parts(tmp_path, 4, 8)
     gallery = tmp_path / "gallery"
-    assert cli("index", first, "--index", gallery)[0] == 0
+    assert cli("index", photos, "--index", gallery)[0] == 0
     before = indexed_paths(gallery)
+    move_into(photos, later)
     real_init = Store.__init__
 
     def capped(self: Store, *args: Any, **kwargs: Any) -> None:
@@ -226,9 +232,10 @@ def test_a_read_only_gallery_serves_readers_and_writers_refuse(
     assert any(row["name"] == "Ada" for row in json.loads(stdout))
     code, stdout, errors = cli("photos", "--index", view, "--json")
     assert code == 0 and len(json.loads(stdout)) == len(copies), errors
-    code, stdout, errors = cli("match", copies[0], "--index", view, "--top-k", "1", "--json")
+    query = Path(sorted(indexed_paths(gallery))[0])
+    code, stdout, errors = cli("match", query, "--index", view, "--top-k", "1", "--json")
     assert code == 0, errors
-    assert Path(json.loads(stdout)[0]["path"]).name == copies[0].name
+    assert Path(json.loads(stdout)[0]["path"]).name == query.name
     assert cli("doctor", "--index", view)[0] == 0
 
     writers = [
