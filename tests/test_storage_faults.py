@@ -136,8 +136,8 @@ def test_enospc_at_the_faiss_write(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
 
     with monkeypatch.context() as patch:
         patch.setattr(builtins, "open", full_disk)
-        code, stdout, errors = cli("index", photos, "--index", gallery)
-    assert (code, stdout, len(errors)) == (2, "", 1)
+        code, stdout, errors = cli("index", photos, "--index", gallery, "--workers", "1")
+    assert (code, stdout, len(errors)) == (2, "", 1), errors
     assert errors[0].startswith("error: the disk is full (No space left on device: ") and "kept" in errors[0]
     assert len(indexed_paths(gallery)) > 0  # SQLite had committed them
     assert not [path.name for path in gallery.iterdir() if path.name.endswith(".tmp")]
@@ -161,8 +161,8 @@ def test_sqlite_full_at_a_batch_commit(monkeypatch: pytest.MonkeyPatch, tmp_path
 
     with monkeypatch.context() as patch:
         patch.setattr(store_module.Store, "__init__", capped)
-        code, stdout, errors = cli("index", photos, "--index", gallery)
-    assert (code, stdout, len(errors)) == (2, "", 1)
+        code, stdout, errors = cli("index", photos, "--index", gallery, "--workers", "1")
+    assert (code, stdout, len(errors)) == (2, "", 1), errors
     assert errors[0] == (
         "error: the disk holding the gallery is full (database or disk is full); everything committed before "
         "it is kept: free some space, run it again"
