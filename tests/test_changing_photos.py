@@ -47,6 +47,18 @@ def another_process(code: str, *args: str | Path) -> None:
     subprocess.run([sys.executable, "-c", code, *map(str, args)], check=True, timeout=60)
 
 
+def distinct_copies(tmp_path: Path, count: int) -> list[Path]:
+    """`count` photo files, no two alike (index_runs.make_copies numbers its copies from 0 on
+    each call, so two calls would make byte-identical duplicates)."""
+    return sorted(make_copies(tmp_path / "made", count))
+
+
+def move_to(folder: Path, copies: list[Path]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for copy in copies:
+        copy.rename(folder / copy.name)
+
+
 def statuses(gallery: Gallery) -> dict[str, str]:
     return {Path(path).name: row.status for path, row in gallery.store.photos_by_path().items()}
 
@@ -65,9 +77,11 @@ def test_a_photo_truncated_between_stat_and_read_is_reported_and_read_again_once
     original = victim.read_bytes()
     original_stat = victim.stat()
     real_read = indexer._hash_as_read
+    truncated: list[bool] = []
 
     def truncated_first(path: str) -> Any:
-        if path == str(victim) and victim.stat().st_size == original_stat.st_size:
+        if path == str(victim) and not truncated:
+            truncated.append(True)
             another_process("import os, sys; os.truncate(sys.argv[1], 300)", victim)
         return real_read(path)
 
@@ -99,7 +113,9 @@ def test_a_photo_rewritten_while_it_is_read_is_read_again_by_the_next_run(
     with open(replacement, "ab") as handle:
         handle.write(b"\0" * 64)  # other bytes, still the same picture
     real_open = open
+    real_read = indexer._hash_as_read
     rewritten: list[bool] = []
+    reading: list[bool] = []  # the indexer's read of the photo, not the scan's hash of a new file
 
     class RewrittenWhileRead:
         """The victim's handle: another process rewrites the file after the first chunk."""
@@ -125,11 +141,19 @@ def test_a_photo_rewritten_while_it_is_read_is_read_again_by_the_next_run(
 
     def watched_open(file: Any, *args: Any, **kwargs: Any) -> Any:
         handle = real_open(file, *args, **kwargs)
-        return RewrittenWhileRead(handle) if str(file) == str(victim) and not rewritten else handle
+        return RewrittenWhileRead(handle) if str(file) == str(victim) and reading and not rewritten else handle
+
+    def read_photo(path: str) -> Any:
+        reading.append(True)
+        try:
+            return real_read(path)
+        finally:
+            reading.pop()
 
     with Gallery.open(tmp_path / "gallery") as gallery:
         with monkeypatch.context() as patch:
             patch.setattr(indexer, "open", watched_open, raising=False)
+            patch.setattr(indexer, "_hash_as_read", read_photo)
             summary = index_folder(gallery, photos)
         assert rewritten and [(path, message) for path, message in summary.errors] == [
             (victim, f"{victim}: changed while being read; the next run reads it again")
@@ -147,8 +171,9 @@ def test_a_folder_unplugged_between_scan_and_read_keeps_its_photos(
 ) -> None:
     photos = tmp_path / "photos"
     drive = photos / "drive"
-    make_copies(drive, 2)
-    make_copies(photos / "local", 2)
+    copies = distinct_copies(tmp_path, 4)
+    move_to(drive, copies[:2])
+    move_to(photos / "local", copies[2:])
     with Gallery.open(tmp_path / "gallery") as gallery:
         index_folder(gallery, photos)
         for copy in sorted(drive.iterdir()):  # changed since: this run must read them
@@ -175,10 +200,11 @@ def test_a_root_unplugged_between_scan_and_read_stops_the_run_in_one_line(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     photos = tmp_path / "photos"
-    make_copies(photos, 2)
+    copies = distinct_copies(tmp_path, 4)
+    move_to(photos, copies[:2])
     gallery = tmp_path / "gallery"
     assert runner.invoke(app, ["index", str(photos), "--index", str(gallery)]).exit_code == 0
-    make_copies(photos / "new", 2)
+    move_to(photos / "new", copies[2:])
     real_scan = indexer.scan_folder
 
     def unplugged_after_scan(*args: Any, **kwargs: Any) -> Any:
@@ -200,10 +226,11 @@ def test_a_root_unplugged_between_scan_and_read_stops_the_run_in_one_line(
 def test_a_root_unplugged_mid_run_keeps_every_commit_and_marks_nothing_gone(tmp_path: Path) -> None:
     """A real indexer, frozen after its first commit while its folder is taken away."""
     photos = tmp_path / "photos"
-    make_copies(photos / "earlier", 4)
+    copies = distinct_copies(tmp_path, 4 + 2 * INDEX_BATCH_SIZE)
+    move_to(photos / "earlier", copies[:4])
     gallery = tmp_path / "gallery"
     assert runner.invoke(app, ["index", str(photos), "--index", str(gallery)]).exit_code == 0
-    make_copies(photos / "later", 2 * INDEX_BATCH_SIZE)
+    move_to(photos / "later", copies[4:])
     db = gallery / GALLERY_DB_NAME
     log = tmp_path / "logs" / "index"
     run = start(facesim("index", photos, "--index", gallery, "--workers", "1"), log)

@@ -223,7 +223,7 @@ def test_a_read_only_gallery_serves_readers_and_writers_refuse(
     assert code == 0 and errors == ["note: persons clustered now and not stored: the gallery is read-only"]
 
     assert cli("clusters", "--index", gallery)[0] == 0  # stored where it is writable
-    person = json.loads(cli("clusters", "--index", gallery, "--min-size", "1", "--json")[1])[0]["person"]
+    person = json.loads(cli("clusters", "--index", gallery, "--min-size", "1", "--json")[1])[0]["id"]
     assert cli("name", person, "Ada", "--index", gallery)[0] == 0
     state = folder_state(gallery)
 
