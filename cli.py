@@ -243,7 +243,7 @@ def index_photos(
                 ray_address=address,
                 exclude=exclude or (),
             )
-            info = gallery.info()
+            info = gallery.info(verify=False)
     problems = [(p, m) for p, m in summary.errors + summary.unreadable]
     if as_json:
         _print_json(

@@ -59,6 +59,20 @@ def move_to(folder: Path, copies: list[Path]) -> None:
         copy.rename(folder / copy.name)
 
 
+def unplug_after_scan(monkeypatch: pytest.MonkeyPatch, folder: Path, away: Path) -> None:
+    """The next run's scan finds `folder`; right after it, the folder is moved to `away`, as an
+    unplugged drive leaves a scan that has just listed it."""
+    real_scan = indexer.scan_folder
+
+    def unplugged_after_scan(*args: Any, **kwargs: Any) -> Any:
+        found = real_scan(*args, **kwargs)
+        folder.rename(away)
+        monkeypatch.setattr(indexer, "scan_folder", real_scan)
+        return found
+
+    monkeypatch.setattr(indexer, "scan_folder", unplugged_after_scan)
+
+
 def statuses(gallery: Gallery) -> dict[str, str]:
     return {Path(path).name: row.status for path, row in gallery.store.photos_by_path().items()}
 
@@ -178,19 +192,11 @@ def test_a_folder_unplugged_between_scan_and_read_keeps_its_photos(
         index_folder(gallery, photos)
         for copy in sorted(drive.iterdir()):  # changed since: this run must read them
             copy.write_bytes(copy.read_bytes() + b"\0")
-        real_scan = indexer.scan_folder
-
-        def unplugged_after_scan(*args: Any, **kwargs: Any) -> Any:
-            found = real_scan(*args, **kwargs)
-            drive.rename(tmp_path / "away")
-            return found
-
-        monkeypatch.setattr(indexer, "scan_folder", unplugged_after_scan)
+        unplug_after_scan(monkeypatch, drive, tmp_path / "away")
         summary = index_folder(gallery, photos)
         assert summary.gone == 0 and summary.unreadable == [(drive, f"{drive}: disappeared during the run")]
         assert all_read(gallery)
 
-        monkeypatch.setattr(indexer, "scan_folder", real_scan)
         (tmp_path / "away").rename(drive)
         again = index_folder(gallery, photos)
         assert again.indexed + again.no_face == 2 and all_read(gallery)
@@ -205,14 +211,7 @@ def test_a_root_unplugged_between_scan_and_read_stops_the_run_in_one_line(
     gallery = tmp_path / "gallery"
     assert runner.invoke(app, ["index", str(photos), "--index", str(gallery)]).exit_code == 0
     move_to(photos / "new", copies[2:])
-    real_scan = indexer.scan_folder
-
-    def unplugged_after_scan(*args: Any, **kwargs: Any) -> Any:
-        found = real_scan(*args, **kwargs)
-        photos.rename(tmp_path / "away")
-        return found
-
-    monkeypatch.setattr(indexer, "scan_folder", unplugged_after_scan)
+    unplug_after_scan(monkeypatch, photos, tmp_path / "away")
     result = runner.invoke(app, ["index", str(photos), "--index", str(gallery)])
     assert (result.exit_code, result.stdout) == (2, "")
     assert message_lines(result.stderr) == [
