@@ -213,7 +213,6 @@ def test_a_read_only_gallery_serves_readers_and_writers_refuse(
     assert cli("index", photos, "--index", gallery)[0] == 0
     view = read_only_view(gallery)
     assert not os.access(view, os.W_OK)
-    state = folder_state(gallery)
 
     # Never clustered: readers still answer, persons are computed and not stored.
     code, stdout, errors = cli("info", "--index", view, "--json")
@@ -225,6 +224,7 @@ def test_a_read_only_gallery_serves_readers_and_writers_refuse(
     assert cli("clusters", "--index", gallery)[0] == 0  # stored where it is writable
     person = json.loads(cli("clusters", "--index", gallery, "--min-size", "1", "--json")[1])[0]["id"]
     assert cli("name", person, "Ada", "--index", gallery)[0] == 0
+    query = Path(sorted(indexed_paths(gallery))[0])
     state = folder_state(gallery)
 
     code, stdout, errors = cli("clusters", "--index", view, "--min-size", "1", "--json")
@@ -232,7 +232,6 @@ def test_a_read_only_gallery_serves_readers_and_writers_refuse(
     assert any(row["name"] == "Ada" for row in json.loads(stdout))
     code, stdout, errors = cli("photos", "--index", view, "--json")
     assert code == 0 and len(json.loads(stdout)) == len(copies), errors
-    query = Path(sorted(indexed_paths(gallery))[0])
     code, stdout, errors = cli("match", query, "--index", view, "--top-k", "1", "--json")
     assert code == 0, errors
     assert Path(json.loads(stdout)[0]["path"]).name == query.name
