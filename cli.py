@@ -992,7 +992,9 @@ def doctor(
     repair: Annotated[
         bool,
         typer.Option(
-            "--repair", help="Rebuild the FAISS file from SQLite and mark missing photos gone; never touches photos."
+            "--repair",
+            help="Rebuild the FAISS file from SQLite, mark missing photos gone, and copy what a damaged gallery.db "
+            "still holds into a new one (the damaged file is kept); never touches photos.",
         ),
     ] = False,
     as_json: JsonOption = False,

@@ -184,13 +184,13 @@ def _reconcile(store: Store, salvage: Salvage) -> list[str]:
     notes: list[str] = []
     lost_faces = len(salvage.lost.get("faces", []))
     damaged_vectors = _drop_damaged_vectors(store)
-    photos = salvage.known.get("photos", {})
-    for photo_id, columns in photos.items():
-        if columns.get("path") is not None:
-            store.db.execute(
-                "INSERT INTO photos (id, path, status, n_faces, error) VALUES (?, ?, 'error', 0, ?)",
-                [photo_id, columns["path"], REREAD_NOTE],
-            )
+    known = salvage.known.get("photos", {})
+    placed = {photo_id: columns["path"] for photo_id, columns in known.items() if columns.get("path") is not None}
+    for photo_id, path in placed.items():
+        store.db.execute(
+            "INSERT INTO photos (id, path, status, n_faces, error) VALUES (?, ?, 'error', 0, ?)",
+            [photo_id, path, REREAD_NOTE],
+        )
     # A photo whose faces are not all there (or that has faces and lost its row) is read again.
     short = (
         "SELECT p.id, p.path, (SELECT count(*) FROM faces f WHERE f.photo_id = p.id) AS found FROM photos p "
@@ -204,9 +204,9 @@ def _reconcile(store: Store, salvage: Salvage) -> list[str]:
             "mtime_ns = NULL, model_id = NULL WHERE id = ?",
             [status, error, found, photo_id],
         )
-    unplaced = len(salvage.lost.get("photos", [])) - sum(1 for columns in photos.values() if "path" in columns)
-    if photos:
-        notes.append(f"could not read the rows of {len(photos)} photos: put back by their path, to be read again")
+    unplaced = len(salvage.lost.get("photos", [])) - len(placed)
+    if placed:
+        notes.append(f"could not read the rows of {len(placed)} photos: put back by their path, to be read again")
     if unplaced:
         notes.append(f"could not read the rows of {unplaced} photos whose path is lost too: their faces are removed")
     if lost_faces or damaged_vectors:
