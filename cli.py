@@ -1,4 +1,4 @@
-"""facesim's command line: parses, calls the library, prints. Heavy imports (torch, dlib, faiss)
+"""facesim's command line: parses, calls the library, prints. Heavy imports (the encoder, dlib, faiss)
 happen inside the commands so that `--help` and errors stay instant."""
 
 from __future__ import annotations
@@ -17,16 +17,45 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from facesim.config import DEFAULT_DETECTOR
 from facesim.errors import FacesimError
 
 # Each photo status as the text output says it.
-STATUS_WORDS = {"indexed": "indexed", "no_face": "without a face", "error": "errors", "gone": "gone"}
+STATUS_WORDS = {"indexed": "indexed", "no_face": "without a face", "error": "error", "gone": "gone"}
 
+
+def _plain_help() -> None:
+    """Typer 0.29 prints each parameter's Python type (`--version <bool>`, `--export <str>`) and
+    puts required arguments in braces (`{PERSON}`); the help text says in words what each one
+    takes, so flags and arguments are shown as their names alone, a text option with its name
+    (`--export EXPORT`), and only numbers and paths keep their type. Older Typers print neither
+    and are left as they are."""
+    from typer import core
+
+    option, argument = getattr(core, "TyperOption", None), getattr(core, "TyperArgument", None)
+    if option is None or not hasattr(option, "display_type_rich") or not hasattr(argument, "_usage_display_name"):
+        return
+    typed = option.display_type_rich
+
+    def value(self: Any, ctx: Any) -> str | None:
+        shown = None if self.is_flag else typed(self, ctx)
+        return self.name.upper() if shown == "<str>" else shown  # --export EXPORT, not --export <str>
+
+    option.display_type_rich = value
+    argument.display_type_rich = lambda self, ctx: None
+    usage = argument._usage_display_name
+    argument._usage_display_name = lambda self: usage(self).replace("{", "").replace("}", "")
+
+
+_plain_help()
 app = typer.Typer(
     help="Index a photo folder by face, then match, verify and cluster the people in it.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Markdown joins a docstring's wrapped lines into one paragraph, as a reader expects, where
+    # the default keeps each source line break.
+    rich_markup_mode="markdown",
 )
 # A table is at most this wide when the output is not a terminal: wide enough for any path.
 PIPED_WIDTH = 100_000
@@ -63,8 +92,8 @@ DetectorOption = Annotated[
     str,
     typer.Option(
         "--detector",
-        help="Face detector: hog (fast), cnn (dlib MMOD: turned heads too, many times slower) or thorough "
-        "(hog, then cnn on photos where hog found nothing).",
+        help="Face detector: yunet (OpenCV's CNN, the default: fast, turned heads too), hog (dlib), cnn (dlib "
+        "MMOD, many times slower) or thorough (hog, then cnn on photos where hog found nothing).",
     ),
 ]
 LfwOption = Annotated[
@@ -114,8 +143,35 @@ def _print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2) + "\n")
 
 
+def _print_cells(cells: list[str]) -> None:
+    """One tab-separated line, tabs kept (rich would expand them to spaces, and `cut -f` would
+    no longer find the columns)."""
+    sys.stdout.write("\t".join(_printable(cell) for cell in cells) + "\n")
+
+
+def _print_phrases(head: str, phrases: list[str]) -> None:
+    """A summary line of comma-separated phrases. A terminal narrower than the line breaks it
+    between phrases, never inside one ("3 without / a face"); a pipe gets one line."""
+    if not out.is_terminal:
+        out.print(head + ", ".join(phrases), markup=False, soft_wrap=True)
+        return
+    lines, line = [], head
+    for number, phrase in enumerate(phrases):
+        piece = phrase + ("," if number < len(phrases) - 1 else "")
+        if line.strip() and len(line) + len(piece) > out.width:
+            lines.append(line.rstrip())
+            line = "  "
+        line += piece + " "
+    lines.append(line.rstrip())
+    out.print("\n".join(lines), markup=False, soft_wrap=True)
+
+
 def _invocation() -> str:
-    return "facesim " + shlex.join(sys.argv[1:])
+    """The command as a user would type it, for the model card: the home folder written as ~, so
+    no machine's paths go into a committed file."""
+    home = str(Path.home()).rstrip(os.sep) + os.sep
+    words = ["~/" + shlex.quote(arg[len(home) :]) if arg.startswith(home) else shlex.quote(arg) for arg in sys.argv[1:]]
+    return " ".join(["facesim", *words])
 
 
 def _printable(text: str | Path) -> str:
@@ -177,8 +233,16 @@ def index_photos(
             show_default=False,
         ),
     ] = None,
-    detector: DetectorOption = "hog",
+    detector: DetectorOption = DEFAULT_DETECTOR,
     retry_errors: Annotated[bool, typer.Option("--retry-errors", help="Retry files that failed before.")] = False,
+    retry_no_face: Annotated[
+        bool,
+        typer.Option(
+            "--retry-no-face",
+            help="Look again at photos where no face was found by this same detector (photos another detector "
+            "examined are always looked at again).",
+        ),
+    ] = False,
     reembed: Annotated[
         bool, typer.Option("--reembed", help="Re-embed photos whose vectors an older model made.")
     ] = False,
@@ -237,6 +301,7 @@ def index_photos(
                 detector=_detector(detector),
                 workers=workers,
                 retry_errors=retry_errors,
+                retry_no_face=retry_no_face,
                 reembed=reembed,
                 progress=advance,
                 engine=engine,
@@ -246,9 +311,11 @@ def index_photos(
             info = gallery.info(verify=False)
     problems = [(p, m) for p, m in summary.errors + summary.unreadable]
     if as_json:
+        counts = summary.counts()
+        counts["unchanged"] = counts.pop("skipped")  # the text's word for them
         _print_json(
             {
-                **summary.counts(),
+                **counts,
                 "errors": [{"path": _absolute(p), "error": m} for p, m in problems],
                 "known_errors": [{"path": _absolute(p), "error": m} for p, m in summary.known_errors],
                 "gallery": {
@@ -264,19 +331,30 @@ def index_photos(
         err.print(f"skipped {_printable(message)}", markup=False, soft_wrap=True)
     for _, message in summary.known_errors:
         err.print(f"still bad (--retry-errors to retry): {_printable(message)}", markup=False, soft_wrap=True)
-    line = (
-        f"photos {summary.photos_seen}: {summary.indexed} indexed, {summary.faces} faces, "
-        f"{summary.skipped} unchanged, {summary.no_face} without a face, {len(problems)} errors, "
-        f"{summary.gone} gone, {summary.moved} moved, {summary.duplicates} duplicates"
-    )
+    phrases = [
+        f"{summary.indexed} indexed",
+        plural(summary.faces, "face"),
+        f"{summary.skipped} unchanged",
+        f"{summary.no_face} without a face",
+        plural(len(problems), "error"),
+        f"{summary.gone} gone",
+        f"{summary.moved} moved",
+        plural(summary.duplicates, "duplicate"),
+    ]
     if summary.excluded:
-        line += f", {summary.excluded} excluded"
+        phrases.append(f"{summary.excluded} excluded")
     if summary.known_errors:
-        line += f", {len(summary.known_errors)} bad files from earlier runs"
+        phrases.append(f"{plural(len(summary.known_errors), 'bad file')} from earlier runs")
     if summary.joined or summary.new_persons:
-        line += f"; {summary.joined} faces joined known persons, {summary.new_persons} new persons"
-    out.print(line)
-    out.print(f"gallery {_shown(info.directory)}: {info.photos.get('indexed', 0)} photos, {info.faces} faces")
+        joined = "1 face joined" if summary.joined == 1 else f"{summary.joined} faces joined"
+        phrases[-1] += f"; {joined} known persons"
+        phrases.append(f"{summary.new_persons} new {'person' if summary.new_persons == 1 else 'persons'}")
+    _print_phrases(f"photos {summary.photos_seen}: ", phrases)
+    out.print(
+        f"gallery {_shown(info.directory)}: {plural(info.photos.get('indexed', 0), 'photo')}, "
+        f"{plural(info.faces, 'face')}",
+        markup=False,
+    )
 
 
 @app.command()
@@ -298,86 +376,185 @@ def forget(
     if as_json:
         _print_json(dataclasses.asdict(forgotten))
         return
-    line = f"forgot {forgotten.photos} photos, {forgotten.faces} faces, {forgotten.copies} duplicates"
+    line = (
+        f"forgot {plural(forgotten.photos, 'photo')}, {plural(forgotten.faces, 'face')}, "
+        f"{plural(forgotten.copies, 'duplicate')}"
+    )
     if forgotten.kept:
-        line += f"; {forgotten.kept} photos kept at their duplicates elsewhere"
+        where = "its duplicate" if forgotten.kept == 1 else "their duplicates"
+        line += f"; {plural(forgotten.kept, 'photo')} kept at {where} elsewhere"
     out.print(line, markup=False)
 
 
 @app.command()
 def match(
-    query: Annotated[Path, typer.Argument(help="Photo of the person to look for.")],
+    queries: Annotated[
+        list[Path], typer.Argument(help="Photos of the people to look for, or folders of them (searched recursively).")
+    ],
     index: IndexOption = None,
     top_k: Annotated[int, typer.Option("--top-k", min=1, help="How many nearest faces to list.")] = 10,
     all_faces: Annotated[
-        bool, typer.Option("--all-faces", help="Search for every face in the query, not only the main one.")
+        bool, typer.Option("--all-faces", help="Search for every face in a query, not only the main one.")
     ] = False,
     every_match: Annotated[
-        bool, typer.Option("--all", help="List every face under the threshold, however many, instead of --top-k.")
+        bool, typer.Option("--all", help="List every face of the matching person, however many, instead of --top-k.")
     ] = False,
-    detector: DetectorOption = "hog",
+    detector: DetectorOption = DEFAULT_DETECTOR,
     as_json: JsonOption = False,
 ) -> None:
-    """Which indexed photos show this person? Nearest faces first, with the same-person verdict and
-    the person each face belongs to."""
+    """Who in the gallery is this? The persons the face matches (or that nobody does), then the
+    nearest photos with the same-person verdict.
+
+    Several photos or folders are answered in one run (the model loads once); a photo that cannot
+    be used is reported in one line and the others are still answered. With --json, one JSON
+    object per query photo, one per line (JSON Lines), the same shape whether anyone matched or
+    nobody did. Exits 2 if any query failed.
+    """
     with user_errors():
         import numpy as np
 
-        from facesim.model_card import threshold
         from index.gallery import Gallery
-        from index.persons import persons_of_faces
         from index.search import match as search
 
+        photos, answers = _query_photos(queries), []
         with Gallery.open(index, create=False) as gallery:
-            faces, in_query = _faces_of(query, all_faces, _detector(detector), {})
-            found = search(gallery, np.stack([face.embedding for face in faces]), top_k, every_match=every_match)
-            people = persons_of_faces(gallery.store, [hit.face_id for hits in found for hit in hits])
-            copies = gallery.store.other_paths([hit.photo_id for hits in found for hit in hits])
-        limit = threshold()
-    rows = [
-        {
-            "query_face": number,
-            "query_box": list(face.detection.box),
-            "query_faces": in_query,
-            "path": _absolute(hit.path),
-            "other_paths": [_absolute(path) for path in copies.get(hit.photo_id, [])],
-            "face_id": hit.face_id,
-            "box": list(hit.box),
-            "distance": round(hit.distance, 4),
-            "same_person": hit.same_person,
-            "person": people.get(hit.face_id, (None, ""))[0],
-            "name": people.get(hit.face_id, (None, ""))[1],
-        }
-        for number, (face, hits) in enumerate(zip(faces, found, strict=True))
-        for hit in hits
-    ]
+            for photo, problem in photos:
+                if problem is None:
+                    try:
+                        faces, in_query = _faces_of(photo, all_faces, _detector(detector), {})
+                    except FacesimError as exc:
+                        problem = str(exc)
+                if problem is not None:
+                    answers.append({"query": _absolute(photo), "query_faces": 0, "error": problem, "faces": []})
+                    _report_query(answers[-1], all_faces, as_json)
+                    continue
+                found = search(gallery, np.stack([face.embedding for face in faces]), top_k, every_match=every_match)
+                copies = gallery.store.other_paths([hit.photo_id for answer in found for hit in answer.matches])
+                itself = _gallery_photo_of(gallery.store, photo)
+                answers.append(
+                    {
+                        "query": _absolute(photo),
+                        "query_faces": in_query,
+                        "error": None,
+                        "faces": [
+                            _face_answer(n, face, answer, copies, itself)
+                            for n, (face, answer) in enumerate(zip(faces, found, strict=True))
+                        ],
+                    }
+                )
+                _report_query(answers[-1], all_faces, as_json)
+    if any(answer["error"] is not None for answer in answers):
+        raise typer.Exit(2)  # each failed query has had its one line
+
+
+def _query_photos(queries: list[Path]) -> list[tuple[Path, str | None]]:
+    """Each query photo with the reason it cannot be used, if any: a folder gives its photos, and
+    its unreadable entries as failed queries."""
+    from index.scan import scan_folder
+
+    photos: list[tuple[Path, str | None]] = []
+    for query in queries:
+        if query.is_dir():
+            found = scan_folder(query)
+            photos += [(photo, None) for photo in found.photos]
+            photos += [(Path(path), message) for path, message in found.errors]
+            if not found.photos and not found.errors:
+                photos.append((query, f"{query}: a folder with no photos"))
+        else:  # a missing or unreadable file is reported when it is read, as verify reports it
+            photos.append((query, None))
+    return photos
+
+
+def _face_answer(
+    number: int, face: Any, answer: Any, copies: dict[int, list[str]], itself: int | None
+) -> dict[str, Any]:
+    """One query face's answer, the same shape whether someone matched or nobody did; the query's
+    own photo, when the gallery holds it, is marked as such rather than shown as a find."""
+    return {
+        "query_face": number,
+        "query_box": list(face.detection.box),
+        "nobody": answer.nobody,
+        "persons": [
+            {"person": person.person, "name": person.name, "faces": person.faces, "distance": round(person.distance, 4)}
+            for person in answer.persons
+        ],
+        "photos": [
+            {
+                "path": _absolute(hit.path),
+                "other_paths": [_absolute(path) for path in copies.get(hit.photo_id, [])],
+                "face_id": hit.face_id,
+                "box": list(hit.box),
+                "distance": round(hit.distance, 4),
+                "same_person": hit.same_person,
+                "person": hit.person,
+                "name": hit.name,
+                "query_photo": hit.photo_id == itself,
+            }
+            for hit in answer.matches
+        ],
+    }
+
+
+def _report_query(answer: dict[str, Any], all_faces: bool, as_json: bool) -> None:
+    """Printed as each query is answered, so a folder's answers stream; a failed query's one line
+    goes to stderr with --json too."""
+    if answer["error"] is not None:
+        err.print(f"error: {_printable(answer['error'])}", markup=False, soft_wrap=True)
     if as_json:
-        _print_json(rows)
+        sys.stdout.write(json.dumps(answer) + "\n")
         return
-    if in_query > 1 and not all_faces:
-        box = ",".join(map(str, faces[0].detection.box))
+    if answer["error"] is not None:
+        return
+    query = _shown(answer["query"])
+    if answer["query_faces"] > 1 and not all_faces:
+        box = ",".join(map(str, answer["faces"][0]["query_box"]))
         err.print(
-            f"note: {_printable(query)} shows {in_query} faces; searched the largest, box {box} "
+            f"note: {query} shows {answer['query_faces']} faces; searched the largest, box {box} "
             "(--all-faces searches each)",
             markup=False,
         )
-    title = f"every face under {limit:.3f}" if every_match else f"nearest faces (same person below {limit:.3f})"
-    table = Table(title=title)
-    for column in (["query face"] if all_faces else []) + ["distance", "same person", "photo", "face", "box", "person"]:
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        verdict = "[green]yes[/green]" if row["same_person"] else "no"
-        cells = [str(row["query_face"])] if all_faces else []
-        person = row["name"] or ("" if row["person"] is None else str(row["person"]))
-        box = ",".join(map(str, row["box"]))
-        photo = _shown(row["path"]) + (f" (+{len(row['other_paths'])} duplicates)" if row["other_paths"] else "")
-        table.add_row(*cells, f"{row['distance']:.3f}", verdict, photo, str(row["face_id"]), box, person)
-    out.print(table)
+    for face in answer["faces"]:
+        about = f"{query}" + (f" face {face['query_face']}" if all_faces else "")
+        if face["nobody"]:
+            out.print(f"{about}: nobody in the gallery matches", markup=False)
+        elif face["persons"]:
+            people = Table(title=f"{about}: persons")
+            for column in ("person", "name", "faces that agree", "best distance"):
+                people.add_column(column, overflow="fold")
+            for person in face["persons"]:
+                people.add_row(str(person["person"]), person["name"], str(person["faces"]), f"{person['distance']:.3f}")
+            out.print(people)
+        title = "nearest faces: not the same person" if face["nobody"] else f"{about}: photos"
+        table = Table(title=title)
+        for column in ("distance", "same person", "photo", "face", "box", "person"):
+            table.add_column(column, overflow="fold")
+        for row in face["photos"]:
+            person = row["name"] or ("" if row["person"] is None else str(row["person"]))
+            copies = f" (+{plural(len(row['other_paths']), 'duplicate')})" if row["other_paths"] else ""
+            photo = _shown(row["path"]) + copies + (" (the query photo)" if row["query_photo"] else "")
+            verdict = "[green]yes[/green]" if row["same_person"] else "no"
+            table.add_row(
+                f"{row['distance']:.3f}", verdict, photo, str(row["face_id"]), ",".join(map(str, row["box"])), person
+            )
+        if face["photos"]:
+            out.print(table)
+
+
+def _gallery_photo_of(store: Any, query: Path) -> int | None:
+    """The gallery's photo holding the query's very bytes (the query file or a copy of it), so a
+    match of the query with itself is shown as such, not as a find at distance 0."""
+    from index.indexer import file_hash
+
+    try:
+        same = store.photo_with_hash(file_hash(query))
+    except OSError:
+        return None
+    return None if same is None else same.id
 
 
 @app.command()
 def info(index: IndexOption = None, as_json: JsonOption = False) -> None:
-    """The model (architecture, input size, threshold, accuracy) and the gallery (photos, faces, clusters)."""
+    """The model (architecture, input size, threshold, accuracy) and the gallery (photos, faces, persons)."""
     with user_errors():
         from facesim.model_card import read_card
         from index.gallery import Gallery
@@ -387,19 +564,20 @@ def info(index: IndexOption = None, as_json: JsonOption = False) -> None:
 
         with Gallery.open(index, create=False) as gallery:
             gallery_info = gallery.info()
-            clusters = gallery.person_count()
+            persons = gallery.person_count()
             named = len(names(gallery.store))
             unassigned = unassigned_count(gallery.store)
-            singletons = gallery.person_count(min_size=1) - clusters
+            singletons = gallery.person_count(min_size=1) - persons
     devtest = card.get("evaluation", {}).get("lfw_devtest", {})
     data = {
         "photos": gallery_info.photos.get("indexed", 0),
         "faces": gallery_info.faces,
-        "clusters": clusters,
+        "persons": persons,
         "named_persons": named,
         "faces_alone": singletons,
         "faces_in_no_person": unassigned,
         "photo_status": gallery_info.photos,
+        "detectors": gallery_info.detectors,
         "index_path": _absolute(gallery_info.directory),
         "vector_index": gallery_info.vector_index,
         "model": {
@@ -418,23 +596,35 @@ def info(index: IndexOption = None, as_json: JsonOption = False) -> None:
     scores = ", ".join(f"{k} {v:.3f}" for k, v in model["lfw_devtest"].items() if v is not None) or "not evaluated"
     out.print(f"         threshold {model['threshold']}; LFW DevTest: {scores}")
     out.print(f"gallery  {_shown(data['index_path'])} ({data['vector_index'] or 'no'} vector index)")
-    out.print(f"         {data['photos']} photos, {data['faces']} faces, {data['clusters']} clusters")
     out.print(
-        f"         {data['named_persons']} named persons, {data['faces_alone']} faces alone, "
-        f"{data['faces_in_no_person']} faces in no person yet"
+        f"         {plural(data['photos'], 'photo')}, {plural(data['faces'], 'face')}, "
+        f"{plural(data['persons'], 'person')}"
+    )
+    out.print(
+        f"         {plural(data['named_persons'], 'named person')}, {plural(data['faces_alone'], 'face')} alone, "
+        f"{plural(data['faces_in_no_person'], 'face')} in no person yet"
     )
     out.print(f"         photo status: {_status_words(data['photo_status'])}", markup=False)
+    if data["detectors"]:
+        examined = ", ".join(f"{name} {count}" for name, count in sorted(data["detectors"].items()))
+        out.print(f"         photos examined by detector: {examined}", markup=False)
 
 
 def _status_words(counts: dict[str, int]) -> str:
     """Photo counts by status in words, the same in `info` and `doctor`."""
-    return ", ".join(f"{count} {STATUS_WORDS[status]}" for status, count in counts.items())
+    return ", ".join(
+        plural(count, STATUS_WORDS[status]) if status == "error" else f"{count} {STATUS_WORDS[status]}"
+        for status, count in counts.items()
+    )
 
 
 @app.command()
 def photos(
     person: Annotated[
-        str | None, typer.Argument(help="A person's id or name: list every photo of them (stored persons).")
+        str | None,
+        typer.Argument(
+            help="A person's id or name, or a photo of them: list every photo of the person (stored persons)."
+        ),
     ] = None,
     index: IndexOption = None,
     status: Annotated[
@@ -445,7 +635,8 @@ def photos(
     as_json: JsonOption = False,
 ) -> None:
     """List the gallery's photos (absolute paths), e.g. `--status no_face` for those without a face,
-    or every photo of one person: `facesim photos Ada`."""
+    or every photo of one person: `facesim photos Ada`, or of whoever a photo shows:
+    `facesim photos new.jpg` (by the same rule as `match`; nothing when nobody matches)."""
     with user_errors():
         from index.gallery import Gallery
         from index.store import STATUSES
@@ -457,17 +648,26 @@ def photos(
         if person is not None and status is not None:
             raise FacesimError("give PERSON or --status, not both")
         with Gallery.open(index, create=False) as gallery:
-            if person is not None:
+            if person is not None and _is_photo(person):
+                faces = _photos_of_the_person_in(gallery, Path(person))
+            elif person is not None:
                 from index.persons import faces_of_person
 
                 faces = faces_of_person(gallery.store, person)
             else:
                 rows = [row for row in gallery.store.photos_by_path().values() if status in (None, row.status)]
+                copies = gallery.store.other_paths([row.id for row in rows])
     if person is not None:
         _list_person(faces, export, as_json)
         return
     listed = [
-        {"path": _absolute(row.path), "status": row.status, "faces": row.n_faces, "error": row.error}
+        {
+            "path": _absolute(row.path),
+            "status": row.status,
+            "faces": row.n_faces,
+            "error": row.error,
+            "other_paths": [_absolute(path) for path in copies.get(row.id, [])],
+        }
         for row in sorted(rows, key=lambda row: row.path)
     ]
     if as_json:
@@ -475,7 +675,41 @@ def photos(
         return
     for row in listed:
         cells = [row["path"]] if status else [row["status"], row["path"]]
-        out.print("\t".join(cells + ([row["error"]] if row["error"] else [])), markup=False)
+        # An error names its file first ("PATH: unreadable image"); the row has said the path already.
+        error = (row["error"] or "").removeprefix(f"{row['path']}: ")
+        _print_cells(cells + ([error] if error else []))
+        for copy in row["other_paths"]:
+            cells = [copy] if status else [row["status"], copy]
+            _print_cells([*cells, f"copy of {row['path']}"])
+    if status == "no_face" and listed:
+        err.print(
+            "note: `facesim index PATH --detector cnn` looks for faces in these again with another detector "
+            "(--retry-no-face: with the same one)",
+            markup=False,
+        )
+
+
+def _is_photo(argument: str) -> bool:
+    from facesim.config import HEIC_SUFFIXES, IMAGE_SUFFIXES
+
+    path = Path(argument)
+    return path.suffix.lower() in IMAGE_SUFFIXES | HEIC_SUFFIXES and path.is_file()
+
+
+def _photos_of_the_person_in(gallery: Any, photo: Path) -> list:
+    """Every stored face of the person the photo's main face is, by the match rule `match`
+    answers with (the nearest person it accepts); none when it accepts nobody."""
+    from index.persons import faces_of_person, has_persons
+    from index.search import match as search
+
+    if not has_persons(gallery.store):
+        raise FacesimError("the gallery keeps no persons yet: run `facesim clusters` (or `facesim match --all PHOTO`)")
+    faces, _ = _faces_of(photo, False, "hog", {})
+    (answer,) = search(gallery, faces[0].embedding)
+    if not answer.persons:
+        err.print(f"note: nobody in the gallery matches {_printable(photo)}", markup=False)
+        return []
+    return faces_of_person(gallery.store, str(answer.persons[0].person))
 
 
 def _list_person(faces: list, export: str | None, as_json: bool) -> None:
@@ -497,7 +731,7 @@ def _list_person(faces: list, export: str | None, as_json: bool) -> None:
         _print_json(listed)
         return
     for row in listed:
-        out.print(f"{row['path']}\tface {row['face_id']}\tbox {','.join(map(str, row['box']))}", markup=False)
+        _print_cells([row["path"], f"face {row['face_id']}", f"box {','.join(map(str, row['box']))}"])
 
 
 @app.command()
@@ -506,13 +740,33 @@ def clusters(
     export: Annotated[
         str | None,
         typer.Option(
-            "--export", help="Write every face as csv, json or html, or xmp: one MWG-regions sidecar per photo."
+            "--export",
+            help="Write the persons shown (every face with --min-size 1) as csv, json or html, or xmp: "
+            "MWG face regions in a sidecar beside each photo and each of its copies.",
         ),
     ] = None,
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="File (folder for xmp) to write the --export to (default: stdout)."),
+        typer.Option(
+            "--output",
+            "-o",
+            help="File to write the --export to (default: stdout); for xmp, a folder to put the sidecars in "
+            "instead of beside the photos.",
+        ),
     ] = None,
+    xmp_naming: Annotated[
+        str,
+        typer.Option(
+            "--xmp-naming",
+            help="Sidecar names: name.jpg.xmp (digiKam, darktable) or name.xmp (Lightroom; digiKam can read either).",
+        ),
+    ] = "name.jpg.xmp",
+    replace_sidecars: Annotated[
+        bool,
+        typer.Option(
+            "--replace-sidecars", help="Write over sidecars that facesim did not write (kept and listed otherwise)."
+        ),
+    ] = False,
     min_size: Annotated[int, typer.Option("--min-size", min=1, help="Hide persons with fewer faces.")] = 2,
     linkage: Annotated[
         str | None,
@@ -539,15 +793,17 @@ def clusters(
     one person.
     """
     with user_errors():
-        from facesim.model_card import clustering_rule
+        from facesim.model_card import clustering_rule, match_rule
         from index.export import hide_small
         from index.gallery import Gallery
         from index.persons import cluster_gallery, has_persons, join_new_faces, stored_clustering, unassigned_count
 
         if export not in (None, "csv", "json", "html", "xmp"):
             raise FacesimError(f"unknown export format {export!r}; choose csv, json, html or xmp")
-        if export == "xmp" and output is None:
-            raise FacesimError("--export xmp writes one sidecar per photo: give the folder with --output DIR")
+        from index.xmp import SIDECAR_NAMINGS
+
+        if xmp_naming not in SIDECAR_NAMINGS:
+            raise FacesimError(f"unknown --xmp-naming {xmp_naming!r}; choose {' or '.join(SIDECAR_NAMINGS)}")
         if output is not None and export is None:
             raise FacesimError("--output needs --export csv, json, html or xmp")
         calibrated = clustering_rule().linkage
@@ -572,25 +828,35 @@ def clusters(
             else:
                 pending = unassigned_count(store)
                 if pending and gallery.try_write_lock():
-                    join_new_faces(store, clustering_rule("complete").cut)
+                    join_new_faces(store, match_rule())
                 elif pending and gallery.read_only:
                     notes.append(f"{pending} faces are in no person yet: the gallery is read-only")
                 elif pending:
                     notes.append(f"{pending} faces of the running `facesim index` join persons when it ends")
                 result = stored_clustering(store)
         rows, hidden = hide_small(result.rows, min_size)
-        if export or as_json:
+        if export == "xmp":
+            _write_sidecars(rows, output, xmp_naming, replace_sidecars)
+        elif export or as_json:
             _write_export(export or "json", rows, hidden, output, result.rows if min_size > 1 else [])
+        # A file written gets a line saying what it holds (below); stdout and sidecars get this.
+        said_below = output is not None and export != "xmp"
+        if hidden and not said_below and (export in ("csv", "json", "xmp") or (as_json and not export)):
+            notes.append(
+                f"left out {plural(hidden, 'face')} of persons under --min-size {min_size} "
+                "(--min-size 1 exports every face)"
+            )
     if result.faceless_names:
         listed = ", ".join(f"{person} {name}" for person, name in sorted(result.faceless_names.items()))
         notes.append(f"names kept for persons with no face in this clustering: {listed}")
     for note in notes:
         err.print(f"note: {_printable(note)}", markup=False)
-    summary = f"{result.persons} persons, {result.singletons} faces that match nobody"
+    alone = "1 face that matches nobody" if result.singletons == 1 else f"{result.singletons} faces that match nobody"
+    summary = f"{plural(result.persons, 'person')}, {alone}"
     if hidden:
-        summary += f" ({hidden} faces in persons under --min-size {min_size} not shown)"
+        summary += f" ({plural(hidden, 'face')} in persons under --min-size {min_size} not shown)"
     if export or as_json:
-        if output is not None:
+        if output is not None and export != "xmp":
             err.print(f"wrote {len(rows)} faces to {_shown(output)}: {summary}", markup=False)
         return
     table = Table(title=summary)
@@ -611,14 +877,10 @@ def _write_export(fmt: str, rows: list, hidden: int, output: Path | None, all_ro
     """`all_rows` (every face, when --min-size hid some) gives the HTML its section of faces in no person."""
     from index.export import faces_in_no_person, write_csv, write_html, write_json
     from index.thumbnails import face_thumbnail
-    from index.xmp import write_xmp_sidecars
 
     target = output if output is not None else sys.stdout
     try:
-        if fmt == "xmp" and output is not None:
-            written = write_xmp_sidecars(rows, output)
-            err.print(f"wrote {written} XMP sidecars under {_shown(output)}", markup=False)
-        elif fmt == "csv":
+        if fmt == "csv":
             write_csv(rows, target)
         elif fmt == "json":
             write_json(rows, target)
@@ -632,86 +894,195 @@ def _write_export(fmt: str, rows: list, hidden: int, output: Path | None, all_ro
         raise FacesimError(f"{output}: cannot write ({exc.strerror})") from None
 
 
+PersonArgument = Annotated[
+    str, typer.Argument(metavar="PERSON", help="A person's id or name, as listed by `facesim clusters`.")
+]
+FacesArgument = Annotated[
+    list[int], typer.Argument(metavar="FACE", help="Face ids, as listed by `clusters --export` and `match`.")
+]
+
+
+def _write_sidecars(rows: list, folder: Path | None, naming: str, replace: bool) -> None:
+    """XMP sidecars beside the photos (or under `folder`), and on stderr what was not written."""
+    from index.xmp import write_xmp_sidecars
+
+    try:
+        done = write_xmp_sidecars(rows, folder, naming=naming, replace=replace)
+    except OSError as exc:
+        raise FacesimError(f"{exc.filename}: cannot write ({exc.strerror})") from None
+    where = "beside the photos" if folder is None else f"under {_shown(folder)}"
+    err.print(f"wrote {plural(done.written, 'XMP sidecar')} {where}", markup=False)
+    if done.kept:
+        listed = ", ".join(_shown(path) for path in done.kept[:3]) + (" ..." if len(done.kept) > 3 else "")
+        err.print(
+            f"kept {plural(len(done.kept), 'sidecar')} facesim did not write ({listed}); "
+            "--replace-sidecars writes over them",
+            markup=False,
+        )
+    if done.unreadable:
+        err.print(f"skipped {plural(done.unreadable, 'photo')} that can no longer be read", markup=False)
+
+
 @app.command()
 def name(
-    person_id: Annotated[int, typer.Argument(help="Person id, as listed by `facesim clusters`.")],
+    person: PersonArgument,
     person_name: Annotated[str, typer.Argument(metavar="NAME", help="The name to show for this person.")],
     index: IndexOption = None,
 ) -> None:
-    """Name a person; the name follows them through later re-clusterings and shows in exports and matches."""
+    """Name (or rename) a person; the name follows them through later re-clusterings and shows in
+    exports and matches."""
     with user_errors():
-        from index.gallery import Gallery
-        from index.persons import set_name
+        from index.persons import resolve_person, set_name
 
-        with Gallery.open(index, create=False) as gallery, gallery.write_lock():
-            set_name(gallery.store, person_id, person_name)
-    out.print(f"person {person_id} is now {person_name!r}")
-
-
-PersonArgument = Annotated[int, typer.Argument(help="Person id, as listed by `facesim clusters`.")]
-FaceArgument = Annotated[int, typer.Argument(help="Face id, as listed by `clusters --export` and `match`.")]
+        with _corrected(index) as store:
+            person_id = resolve_person(store, person)
+            set_name(store, person_id, person_name)
+    out.print(f"person {person_id} is now {person_name!r}", markup=False)
 
 
 @app.command()
-def merge(person_id: PersonArgument, other: PersonArgument, index: IndexOption = None) -> None:
-    """Two persons are one: OTHER's faces join PERSON_ID, and stay together in every later clustering."""
+def merge(
+    person: PersonArgument,
+    others: Annotated[list[str], typer.Argument(metavar="OTHER", help="The persons that are PERSON too.")],
+    index: IndexOption = None,
+) -> None:
+    """These persons are one: the others' faces join PERSON, and stay together in every later
+    clustering (`facesim merge 97 98 99`)."""
     with user_errors():
         from index.corrections import merge_persons
+        from index.persons import resolve_person
 
         with _corrected(index) as store:
-            done = merge_persons(store, person_id, other)
-    out.print(f"person {other} merged into person {person_id} ({done.faces} faces)", markup=False)
+            keep = resolve_person(store, person)
+            merged = [resolve_person(store, other) for other in others]
+            done = merge_persons(store, keep, merged)
+    which = f"person {merged[0]}" if len(merged) == 1 else f"persons {', '.join(map(str, merged))}"
+    out.print(f"{which} merged into person {keep} ({plural(done.faces, 'face')})", markup=False)
     if done.note:
         err.print(done.note, markup=False)
 
 
 @app.command()
-def move(face_id: FaceArgument, person_id: PersonArgument, index: IndexOption = None) -> None:
-    """This face belongs to PERSON_ID, in this and every later clustering."""
+def move(
+    faces: FacesArgument,
+    person: Annotated[
+        str, typer.Argument(metavar="PERSON", help="A person's id or name, or `new`: a new person of these faces.")
+    ],
+    index: IndexOption = None,
+) -> None:
+    """These faces belong to PERSON (or, with `new`, are a new person together), in this and every
+    later clustering."""
     with user_errors():
-        from index.corrections import move_face
+        from index.corrections import move_faces
+        from index.persons import resolve_person
 
         with _corrected(index) as store:
-            move_face(store, face_id, person_id)
-    out.print(f"face {face_id} is now in person {person_id}", markup=False)
+            target = None if person == "new" else resolve_person(store, person)
+            done = move_faces(store, faces, target)
+    which = _faces_words(faces)
+    out.print(f"{which} {'is' if len(faces) == 1 else 'are'} now in person {done.person_id}", markup=False)
 
 
 @app.command()
 def reject(
-    face_id: FaceArgument,
-    person_id: Annotated[int | None, typer.Argument(help="The person it is not (default: its person now).")] = None,
+    faces: FacesArgument,
+    person: Annotated[
+        str | None,
+        typer.Option("--from", metavar="PERSON", help="The person they are not (default: each face's person now)."),
+    ] = None,
+    each: Annotated[
+        bool, typer.Option("--each", help="Each face becomes a person of its own, instead of one person together.")
+    ] = False,
+    new_name: Annotated[
+        str | None, typer.Option("--name", metavar="NAME", help="Name the new person the faces make together.")
+    ] = None,
     index: IndexOption = None,
 ) -> None:
-    """This face is not this person: it leaves the person and never joins it again."""
+    """These faces are not their person: they leave it, together as one new person (the person
+    you are pulling out), and never join it again. `facesim unreject` takes a reject back."""
     with user_errors():
-        from index.corrections import reject_face
+        from index.corrections import reject_faces
+        from index.persons import check_name_free, previous_assignment, resolve_person, set_name
 
+        if each and new_name is not None:
+            raise FacesimError("--name names the one person the faces make together; it cannot go with --each")
         with _corrected(index) as store:
-            done = reject_face(store, face_id, person_id)
-    out.print(f"face {face_id} is now person {done.person_id} on its own", markup=False)
+            source = None if person is None else resolve_person(store, person)
+            if new_name is not None:
+                check_name_free(store, new_name)
+                if source is not None and source not in {previous_assignment(store).get(face) for face in faces}:
+                    raise FacesimError(f"--name names the person the faces make, but none of them is in {source}")
+            now = reject_faces(store, faces, source, together=not each)
+            if new_name is not None:
+                set_name(store, now[faces[0]], new_name)
+    by_person: dict[int, list[int]] = {}
+    for face, person_id in now.items():
+        by_person.setdefault(person_id, []).append(face)
+    for person_id, moved in by_person.items():
+        verb = "is" if len(moved) == 1 else "are"
+        named = f" {new_name!r}" if new_name is not None else ""
+        out.print(f"{_faces_words(moved)} {verb} now person {person_id}{named}", markup=False)
 
 
 @app.command()
-def split(person_id: PersonArgument, index: IndexOption = None) -> None:
-    """Undo the merges and moves into a person, and re-cluster so that what they joined may part."""
+def unreject(
+    faces: FacesArgument,
+    person: Annotated[
+        str | None,
+        typer.Option("--from", metavar="PERSON", help="Take back only the reject from this person."),
+    ] = None,
+    index: IndexOption = None,
+) -> None:
+    """Take back `facesim reject`: each face may be its old person again, and goes back to it now
+    when nothing else ties it where it is."""
+    with user_errors():
+        from index.corrections import unreject_faces
+        from index.persons import resolve_person
+
+        with _corrected(index) as store:
+            source = None if person is None else resolve_person(store, person)
+            now = unreject_faces(store, faces, source)
+    for face, person_id in now.items():
+        out.print(f"face {face} is in person {person_id}", markup=False)
+
+
+@app.command()
+def split(person: PersonArgument, index: IndexOption = None) -> None:
+    """Undo the corrections that made a person (merges and moves into it, rejects that pulled its
+    faces out of others), and re-cluster so that what they joined may part."""
     with user_errors():
         from facesim.model_card import clustering_rule
-        from index.corrections import unmerge_links
-        from index.persons import cluster_gallery
+        from index.corrections import take_back
+        from index.persons import cluster_gallery, resolve_person
 
         rule = clustering_rule()
         with _corrected(index) as store:
-            dropped = unmerge_links(store, person_id)
+            person_id = resolve_person(store, person)
+            dropped = take_back(store, person_id)
             result = cluster_gallery(store, rule.cut, rule.linkage, params=rule.params)
-    out.print(f"undid {dropped} merge links of person {person_id}; now {result.persons} persons", markup=False)
+    out.print(
+        f"undid {plural(dropped, 'correction')} of person {person_id}; now {plural(result.persons, 'person')}",
+        markup=False,
+    )
+
+
+def plural(count: int, word: str) -> str:
+    """ "1 face", "2 faces": the count with its noun in the number a person would write."""
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def _faces_words(faces: list[int]) -> str:
+    return f"face {faces[0]}" if len(faces) == 1 else f"faces {', '.join(map(str, faces))}"
 
 
 @contextmanager
 def _corrected(index: Path | None) -> Iterator[Any]:
     """The gallery's store under the writer's lock: a correction rewrites stored persons."""
+    from index.constraints import ensure_schema
     from index.gallery import Gallery
 
     with Gallery.open(index, create=False) as gallery, gallery.write_lock():
+        ensure_schema(gallery.store)
         yield gallery.store
 
 
@@ -731,7 +1102,7 @@ def verify(
             dir_okay=False,
         ),
     ] = None,
-    detector: DetectorOption = "hog",
+    detector: DetectorOption = DEFAULT_DETECTOR,
     as_json: JsonOption = False,
 ) -> None:
     """Are these two photos the same person? Says which faces it compared.
@@ -756,7 +1127,7 @@ def verify(
         from facesim.pipeline import embed_faces, locate_faces
 
         # Both photos read and searched for faces before the encoder loads: a bad second photo
-        # is reported in a fraction of a second, not after torch.
+        # is reported in a fraction of a second, before the encoder loads.
         located = [locate_faces(photo, detector, all_faces) for photo in (photo_a, photo_b)]
         answer = _compare(*((embed_faces(rgb, chosen), count) for rgb, chosen, count in located))
         same = is_same_person(answer["distance"], limit)
@@ -770,7 +1141,8 @@ def verify(
             box = ",".join(map(str, answer[f"box_{side}"]))
             chosen = "the closest" if all_faces else "the largest"
             count = answer[f"faces_{side}"]
-            out.print(f"{_printable(photo)} shows {count} faces; compared {chosen}, box {box}", markup=False)
+            hint = "" if all_faces else " (--all-faces compares every face)"
+            out.print(f"{_printable(photo)} shows {count} faces; compared {chosen}, box {box}{hint}", markup=False)
 
 
 def _faces_of(photo: Path, all_faces: bool, detector: str, cache: dict[Path, tuple[list, int]]) -> tuple[list, int]:
@@ -912,6 +1284,9 @@ def train(
         out.print(f"wrote {pack_to} ({size / 2**20:.1f} MiB)")
         return
     with user_errors():
+        from facesim.training.torch_extra import require_torch
+
+        require_torch()
         if threads:
             import torch
 
@@ -946,23 +1321,59 @@ def train(
 def calibrate(
     lfw: LfwOption,
     celeba: CelebaOption = None,
-    weights: Annotated[Path | None, typer.Option(help="Weights to calibrate (default: the package's).")] = None,
+    weights: Annotated[
+        Path | None, typer.Option(help="Encoder to calibrate, .onnx or .pt (default: the package's).")
+    ] = None,
     cache: Annotated[Path | None, typer.Option(help="Chip cache dir (default: $FACESIM_CACHE or ~/.cache).")] = None,
+    match_only: Annotated[
+        bool,
+        typer.Option(
+            "--match-only",
+            help="Recalibrate only the match rule, on the held-out people's faces alone (found, aligned and "
+            "embedded in minutes, cached), keeping the threshold and clustering rule.",
+        ),
+    ] = False,
 ) -> None:
     """Choose the distance threshold that maximises F1 on held-out people of every labelled source,
-    store it in the model card, and show each source at that threshold beside its own best one."""
+    the clustering rule, and the rule for a face against a gallery (match), and store them in the
+    model card; show each source at the threshold beside its own best one."""
     with user_errors():
-        from facesim.config import MODEL_CARD_PATH, WEIGHTS_PATH
-        from facesim.model_card import write_card
-        from facesim.training.workflow import DataRoots, calibrate_encoder, validation_vectors
+        from facesim.config import MODEL_CARD_PATH, ONNX_PATH
+        from facesim.model_card import ClusterRule, read_card, write_card
+        from facesim.training.workflow import DataRoots, calibrate_encoder, held_out_faces, validation_vectors
         from index.cluster_calibration import calibrate_clustering
+        from index.match_calibration import calibrate_matching
 
-        target = weights or WEIGHTS_PATH
+        target = weights or ONNX_PATH
         card_path = MODEL_CARD_PATH if weights is None else target.with_suffix(".json")
-        val_data, vectors = validation_vectors(DataRoots(lfw, celeba), target, cache)
-        card = calibrate_encoder(val_data, vectors, _invocation(), card_path)
-        card["clustering"] = calibrate_clustering(val_data.sources, val_data.labels, vectors, card["threshold"])
+        roots = DataRoots(lfw, celeba)
+        if match_only:
+            card = read_card(card_path)
+            sources, labels, vectors = held_out_faces(roots, target, cache, log=lambda line: out.print(line))
+        else:
+            val_data, vectors = validation_vectors(roots, target, cache)
+            sources, labels = val_data.sources, val_data.labels
+            card = calibrate_encoder(val_data, vectors, _invocation(), card_path)
+            card["clustering"] = calibrate_clustering(sources, labels, vectors, card["threshold"])
+        rule = card["clustering"]
+        clustering = ClusterRule(rule["linkage"], rule["cut"], rule["params"].get(rule["linkage"], {}))
+        card["matching"] = calibrate_matching(sources, labels, vectors, card["threshold"], clustering)
+        card["matching"]["command"] = _invocation()
         write_card(card, card_path)
+    if not match_only:
+        _show_calibration(card)
+    chosen, before = card["matching"]["at_chosen"]["mean"], card["matching"]["pair_threshold_as_face_rule"]
+    parts = ", ".join(f"{key} {value}" for key, value in card["matching"]["rule"].items())
+    out.print(f"match rule: {parts}")
+    for name, scores in (("match rule", chosen), ("pair threshold", before)):
+        out.print(
+            f"  {name}: photos of this person precision {scores['precision']:.3f}, recall {scores['recall']:.3f}, "
+            f"F1 {scores['f1']:.3f}; strangers with a hit {scores['stranger_false_hits']:.1%}, "
+            f"enrolled people found {scores['enrolled_found']:.1%}"
+        )
+
+
+def _show_calibration(card: dict[str, Any]) -> None:
     calibration, rule = card["calibration"], card["clustering"]
     report = calibration["at_threshold"]
     out.print(

@@ -20,10 +20,10 @@ import numpy as np
 import torch
 
 from facesim.config import INPUT_SIZE, WEIGHTS_PATH
-from facesim.embedder import Embedder
 from facesim.encoder import FaceEncoder
 from facesim.training.chipset import UNLABELLED_PREFIX, ChipSet
 from facesim.training.metrics import best_f1_threshold, verification_report
+from facesim.training.torch_embedder import TorchEmbedder
 from facesim.training.workflow import DataRoots, calibration_distances, checkpoint_path, pooled, split_pool
 from index.cluster_metrics import bcubed
 from index.clustering import DEFAULT_K, cluster_faces
@@ -31,7 +31,7 @@ from index.clustering import DEFAULT_K, cluster_faces
 TRAIN_FACES = 1500
 
 
-def point(embedder: Embedder, data: ChipSet, centre: np.ndarray) -> tuple[float, float, np.ndarray, float]:
+def point(embedder: TorchEmbedder, data: ChipSet, centre: np.ndarray) -> tuple[float, float, np.ndarray, float]:
     """(max-F1 accuracy on the calibration pairs, mean cosine to the centred teacher, the vectors,
     that max-F1 threshold)."""
     vectors = embedder.embed(np.asarray(data.chips))
@@ -69,7 +69,7 @@ def main() -> None:
     saved = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
     model = FaceEncoder(input_size=INPUT_SIZE)
     model.load_state_dict(saved["model"])
-    embedder = Embedder(model=model.eval())
+    embedder = TorchEmbedder(model=model.eval())
     val_accuracy, val_cosine, val_vectors, val_threshold = point(embedder, val_data, centre)
     train_accuracy, train_cosine, _, _ = point(embedder, train_data.subset(sample), centre)
     print(

@@ -8,6 +8,13 @@ from pathlib import Path
 PACKAGE_DIR = Path(__file__).resolve().parent
 WEIGHTS_PATH = PACKAGE_DIR / "weights" / "encoder.pt"
 MODEL_CARD_PATH = PACKAGE_DIR / "weights" / "model_card.json"
+# The encoder as the gallery commands run it: WEIGHTS_PATH exported to ONNX (export_onnx), run by
+# ONNX Runtime, so no gallery command imports torch. The graph takes uint8 chips and returns unit
+# vectors; opset 18 is the first whose Resize has the antialias the training resize uses.
+ONNX_PATH = PACKAGE_DIR / "weights" / "encoder.onnx"
+ONNX_INPUT_NAME = "chips"
+ONNX_OUTPUT_NAME = "vectors"
+ONNX_OPSET = 18
 
 # Aligned face chips follow dlib's convention (150 px, 25% padding) so that the dlib ResNet
 # teacher and our encoder see exactly the same crop.
@@ -36,12 +43,43 @@ MIN_FACE_FRACTION = 0.04
 # HOG misses for their pose are rarely small ones.
 CNN_FALLBACK_MAX_SIDE = 800
 # Here rather than in detection.py, so that checking a --detector option does not import dlib.
-# thorough: HOG, then the CNN on photos where HOG found nothing (faces turned past about 45
-# degrees, which HOG misses), on the bounded copy CNN_FALLBACK_MAX_SIDE sets.
-DETECTORS: tuple[str, ...] = ("hog", "cnn", "thorough")
+# yunet: OpenCV's YuNet CNN (the default: turned heads too, and faster than HOG); hog: dlib's
+# HOG; cnn: dlib's MMOD CNN (seconds a photo); thorough: HOG, then dlib's CNN on photos where HOG
+# found nothing (faces turned past about 45 degrees, which HOG misses), on the bounded copy
+# CNN_FALLBACK_MAX_SIDE sets.
+DETECTORS: tuple[str, ...] = ("yunet", "hog", "cnn", "thorough")
+DEFAULT_DETECTOR = "yunet"
 # dlib's frontal face detector as `dlib.get_frontal_face_detector().save(path)` writes it. Loading
 # this file takes about 2 ms; building the detector from the copy compiled into dlib takes 0.5 s.
 HOG_DETECTOR_PATH = PACKAGE_DIR / "weights" / "dlib_frontal_face_detector.svm"
+
+# YuNet (facesim/yunet.py), the default detector: OpenCV Zoo's file, shipped with its licence
+# (weights/YUNET_LICENSE.md) and loaded only when its sha256 matches. A copy for scanning keeps
+# its longest side at YUNET_MAX_SIDE or more, and shrinks no further than puts the smallest face
+# sought at YUNET_SMALLEST_FACE_PX (YuNet finds faces from about 10 px).
+YUNET_PATH = PACKAGE_DIR / "weights" / "face_detection_yunet_2023mar.onnx"
+YUNET_SHA256 = "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4"
+# The score a YuNet face needs: the lowest at which YuNet reported no more false faces than HOG
+# (none) on 27 photos without people (scikit-image's and scikit-learn's sample photos, no_face.jpg),
+# where 0.6 reported two; 0.9, OpenCV Zoo's demo value, lost 5% of CelebA's small, blurry faces
+# (benchmarks/detector_choice.py).
+YUNET_SCORE_THRESHOLD = 0.7
+YUNET_NMS_THRESHOLD = 0.3
+YUNET_MAX_SIDE = 640
+YUNET_SMALLEST_FACE_PX = 20
+# dlib's detectors draw a face YuNet finds as a square about the same centre, 1.14 times YuNet's
+# box width (medians over 394 LFW training photos: centre offsets under 0.001 of the width;
+# benchmarks/alignment.py). facesim draws YuNet's faces so, for the 5-point model trained on
+# dlib's boxes.
+YUNET_BOX_SCALE = 1.14
+# YuNet looks for faces from 40 px, face_recognition's floor, where HOG stops at MIN_FACE_PX for
+# its cost: YuNet's scan costs the same either way, and on 300 photos of 400-1,200 px the faces
+# of 40-47 px were most of what it missed of the dlib pipeline's (benchmarks/real_folder_speed.py).
+YUNET_MIN_FACE_PX = 40
+# One face's box size differs by up to about 15% between detectors, so a YuNet face counts as
+# large enough when its box, drawn as dlib's, is at least this share of the smallest face sought
+# (HOG's own boxes vary as much around its window).
+YUNET_MIN_FACE_SLACK = 0.8
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 HEIC_SUFFIXES = frozenset({".heic", ".heif"})
@@ -104,7 +142,7 @@ IVFPQ_RERANK_FACTOR = 10
 # Vectors the cells and codebooks are learnt from: about 100 per cell, beyond which training only
 # gets slower. The trained quantizer is stored beside the index and reused by every rebuild.
 IVFPQ_TRAIN_SAMPLE = 100_000
-# What one `--workers` process holds (torch, the encoder, a decoded photo): about 0.5 GB. The
+# What one `--workers` process may hold (the encoder, the detectors, a decoded 12 MP photo): at most 0.5 GB. The
 # default worker count never asks for more than the memory the kernel reports available.
 WORKER_MEMORY_BYTES = 512 * 1024 * 1024
 # How long a connection waits for another one's transaction before reporting the gallery busy.
@@ -140,6 +178,23 @@ DBSCAN_MIN_SAMPLES = (3, 4)
 HDBSCAN_MIN_CLUSTER_SIZE = 2
 HDBSCAN_MIN_SAMPLES = (1, 3)
 TWO_STAGE_CORE_FRACTIONS = (0.50, 0.60, 0.70, 0.80)
+
+# --- One face against a gallery: match, photos of a photo, the join at index ----------------
+# The cohort a query's distance is judged against (index.match_rule): the nearest people after
+# the best one, at most MATCH_COHORT_PERSONS of them; with fewer than MATCH_COHORT_MIN_PERSONS
+# (a gallery of a handful of people) there is no spread to judge by and that test is skipped.
+MATCH_COHORT_PERSONS = 20
+MATCH_COHORT_MIN_PERSONS = 5
+# The grid `facesim calibrate` searches for the rule (index.match_calibration): the cut as a
+# fraction of the pair threshold; the nearest-versus-next-person ratio and the cohort's z (None:
+# without that test); the cut under which an accepted person's faces are listed, as a multiple of
+# the cut. Each validation source is split into enrolled and stranger people MATCH_GALLERY_SEEDS
+# ways, so the rule is not fitted to one draw.
+MATCH_CUT_FRACTIONS = (0.45, 0.50, 0.55, 0.60, 0.65, 0.70, 0.75, 0.80, 0.85, 0.90, 0.95, 1.00, 1.05, 1.10)
+MATCH_RATIOS = (None, 0.75, 0.80, 0.85, 0.90, 0.95)
+MATCH_COHORT_Z = (None, 1.0, 2.0, 3.0, 4.0)
+MATCH_LIST_FRACTIONS = (1.0, 1.1, 1.2)
+MATCH_GALLERY_SEEDS = 3
 
 # --- `facesim index --engine ray` -----------------------------------------------------------
 # Ray's own connect retries for minutes; an address where nothing listens fails after this.

@@ -1,4 +1,6 @@
-"""Finds faces and their five landmarks with dlib, on a copy scaled to the smallest face sought."""
+"""Finds faces and their five landmarks: YuNet (the default) or dlib's detectors, each on a copy
+scaled to the smallest face sought; the landmarks are always dlib's 5-point model's, fitted at
+full resolution, because they place the chip the encoder was trained on."""
 
 from __future__ import annotations
 
@@ -12,15 +14,19 @@ from PIL import Image
 
 from facesim.config import (
     CNN_FALLBACK_MAX_SIDE,
+    DEFAULT_DETECTOR,
     DETECTOR_WINDOW_PX,
     DETECTORS,
     HOG_DETECTOR_PATH,
     MIN_FACE_FRACTION,
     MIN_FACE_PX,
+    YUNET_BOX_SCALE,
+    YUNET_MIN_FACE_PX,
+    YUNET_MIN_FACE_SLACK,
 )
 from facesim.dlib_models import MMOD_DETECTOR, SHAPE_PREDICTOR_5, dlib_model_path
 
-Detector = Literal["hog", "cnn", "thorough"]
+Detector = Literal["yunet", "hog", "cnn", "thorough"]
 
 
 @dataclass(frozen=True)
@@ -61,9 +67,10 @@ def landmark_predictor() -> dlib.shape_predictor:
     return dlib.shape_predictor(str(dlib_model_path(SHAPE_PREDICTOR_5)))
 
 
-def min_face_size(width: int, height: int) -> float:
-    """The smallest face worth finding, in the photo's pixels (see MIN_FACE_PX in config)."""
-    return max(MIN_FACE_PX, MIN_FACE_FRACTION * max(width, height))
+def min_face_size(width: int, height: int, floor: float = MIN_FACE_PX) -> float:
+    """The smallest face worth finding, in the photo's pixels (see MIN_FACE_PX in config; YuNet
+    looks from YUNET_MIN_FACE_PX)."""
+    return max(floor, MIN_FACE_FRACTION * max(width, height))
 
 
 @dataclass(frozen=True)
@@ -112,7 +119,26 @@ def _grey(rgb: np.ndarray) -> np.ndarray:
     return np.asarray(Image.fromarray(rgb).convert("L"))
 
 
-def detect_faces(rgb: np.ndarray, detector: Detector = "hog", min_face: float | None = None) -> list[DetectedFace]:
+def _yunet_boxes(rgb: np.ndarray, min_face: float) -> list[tuple[tuple[float, float, float, float], float]]:
+    """YuNet's faces as the box dlib's detectors would draw (YUNET_BOX_SCALE in config), so that
+    the 5-point model, trained on dlib's boxes, fits the landmarks that make the chips encoder 4
+    learnt from (on validation people this matched HOG's accuracy, where YuNet's own five points
+    on a template lost 0.55 points on CelebA: benchmarks/alignment.py), and so that boxes of one face agree
+    across detectors (a re-index with another detector keeps persons by box overlap)."""
+    from facesim.yunet import yunet_faces
+
+    boxes = []
+    for face in yunet_faces(rgb, min_face * YUNET_MIN_FACE_SLACK / YUNET_BOX_SCALE):
+        left, top, width, height = face.box
+        centre_x, centre_y = left + width / 2, top + height / 2
+        half = YUNET_BOX_SCALE * width / 2
+        boxes.append(((centre_x - half, centre_y - half, centre_x + half, centre_y + half), face.score))
+    return boxes
+
+
+def detect_faces(
+    rgb: np.ndarray, detector: Detector = DEFAULT_DETECTOR, min_face: float | None = None
+) -> list[DetectedFace]:
     """Every face of at least `min_face` pixels (default: min_face_size), largest first; boxes
     are in the photo's pixels and landmarks are fitted at full resolution."""
     height, width = rgb.shape[:2]
@@ -120,6 +146,9 @@ def detect_faces(rgb: np.ndarray, detector: Detector = "hog", min_face: float | 
         raise ValueError(f"unknown detector {detector!r}; choose one of {DETECTORS}")
     if detector == "thorough":
         return detect_faces(rgb, "hog", min_face) or detect_faces(rgb, "cnn", _fallback_min_face(rgb.shape))
+    if detector == "yunet":
+        sought = min_face_size(width, height, YUNET_MIN_FACE_PX) if min_face is None else min_face
+        return _with_landmarks(rgb, _yunet_boxes(rgb, sought), 1.0, 1.0)
     scale = detection_scale(width, height, min_face)
     if detector == "hog":
         copy = detection_copy(_grey(rgb), scale.zoom)
@@ -128,15 +157,24 @@ def detect_faces(rgb: np.ndarray, detector: Detector = "hog", min_face: float | 
     else:
         copy = detection_copy(rgb, scale.zoom)
         found = [(d.rect, d.confidence) for d in _mmod()(copy, scale.upsample)]
-    back_x, back_y = width / copy.shape[1], height / copy.shape[0]
+    boxes = [((rect.left(), rect.top(), rect.right(), rect.bottom()), score) for rect, score in found]
+    return _with_landmarks(rgb, boxes, width / copy.shape[1], height / copy.shape[0])
+
+
+def _with_landmarks(
+    rgb: np.ndarray, found: list[tuple[tuple[float, float, float, float], float]], back_x: float, back_y: float
+) -> list[DetectedFace]:
+    """Boxes found on a scaled copy, back in the photo's pixels and clipped to it, each with dlib's
+    five landmarks fitted on the full-resolution photo; largest first."""
+    height, width = rgb.shape[:2]
     predictor = landmark_predictor()
     faces = []
-    for rect, score in found:
+    for (left, top, right, bottom), score in found:
         box = (
-            max(0, int(round(rect.left() * back_x))),
-            max(0, int(round(rect.top() * back_y))),
-            min(width - 1, int(round(rect.right() * back_x))),
-            min(height - 1, int(round(rect.bottom() * back_y))),
+            max(0, int(round(left * back_x))),
+            max(0, int(round(top * back_y))),
+            min(width - 1, int(round(right * back_x))),
+            min(height - 1, int(round(bottom * back_y))),
         )
         if box[2] <= box[0] or box[3] <= box[1]:
             continue
@@ -157,13 +195,13 @@ def primary_face(faces: list[DetectedFace], image_shape: tuple[int, ...]) -> Det
     return max(central or faces, key=lambda face: face.area)
 
 
-def find_primary_face(rgb: np.ndarray, detector: Detector = "hog") -> DetectedFace | None:
+def find_primary_face(rgb: np.ndarray, detector: Detector = DEFAULT_DETECTOR) -> DetectedFace | None:
     """For one-face questions a miss is costly, so HOG is always backed up by the CNN, as with
     `thorough`."""
     return primary_face_and_count(rgb, detector)[0]
 
 
-def primary_face_and_count(rgb: np.ndarray, detector: Detector = "hog") -> tuple[DetectedFace | None, int]:
+def primary_face_and_count(rgb: np.ndarray, detector: Detector = DEFAULT_DETECTOR) -> tuple[DetectedFace | None, int]:
     """find_primary_face, and how many faces the detector that found it saw: an answer about one
     face of a group photo should say that there were others."""
     detections = detect_faces(rgb, "thorough" if detector == "hog" else detector)

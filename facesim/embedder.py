@@ -1,4 +1,11 @@
-"""Runs the trained encoder on aligned chips: the only place inference touches torch."""
+"""Runs the shipped encoder on aligned chips with ONNX Runtime: the gallery commands' only inference.
+
+torch trains the encoder (facesim/training); its exported graph (facesim.training.export_onnx)
+holds the whole embedding, from uint8 chips to unit vectors of chip plus mirror, so this module
+only feeds it. ONNX Runtime imports in a tenth of torch's time and memory, which is most of a
+cold `facesim verify`. The graph is checked against the sha256 in the model card before use, so
+a threshold is never applied to vectors of other weights.
+"""
 
 from __future__ import annotations
 
@@ -6,80 +13,61 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch.nn import functional as F
+import onnxruntime as ort
 
-from facesim.config import INPUT_SIZE, WEIGHTS_PATH
-from facesim.encoder import FaceEncoder
+from facesim.config import EMBEDDING_DIM, MODEL_CARD_PATH, ONNX_INPUT_NAME, ONNX_PATH
 from facesim.errors import FacesimError
+from facesim.model_card import card_or_empty
+from facesim.model_files import verified_bytes
 
-# Chips are scaled to [-1, 1]; the same function prepares training and inference batches.
-_MEAN = 127.5
-_STD = 128.0
-
-
-def prepare_batch(chips: np.ndarray | torch.Tensor, input_size: int = INPUT_SIZE) -> torch.Tensor:
-    """N x H x W x 3 uint8 chips to the encoder's normalised N x 3 x S x S float input."""
-    pixels = chips if isinstance(chips, torch.Tensor) else torch.as_tensor(np.asarray(chips))
-    tensor = pixels.permute(0, 3, 1, 2).float()
-    tensor = (tensor - _MEAN) / _STD
-    if tensor.shape[-1] != input_size:
-        tensor = F.interpolate(
-            tensor, size=(input_size, input_size), mode="bilinear", antialias=True, align_corners=False
-        )
-    return tensor
+# Chips per session run: larger batches gained nothing on one core and hold more memory.
+EMBED_BATCH = 32
 
 
-def load_encoder(path: Path = WEIGHTS_PATH) -> FaceEncoder:
-    """weights_only=True: a weights file can never run code on the user's machine."""
+def recorded_onnx_sha256(card_path: Path = MODEL_CARD_PATH) -> str | None:
+    runtime = card_or_empty(card_path).get("runtime", {})
+    return runtime.get("onnx_sha256") if isinstance(runtime, dict) else None
+
+
+def onnx_bytes(path: Path = ONNX_PATH) -> bytes:
+    """The packaged graph, verified against its card; another graph (a candidate being measured)
+    is read as it is, since its card is the caller's to check."""
+    expected = recorded_onnx_sha256() if Path(path) == ONNX_PATH else None
+    if expected is not None:
+        return verified_bytes(path, expected)
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise FacesimError(f"encoder weights missing: {path}") from None
-    except Exception as exc:  # a corrupt or foreign file: say so in one line
-        raise FacesimError(f"encoder weights unreadable: {path} ({type(exc).__name__})") from None
-    config = payload["config"]
-    model = FaceEncoder(
-        stem_width=config["stem_width"],
-        widths=tuple(config["widths"]),
-        blocks=tuple(config["blocks"]),
-        embedding_dim=config["embedding_dim"],
-        input_size=config["input_size"],
-        dropout=config["dropout"],
-    )
-    model.load_state_dict({name: value.float() for name, value in payload["state_dict"].items()})
-    return model.eval()
-
-
-def save_encoder(model: FaceEncoder, path: Path) -> None:
-    """Half precision halves the committed file; inference upcasts, so accuracy is unchanged."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {name: value.half() if value.is_floating_point() else value for name, value in model.state_dict().items()}
-    tmp = path.with_suffix(".tmp")
-    torch.save({"config": model.config, "state_dict": state}, tmp)
-    tmp.replace(path)
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise FacesimError(f"encoder unreadable: {path} ({exc.strerror or type(exc).__name__})") from None
 
 
 class Embedder:
-    """Embeds chips in batches; averages each chip with its mirror image, which costs one more
-    pass but makes the vector insensitive to which way the face turns."""
+    """Embeds chips in batches. `threads` bounds ONNX Runtime's own threads: one where processes
+    (index workers, Ray actors) are the parallelism, the default otherwise."""
 
-    def __init__(self, weights: Path = WEIGHTS_PATH, batch_size: int = 64, model: FaceEncoder | None = None) -> None:
-        """model: an encoder already in memory (a training checkpoint), instead of the weights file."""
-        self.model = model if model is not None else load_encoder(weights)
-        self.input_size = self.model.config["input_size"]
-        self.batch_size = batch_size
+    def __init__(self, model: Path | bytes = ONNX_PATH, threads: int | None = None) -> None:
+        options = ort.SessionOptions()
+        # Without ONNX Runtime's arena a session holds only what a run needs: 70 MB less at a batch
+        # of 32 chips, at no cost in speed (benchmarks/light_runtime.py).
+        options.enable_cpu_mem_arena = False
+        if threads is not None:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        data = model if isinstance(model, bytes) else onnx_bytes(model)
+        try:
+            self.session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # a damaged or foreign file: one line, not ONNX Runtime's dump
+            raise FacesimError(
+                f"encoder unreadable: {model if isinstance(model, Path) else 'bytes'} ({type(exc).__name__})"
+            ) from None
 
-    @torch.inference_mode()
     def embed(self, chips: list[np.ndarray] | np.ndarray) -> np.ndarray:
         if len(chips) == 0:
-            return np.zeros((0, self.model.config["embedding_dim"]), dtype=np.float32)
+            return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
         out = []
-        for start in range(0, len(chips), self.batch_size):
-            batch = prepare_batch(np.stack(chips[start : start + self.batch_size]), self.input_size)
-            # Chips and mirrors in one pass: one larger batch runs faster than two small ones.
-            both = self.model(torch.cat([batch, batch.flip(3)]))
-            out.append(F.normalize(both[: len(batch)] + both[len(batch) :], dim=1).numpy())
+        for start in range(0, len(chips), EMBED_BATCH):
+            batch = np.ascontiguousarray(np.stack(chips[start : start + EMBED_BATCH]))
+            out.append(self.session.run(None, {ONNX_INPUT_NAME: batch})[0])
         return np.concatenate(out).astype(np.float32)
 
 

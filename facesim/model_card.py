@@ -75,6 +75,27 @@ def clustering_rule(linkage: str | None = None, path: Path = MODEL_CARD_PATH) ->
     return ClusterRule(chosen, float(rule["cuts"][chosen]), dict(rule.get("params", {}).get(chosen, {})))
 
 
+class MatchRule(NamedTuple):
+    """The one-to-many rule (index.match_rule) as calibrated: a person answers a query when their
+    nearest face is under `cut`, under `ratio` times the nearest face of anyone else (None: no
+    such test), and `cohort_z` standard deviations nearer than the next people are (None: no
+    such test); their faces under `list_cut` are listed as the same person."""
+
+    cut: float
+    ratio: float | None
+    cohort_z: float | None
+    list_cut: float
+
+
+def match_rule(path: Path = MODEL_CARD_PATH) -> MatchRule:
+    """The calibrated rule for a face against a gallery (match, photos of a photo, the join at
+    index); verify keeps the pair threshold, since it asks about one pair."""
+    rule = _cached(Path(path)).get("matching", {}).get("rule")
+    if not isinstance(rule, dict):
+        raise FacesimError(f"{path}: no calibrated match rule; run `facesim calibrate --match-only`")
+    return MatchRule(float(rule["cut"]), rule.get("ratio"), rule.get("cohort_z"), float(rule["list_cut"]))
+
+
 def is_same_person(distance: float | np.ndarray, threshold: float) -> bool | np.ndarray:
     """The one verdict rule that verify, match and clustering share, so the card's threshold means
     the same everywhere. Strictly under: calibration puts the cut between two measured distances,

@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from facesim.alignment import align_face
+from facesim.config import DEFAULT_DETECTOR
 from facesim.detection import DetectedFace, Detector, detect_faces, primary_face_and_count
 from facesim.errors import NoFaceError
 from facesim.images import load_rgb
 
-# torch comes with the embedder, on first use: unpickling a Face (the indexer's parent receives
-# them from its workers) must not load 0.5 GB of torch into a process that never embeds.
+# The encoder (ONNX Runtime) comes with the embedder, on first use: unpickling a Face (the
+# indexer's parent receives them from its workers) must not load it into a process that never embeds.
 if TYPE_CHECKING:
     from facesim.embedder import Embedder
 
@@ -41,21 +42,25 @@ def embed_faces(rgb: np.ndarray, detections: list[DetectedFace], embedder: Embed
     return [Face(detection, vector) for detection, vector in zip(detections, vectors, strict=True)]
 
 
-def faces_in_rgb(rgb: np.ndarray, detector: Detector = "hog", embedder: Embedder | None = None) -> list[Face]:
+def faces_in_rgb(
+    rgb: np.ndarray, detector: Detector = DEFAULT_DETECTOR, embedder: Embedder | None = None
+) -> list[Face]:
     """Every face in the photo, largest first, each with its vector."""
     return embed_faces(rgb, detect_faces(rgb, detector), embedder)
 
 
-def faces_in_photo(path: str | Path, detector: Detector = "hog", embedder: Embedder | None = None) -> list[Face]:
+def faces_in_photo(
+    path: str | Path, detector: Detector = DEFAULT_DETECTOR, embedder: Embedder | None = None
+) -> list[Face]:
     return faces_in_rgb(load_rgb(path), detector, embedder)
 
 
 def locate_faces(
-    path: str | Path, detector: Detector = "hog", every_face: bool = False
+    path: str | Path, detector: Detector = DEFAULT_DETECTOR, every_face: bool = False
 ) -> tuple[np.ndarray, list[DetectedFace], int]:
     """The photo, the faces a question about it compares (its main face, or every face), and how
     many faces it shows; an error when there is none. No encoder here: a command that checks all
-    its photos first reports a bad one before torch loads, which is most of a cold start."""
+    its photos first reports a bad one before the encoder loads."""
     rgb = load_rgb(path)
     if every_face:
         chosen = detect_faces(rgb, detector)
@@ -68,7 +73,7 @@ def locate_faces(
     return rgb, chosen, count
 
 
-def main_face(path: str | Path, detector: Detector = "hog", embedder: Embedder | None = None) -> Face:
+def main_face(path: str | Path, detector: Detector = DEFAULT_DETECTOR, embedder: Embedder | None = None) -> Face:
     """The face a one-face question (verify, match) is about; an error when there is none."""
     rgb, chosen, _ = locate_faces(path, detector)
     return embed_faces(rgb, chosen, embedder)[0]

@@ -1,9 +1,11 @@
-"""The corrections a user made to persons, kept as pairs of faces that are the same person or
-different people, and the rule that makes every clustering honour them.
+"""The corrections a user made to persons, kept as what the user said: pairs of faces that are
+the same person (a merge, a move, faces pulled out together), and faces that are not a person
+(a reject, or the person a face was moved out of); and the rule that makes every clustering
+honour them.
 
 A clustering is recomputed whenever photos are added or another rule is tried; what the user
-already settled must come out the same every time, so the pairs live in SQLite and are applied
-after the clustering algorithm, before person ids are assigned.
+already settled must come out the same every time, so the corrections live in SQLite and are
+applied after the clustering algorithm, before person ids are assigned.
 """
 
 from __future__ import annotations
@@ -26,11 +28,25 @@ CREATE TABLE IF NOT EXISTS face_links (
 CREATE INDEX IF NOT EXISTS face_links_a ON face_links (face_a);
 CREATE INDEX IF NOT EXISTS face_links_b ON face_links (face_b);
 """
+# "Face F is not person P": the person, not the faces it held then, so two faces rejected from one
+# person one at a time are not thereby different from each other.
+REJECTS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS face_rejects (
+    id INTEGER PRIMARY KEY,
+    face_id INTEGER NOT NULL REFERENCES faces (id) ON DELETE CASCADE,
+    person_id INTEGER NOT NULL,
+    correction TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS face_rejects_face ON face_rejects (face_id);
+"""
 SAME, DIFFERENT = "same", "different"
 
 
 def ensure_schema(store: Store) -> None:
-    store.ensure_schema(_SCHEMA)
+    """Creates the tables once; a script would commit the caller's open transaction, so it runs
+    only where one is missing."""
+    if not (store.db["face_links"].exists() and store.db["face_rejects"].exists()):
+        store.ensure_schema(_SCHEMA + REJECTS_SCHEMA)
 
 
 def add_links(store: Store, kind: str, pairs: Iterable[tuple[int, int]], correction: str) -> None:
@@ -39,6 +55,45 @@ def add_links(store: Store, kind: str, pairs: Iterable[tuple[int, int]], correct
     rows = [{"kind": kind, "face_a": a, "face_b": b, "correction": correction} for a, b in pairs if a != b]
     if rows:
         store.db["face_links"].insert_all(rows)
+
+
+def add_rejects(store: Store, rejected: Iterable[tuple[int, int]], correction: str) -> None:
+    """Records (face, person) pairs, "this face is not that person", inside the caller's
+    transaction; one already recorded is not recorded twice."""
+    known = set(rejects(store))
+    rows = [{"face_id": face, "person_id": person, "correction": correction} for face, person in rejected]
+    rows = [row for row in rows if (row["face_id"], row["person_id"]) not in known]
+    if rows:
+        store.db["face_rejects"].insert_all(rows)
+
+
+def rejects(store: Store) -> list[tuple[int, int]]:
+    """(face, person) of every reject still standing: the face is never in that person."""
+    ensure_schema(store)
+    return [(face, person) for face, person in store.db.execute("SELECT face_id, person_id FROM face_rejects")]
+
+
+def standing_pairs(store: Store, previous: dict[int, int]) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """(same pairs, different pairs) a new clustering must honour, given the stored persons.
+
+    Beside the stored pairs: a rejected face is different from every face its person holds now
+    (not the faces it held when the user said so, which may since have been pulled out too), so it
+    never shares a cluster with them and its cluster never inherits that person's id. And a person
+    the user built, one holding a face some correction names, stays whole, with the faces that
+    joined it since: the user's person, not the clustering's guess, is what new photos joined."""
+    same, different = links(store)
+    refused = rejects(store)
+    members: dict[int, list[int]] = {}
+    for face, person in previous.items():
+        members.setdefault(person, []).append(face)
+    for face, person in refused:
+        if face in previous and previous[face] != person:
+            different += [(face, other) for other in members.get(person, ())]
+    named = {face for pair in same for face in pair} | {face for face, _ in refused}
+    for person in sorted({previous[face] for face in named if face in previous}):
+        anchor, *rest = sorted(members[person])
+        same += [(anchor, face) for face in rest]
+    return same, different
 
 
 def links(store: Store) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:

@@ -1,16 +1,18 @@
-"""`facesim merge`, `move`, `reject` and `split`: a user's corrections to persons.
+"""`facesim merge`, `move`, `reject`, `unreject` and `split`: a user's corrections to persons.
 
-Each correction changes the stored persons at once and records face pairs (index.constraints),
-so that every later clustering, after new photos or with another rule, keeps it. A correction
-that contradicts an earlier one is refused with one line naming both, never half applied.
+Each correction changes the stored persons at once and records what the user said
+(index.constraints), so that every later clustering, after new photos or with another rule,
+keeps it. A correction that contradicts an earlier one is refused with one line naming both,
+never half applied.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from facesim.errors import FacesimError
-from index.constraints import DIFFERENT, SAME, add_links, ensure_schema, links
+from index.constraints import SAME, add_links, add_rejects, ensure_schema, links, rejects
 from index.persons import META_NEXT_PERSON_ID, names, next_person_id, previous_assignment
 from index.store import Store
 
@@ -22,6 +24,13 @@ class Correction:
     note: str = ""  # something the user should know (a name given up in a merge)
 
 
+def _members(assignment: dict[int, int]) -> dict[int, list[int]]:
+    members: dict[int, list[int]] = {}
+    for face, person in sorted(assignment.items()):
+        members.setdefault(person, []).append(face)
+    return members
+
+
 def _faces_of(store: Store, person_id: int) -> list[int]:
     faces = sorted(face for face, person in previous_assignment(store).items() if person == person_id)
     if not faces:
@@ -29,9 +38,28 @@ def _faces_of(store: Store, person_id: int) -> list[int]:
     return faces
 
 
+def _assignment_of(store: Store, faces: Sequence[int]) -> dict[int, int]:
+    """The stored persons, once every given face is known to be in one."""
+    assignment = previous_assignment(store)
+    for face in faces:
+        if face not in assignment:
+            raise FacesimError(f"no face {face} in any person; run `facesim clusters` to see the face ids")
+    return assignment
+
+
 def _photo_of(store: Store, faces: list[int]) -> dict[int, int]:
     marks = ",".join("?" * len(faces))
     return dict(store.db.execute(f"SELECT id, photo_id FROM faces WHERE id IN ({marks})", faces).fetchall())
+
+
+def _shared_photo(store: Store, faces: list[int]) -> tuple[int, int] | None:
+    """Two of the faces that are in one photo, or None: one photo's faces are never one person."""
+    seen: dict[int, int] = {}
+    for face, photo in sorted(_photo_of(store, faces).items()):
+        if photo in seen:
+            return seen[photo], face
+        seen[photo] = face
+    return None
 
 
 def _linked(pairs: list[tuple[int, int]], left: set[int], right: set[int]) -> tuple[int, int] | None:
@@ -41,101 +69,203 @@ def _linked(pairs: list[tuple[int, int]], left: set[int], right: set[int]) -> tu
     return None
 
 
-def merge_persons(store: Store, keep: int, other: int) -> Correction:
-    """Person `other` is person `keep`: its faces take `keep`'s id, and `keep`'s name, or `other`'s
-    when `keep` has none."""
-    if keep == other:
+def _listed(faces: Sequence[int]) -> str:
+    return ",".join(map(str, faces))
+
+
+def merge_persons(store: Store, keep: int, others: Sequence[int]) -> Correction:
+    """Persons `others` are person `keep`: their faces take `keep`'s id, and `keep`'s name, or the
+    first name among `others` when `keep` has none. A reject naming one of them now names `keep`:
+    a face that is not one of the merged persons is not the merged person either."""
+    others = list(dict.fromkeys(others))
+    if keep in others:
         raise FacesimError(f"person {keep} cannot be merged with itself")
     ensure_schema(store)
-    kept, moved = _faces_of(store, keep), _faces_of(store, other)
+    faces = {person: _faces_of(store, person) for person in [keep, *others]}
+    owner = {face: person for person, held in faces.items() for face in held}
+    for face, person in rejects(store):
+        if person in faces and face in owner:
+            raise FacesimError(
+                f"face {face} of person {owner[face]} was rejected from person {person} "
+                f"(`facesim unreject {face}` takes that back); not merged"
+            )
     _, different = links(store)
-    clash = _linked(different, set(kept), set(moved))
+    for other in others:
+        clash = _linked(different, set(faces[keep]), set(faces[other]))
+        if clash:
+            raise FacesimError(
+                f"faces {clash[0]} and {clash[1]} were marked as different people; cannot merge {keep}/{other}"
+            )
+    clash = _shared_photo(store, sorted(owner))
     if clash:
-        raise FacesimError(
-            f"faces {clash[0]} and {clash[1]} were marked as different people; cannot merge {keep}/{other}"
-        )
-    photos = _photo_of(store, kept + moved)
-    shared = {photos[f] for f in kept} & {photos[f] for f in moved}
-    if shared:
-        raise FacesimError(f"persons {keep} and {other} both appear in one photo (photo id {min(shared)}); not merged")
+        first, second = sorted((owner[clash[0]], owner[clash[1]]))
+        photo = _photo_of(store, [clash[0]])[clash[0]]
+        raise FacesimError(f"persons {first} and {second} both appear in one photo (photo id {photo}); not merged")
     known = names(store)
-    note = ""
+    given = [person for person in [keep, *others] if person in known]
+    notes = [f"person {person}'s name {known[person]!r} was given up for {known[given[0]]!r}" for person in given[1:]]
+    anchor = faces[keep][0]
+    moved = [face for other in others for face in faces[other]]
     with store.transaction():
-        anchor = kept[0]
-        add_links(store, SAME, ((anchor, face) for face in kept[1:] + moved), f"merge {keep} {other}")
-        store.db.execute("UPDATE face_persons SET person_id = ? WHERE person_id = ?", [keep, other])
-        if other in known:
-            if keep in known:
-                note = f"person {other}'s name {known[other]!r} was given up for {known[keep]!r}"
-            else:
-                store.db["persons"].upsert({"id": keep, "name": known[other]}, pk="id")
-            store.db["persons"].update(other, {"name": ""})
-    return Correction(keep, len(moved), note)
+        correction = f"merge {keep} {' '.join(map(str, others))}"
+        add_links(store, SAME, ((anchor, face) for face in faces[keep][1:] + moved), correction)
+        for other in others:
+            store.db.execute("UPDATE face_persons SET person_id = ? WHERE person_id = ?", [keep, other])
+            store.db.execute("UPDATE face_rejects SET person_id = ? WHERE person_id = ?", [keep, other])
+        if given:
+            store.db["persons"].upsert({"id": keep, "name": known[given[0]]}, pk="id")
+        for person in given:
+            if person != keep:
+                store.db["persons"].update(person, {"name": ""})
+    return Correction(keep, len(moved), "; ".join(notes))
 
 
-def move_face(store: Store, face: int, person_id: int) -> Correction:
-    """This face is `person_id`: tied to that person's faces and parted from its current ones."""
-    assignment = previous_assignment(store)
-    if face not in assignment:
-        raise FacesimError(f"no face {face} in any person; run `facesim clusters` to see the face ids")
-    current = assignment[face]
-    target = _faces_of(store, person_id)
-    if current == person_id:
+def move_faces(store: Store, faces: Sequence[int], person_id: int | None) -> Correction:
+    """These faces are `person_id` (None: a new person, of these faces together): tied to that
+    person and not the persons they leave. Moving a face into a person it was rejected from is
+    the user taking the reject back."""
+    faces = list(dict.fromkeys(faces))
+    assignment = _assignment_of(store, faces)
+    target = [] if person_id is None else _faces_of(store, person_id)
+    moving = [face for face in faces if assignment[face] != person_id]
+    if person_id is not None and not moving:
         return Correction(person_id, 0)
+    members = _members(assignment)
     same, different = links(store)
-    clash = _linked(different, {face}, set(target))
+    for face in moving:
+        current = assignment[face]
+        tie = _linked(same, {face}, {f for f in members[current] if f not in moving})
+        if tie:
+            raise FacesimError(f"face {face} was merged into person {current}; `facesim split {current}` first")
+        if person_id is not None and _linked(different, {face}, set(target)):
+            raise FacesimError(f"face {face} was marked as not person {person_id} (`facesim reject`); not moved")
+    clash = _shared_photo(store, target + moving)
     if clash:
-        raise FacesimError(f"face {face} was marked as not person {person_id} (`facesim reject`); not moved")
-    former = [f for f, p in assignment.items() if p == current and f != face]
-    tie = _linked(same, {face}, set(former))
-    if tie:
-        raise FacesimError(f"face {face} was merged into person {current}; `facesim split {current}` first")
-    photos = _photo_of(store, target + [face])
-    if photos[face] in {photos[f] for f in target}:
-        raise FacesimError(f"person {person_id} already has a face in the photo of face {face}; not moved")
+        where = f"person {person_id} already has a face" if clash[0] in target else f"face {clash[0]} is"
+        raise FacesimError(f"{where} in the photo of face {clash[1]}; one photo's faces are never one person")
+    new_id = next_person_id(store, assignment) if person_id is None else person_id
+    anchor = target[0] if target else moving[0]
+    correction = f"move {_listed(moving)} {'new' if person_id is None else person_id}"
     with store.transaction():
-        add_links(store, SAME, [(target[0], face)], f"move {face} {person_id}")
-        add_links(store, DIFFERENT, ((face, other) for other in former), f"move {face} {person_id}")
-        store.db.execute("UPDATE face_persons SET person_id = ? WHERE face_id = ?", [person_id, face])
-    return Correction(person_id, 1)
-
-
-def reject_face(store: Store, face: int, person_id: int | None = None) -> Correction:
-    """This face is not `person_id` (default: the person it is in now): parted from every one of
-    that person's faces, it becomes a person of its own."""
-    assignment = previous_assignment(store)
-    if face not in assignment:
-        raise FacesimError(f"no face {face} in any person; run `facesim clusters` to see the face ids")
-    person_id = assignment[face] if person_id is None else person_id
-    others = [f for f in _faces_of(store, person_id) if f != face]
-    same, _ = links(store)
-    tie = _linked(same, {face}, set(others))
-    if tie:
-        raise FacesimError(
-            f"face {face} was merged or moved into person {person_id}; `facesim split {person_id}` first"
-        )
-    moved = assignment[face] == person_id
-    new_id = next_person_id(store, assignment) if moved else assignment[face]
-    with store.transaction():
-        add_links(store, DIFFERENT, ((face, other) for other in others), f"reject {face} {person_id}")
-        if moved:
-            store.db.execute("UPDATE face_persons SET person_id = ? WHERE face_id = ?", [new_id, face])
+        add_links(store, SAME, ((anchor, face) for face in moving if face != anchor), correction)
+        left = [(face, assignment[face]) for face in moving if len(members[assignment[face]]) > 1]
+        add_rejects(store, left, correction)
+        marks = ",".join("?" * len(moving))
+        store.db.execute(f"DELETE FROM face_rejects WHERE person_id = ? AND face_id IN ({marks})", [new_id, *moving])
+        store.db.execute(f"UPDATE face_persons SET person_id = ? WHERE face_id IN ({marks})", [new_id, *moving])
+        if person_id is None:
             store.set_meta(META_NEXT_PERSON_ID, str(new_id + 1))
-    return Correction(new_id, int(moved))
+    return Correction(new_id, len(moving))
 
 
-def unmerge_links(store: Store, person_id: int) -> int:
-    """Takes back the merges and moves into `person_id`, so the next clustering may part what they
-    joined; returns how many face pairs were dropped. The caller re-clusters."""
+def reject_faces(
+    store: Store, faces: Sequence[int], person_id: int | None = None, *, together: bool = True
+) -> dict[int, int]:
+    """These faces are not `person_id` (default: each face's person now). The faces that leave a
+    person become one new person together (the user is pulling someone out), or, without
+    `together`, a new person each. What is recorded is "face F is not person P", never "F differs
+    from every face P held": two faces rejected one at a time can still be one person. Returns
+    each face's person now."""
+    faces = list(dict.fromkeys(faces))
+    assignment = _assignment_of(store, faces)
+    if person_id is not None:
+        _faces_of(store, person_id)
+    source = {face: assignment[face] if person_id is None else person_id for face in faces}
+    leaving = [face for face in faces if assignment[face] == source[face]]
+    members = _members(assignment)
+    same, _ = links(store)
+    for face in faces:
+        tie = _linked(same, {face}, {f for f in members.get(source[face], ()) if f not in leaving})
+        if tie:
+            raise FacesimError(
+                f"face {face} was put in person {source[face]} by a merge, move or reject; "
+                f"`facesim split {source[face]}` first"
+            )
+    for person in sorted({source[face] for face in leaving}):
+        if set(members[person]) <= set(leaving):
+            held = members[person]
+            if len(held) == 1:
+                what = f"face {held[0]} is person {person}'s only face: there is no one left to pull it out of"
+            else:
+                what = f"faces {_listed(held)} are all of person {person}: there is no one left to pull them out of"
+            raise FacesimError(f"{what} (`facesim name` renames a person)")
+    clash = _shared_photo(store, leaving) if together else None
+    if clash:
+        raise FacesimError(
+            f"faces {clash[0]} and {clash[1]} are in one photo, so never one person; reject them with --each"
+        )
+    next_id = next_person_id(store, assignment)
+    if together:
+        new_persons = dict.fromkeys(leaving, next_id)
+    else:
+        new_persons = {face: next_id + number for number, face in enumerate(leaving)}
+    correction = f"reject {_listed(faces)}" + ("" if person_id is None else f" {person_id}")
+    with store.transaction():
+        add_rejects(store, ((face, source[face]) for face in faces), correction)
+        if together:
+            add_links(store, SAME, ((leaving[0], face) for face in leaving[1:]), correction)
+        for face, person in new_persons.items():
+            store.db.execute("UPDATE face_persons SET person_id = ? WHERE face_id = ?", [person, face])
+        if new_persons:
+            store.set_meta(META_NEXT_PERSON_ID, str(max(new_persons.values()) + 1))
+    return {face: new_persons.get(face, assignment[face]) for face in faces}
+
+
+def unreject_faces(store: Store, faces: Sequence[int], person_id: int | None = None) -> dict[int, int]:
+    """Takes back the rejects of these faces (from `person_id` only, when given; a move's "not the
+    person it left" included), and the ties a reject made between faces pulled out together. A
+    face free of every tie goes back to the person it was rejected from, unless that person is
+    gone or already has a face of its photo; otherwise the next clustering may put it back.
+    Returns each face's person now."""
+    faces = list(dict.fromkeys(faces))
+    assignment = _assignment_of(store, faces)
+    ensure_schema(store)
+    taken: dict[int, list[tuple[int, int]]] = {}
+    for face in faces:
+        sql = "SELECT id, person_id FROM face_rejects WHERE face_id = ? ORDER BY id"
+        found = [(row, person) for row, person in store.db.execute(sql, [face]) if person_id in (None, person)]
+        if not found:
+            whence = "" if person_id is None else f" from person {person_id}"
+            raise FacesimError(f"face {face} was not rejected{whence}; nothing to take back")
+        taken[face] = found
+    members = _members(assignment)
+    now = dict(assignment)
+    with store.transaction():
+        for face, found in taken.items():
+            store.db.conn.executemany("DELETE FROM face_rejects WHERE id = ?", [(row,) for row, _ in found])
+            store.db.execute(
+                "DELETE FROM face_links WHERE kind = 'same' AND correction LIKE 'reject %' AND ? IN (face_a, face_b)",
+                [face],
+            )
+        same, _ = links(store)
+        refused = set(rejects(store))
+        for face, found in taken.items():
+            back = found[-1][1]
+            tied = any(face in pair for pair in same)
+            if tied or back not in members or (face, back) in refused or now[face] == back:
+                continue
+            if _shared_photo(store, [face] + [f for f in members[back] if now[f] == back]):
+                continue
+            store.db.execute("UPDATE face_persons SET person_id = ? WHERE face_id = ?", [back, face])
+            now[face] = back
+    return {face: now[face] for face in faces}
+
+
+def take_back(store: Store, person_id: int) -> int:
+    """Takes back the corrections that made person `person_id`: the merges and moves into it and
+    the rejects that pulled its faces out of other persons, so the next clustering may part what
+    they joined or join what they parted; returns how many were dropped. The caller re-clusters."""
     ensure_schema(store)
     faces = set(_faces_of(store, person_id))
-    rows = [
-        (row_id, a, b)
-        for row_id, a, b in store.db.execute("SELECT id, face_a, face_b FROM face_links WHERE kind = 'same'")
-        if a in faces or b in faces
+    pairs = [
+        row_id
+        for row_id, kind, a, b in store.db.execute("SELECT id, kind, face_a, face_b FROM face_links")
+        if a in faces or (kind == SAME and b in faces)
     ]
-    if not rows:
-        raise FacesimError(f"person {person_id} holds no merge or move to undo")
+    refused = [row_id for row_id, face in store.db.execute("SELECT id, face_id FROM face_rejects") if face in faces]
+    if not pairs and not refused:
+        raise FacesimError(f"person {person_id} holds no merge, move or reject to undo")
     with store.transaction():
-        store.db.conn.executemany("DELETE FROM face_links WHERE id = ?", [(row_id,) for row_id, _, _ in rows])
-    return len(rows)
+        store.db.conn.executemany("DELETE FROM face_links WHERE id = ?", [(row_id,) for row_id in pairs])
+        store.db.conn.executemany("DELETE FROM face_rejects WHERE id = ?", [(row_id,) for row_id in refused])
+    return len(pairs) + len(refused)

@@ -411,7 +411,7 @@ def _check_photos(store: Store) -> tuple[list[tuple[int, str]], list[str], list[
 
 def _content_hash(path: str) -> str:
     """The indexer's own hash, so the two can never disagree; imported only here because the
-    indexer loads torch, which the checkup of a gallery whose photos are unchanged never needs."""
+    indexer loads the encoder, which the checkup of a gallery whose photos are unchanged never needs."""
     from index.indexer import file_hash
 
     return file_hash(path)

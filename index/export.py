@@ -100,24 +100,27 @@ def build_rows(
 
 
 def hide_small(rows: Sequence[ExportRow], min_size: int) -> tuple[list[ExportRow], int]:
-    """Drop persons with fewer than min_size faces; returns the kept rows and the hidden face count.
+    """Drop unnamed persons with fewer than min_size faces; returns the kept rows and the hidden
+    face count.
 
     Singletons are clusters too, but a sheet of thousands of one-face "persons" buries the real
-    ones, so callers hide them and report how many faces were left unclustered.
+    ones, so callers hide them and report how many faces were left unclustered. A person the user
+    named is never hidden, however few faces it has: they know them, and look for them.
     """
     sizes: dict[int, int] = {}
     for row in rows:
         sizes[row.person_id] = sizes.get(row.person_id, 0) + 1
-    kept = [row for row in rows if sizes[row.person_id] >= min_size]
+    kept = [row for row in rows if sizes[row.person_id] >= min_size or row.name]
     return kept, len(rows) - len(kept)
 
 
 def faces_in_no_person(rows: Sequence[ExportRow]) -> list[ExportRow]:
-    """The faces that matched nobody: a person of one face is no person to the user."""
+    """The faces that matched nobody: a person of one face is no person to the user, unless they
+    named it."""
     sizes: dict[int, int] = {}
     for row in rows:
         sizes[row.person_id] = sizes.get(row.person_id, 0) + 1
-    return [row for row in rows if sizes[row.person_id] == 1]
+    return [row for row in rows if sizes[row.person_id] == 1 and not row.name]
 
 
 def write_csv(rows: Sequence[ExportRow], file: Destination) -> None:

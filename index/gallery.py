@@ -1,6 +1,6 @@
 """A gallery directory: the SQLite store, the FAISS file beside it and the writer's lock.
 
-This is the one object the CLI opens. It imports neither torch nor the pipeline, so read-only
+This is the one object the CLI opens. It imports neither the encoder nor the pipeline, so read-only
 commands such as `facesim info` start quickly.
 """
 
@@ -30,6 +30,7 @@ META_VECTOR_INDEX = "vector_index"
 class GalleryInfo:
     directory: Path
     photos: dict[str, int]  # status -> count, every status present
+    detectors: dict[str, int]  # detector -> photos it examined
     faces: int
     model_id: str | None
     vector_index: str | None
@@ -194,6 +195,7 @@ class Gallery:
         return GalleryInfo(
             directory=self.directory,
             photos=self.store.status_counts(),
+            detectors=self.store.detector_counts(),
             faces=self.store.face_count(),
             model_id=self.model_id,
             vector_index=self.store.get_meta(META_VECTOR_INDEX),

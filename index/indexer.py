@@ -25,16 +25,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from facesim import model_card
-from facesim.config import INDEX_BATCH_SIZE, PHOTOS_PER_ENCODER_CALL, WEIGHTS_PATH
+from facesim.config import DEFAULT_DETECTOR, INDEX_BATCH_SIZE, ONNX_PATH, PHOTOS_PER_ENCODER_CALL
 from facesim.errors import FacesimError
+from facesim.model_card import MatchRule
 from index.gallery import META_MODEL_ID, Gallery
 from index.persons import hold_persons, join_new_faces, restore_persons
 from index.scan import FolderScan, is_excluded, is_inside, scan_folder
 from index.store import Location, PhotoRow, Store
 from index.workers import default_workers
 
-# torch and dlib (through the pipeline) are imported where photos are embedded: with --workers
-# only the workers embed, and the parent stays about 0.5 GB smaller without torch.
+# The encoder, OpenCV and dlib (through the pipeline) are imported where photos are embedded:
+# with --workers only the workers embed, and the parent stays small.
 if TYPE_CHECKING:
     import numpy as np
 
@@ -241,29 +242,34 @@ def index_folder(
     gallery: Gallery,
     root: str | Path,
     *,
-    detector: Detector = "hog",
+    detector: Detector = DEFAULT_DETECTOR,
     workers: int | None = 1,
     retry_errors: bool = False,
+    retry_no_face: bool = False,
     reembed: bool = False,
     batch_size: int = INDEX_BATCH_SIZE,
     progress: ProgressCallback | None = None,
-    weights: Path = WEIGHTS_PATH,
+    weights: Path = ONNX_PATH,
     model_id: str | None = None,
     engine: Engine = "local",
     ray_address: str | None = None,
     exclude: Sequence[str] = (),
-    threshold: float | None = None,
+    match_rule: MatchRule | None = None,
 ) -> IndexSummary:
     """Brings the gallery up to date with every photo under `root` and returns what changed.
 
     Holds the gallery's write lock throughout (a concurrent run fails fast). A gallery built by
     another model is refused unless `reembed`, which then re-processes every photo whose vectors
-    another model made, under this root or not. `weights`/`model_id` name the encoder; the
-    defaults are the packaged weights and their model card. Paths matching an `exclude` glob
+    another model made, under this root or not, and every photo under it that another detector
+    examined (persons carry over by box overlap). Photos without a face are looked at again when
+    another detector examined them, or always with `retry_no_face`; `retry_errors` looks again at
+    those that failed.
+    `weights`/`model_id` name the encoder; the defaults are the packaged weights and their model
+    card. Paths matching an `exclude` glob
     (see index.scan.is_excluded) are skipped, and left in the gallery if it has them. When the
-    gallery keeps persons, new faces join them (index.persons.join_new_faces) at `threshold`
-    (default: the model card's calibrated complete-linkage cut, the rule joining follows), so
-    persons are never stale. Exceptions raised by `progress` (e.g. KeyboardInterrupt) stop the run
+    gallery keeps persons, new faces join them (index.persons.join_new_faces) by `match_rule`
+    (default: the model card's, the rule `facesim match` answers with), so persons are never
+    stale. Exceptions raised by `progress` (e.g. KeyboardInterrupt) stop the run
     after the last committed batch. `workers` None: one process per core this process may use, as
     memory allows (the CLI's default).
     """
@@ -303,30 +309,40 @@ def index_folder(
         stale = [Path(path) for path, row in known.items() if _needs_model(row, current_model) and path not in seen]
         paths = scan.photos + stale
         summary.photos_seen = len(paths)
-        plan = _plan(paths, known, locations, store.photos_by_hash(), seen, current_model, retry_errors)
+        plan = _plan(
+            paths,
+            known,
+            locations,
+            store.photos_by_hash(),
+            seen,
+            current_model,
+            _Rerun(detector, retry_errors, retry_no_face, reembed),
+        )
         _check_root(root_path)
         summary.unreadable += [(Path(folder), f"{folder}: disappeared during the run") for folder in plan.unplugged]
         _apply_plan(store, plan, gone, lost, summary)
         summary.skipped = plan.unchanged + len(plan.touched)
         summary.known_errors = plan.known_errors
-        done = len(paths) - len(plan.tasks)
+        done = len(paths) - len(plan.tasks) - len(plan.failed)
         report(len(paths), done, None)
 
         pending = [(task, _Outcome(None, error=message)) for task, message in plan.failed]
+        for task, _ in pending:  # failed before reading (unreadable, empty): each still reported
+            done += 1
+            report(len(paths), done, Path(task.path))
         with _outcomes(plan.tasks, workers, detector, weights, engine) as outcomes:
             for task, outcome in outcomes:
                 pending.append((task, outcome))
                 if len(pending) >= batch_size or (outcome.vanished and not root_path.exists()):
-                    _commit(store, pending, current_model, summary)
+                    _commit(store, pending, current_model, detector, summary)
                     pending = []
                     _check_root(root_path)
                 done += 1
                 report(len(paths), done, Path(task.path))
-        _commit(store, pending, current_model, summary)
+        _commit(store, pending, current_model, detector, summary)
         _record_later_copies(store, plan, summary)
         if store.count_stale(current_model) == 0:  # distances across two models would mean nothing
-            cut = model_card.clustering_rule("complete")[1] if threshold is None else threshold
-            joined = join_new_faces(store, cut)
+            joined = join_new_faces(store, match_rule or model_card.match_rule())
             summary.joined, summary.new_persons = joined.existing, joined.new_persons
 
         if stored_model != current_model and store.count_stale(current_model) == 0:
@@ -417,6 +433,27 @@ def _vanished(paths: Iterable[str], root: Path, scan: FolderScan, seen: set[str]
     ]
 
 
+@dataclass(frozen=True)
+class _Rerun:
+    """Which known, unchanged photos a run examines again: errors and photos without a face on
+    request, photos without a face that another detector looked at always (a different detector
+    may well find what the last one missed, and such photos cost nothing to keep), and with
+    `reembed` every photo another detector examined (its persons carry over by box overlap)."""
+
+    detector: str
+    errors: bool = False
+    no_face: bool = False
+    reembed: bool = False
+
+    def wants(self, row: PhotoRow) -> bool:
+        if row.status == "error":
+            return self.errors
+        other_detector = row.detector != self.detector
+        if row.status == "no_face":
+            return self.no_face or other_detector
+        return self.reembed and other_detector
+
+
 @dataclass
 class _Plan:
     tasks: list[_Task] = field(default_factory=list)  # photos to decode and embed
@@ -442,7 +479,7 @@ def _plan(
     by_hash: dict[str, PhotoRow],
     seen: set[str],
     model_id: str,
-    retry_errors: bool,
+    rerun: _Rerun,
 ) -> _Plan:
     """What to do with each path; everything known by its stat is skipped without being opened.
 
@@ -474,15 +511,19 @@ def _plan(
             plan.failed.append(_unreadable(key, row, exc))
             continue
         stat = (info.st_size, info.st_mtime_ns)
+        known_bad = row is not None and row.status == "error" and (row.size, row.mtime_ns) == stat
+        if info.st_size == 0 and not (known_bad and not rerun.errors):
+            # No bytes are no photo (the message is the reader's): every empty file would otherwise
+            # be a "copy" of the first.
+            if location is not None:
+                plan.lost_locations.append(key)
+            task = _Task(key, *stat, row.id if row else None, None)
+            plan.failed.append((task, f"{key}: not an image"))
+            continue
         if location is not None and (location.size, location.mtime_ns) == stat:
             plan.unchanged += 1
             continue
-        trusted = (
-            row is not None
-            and row.status != "gone"
-            and not _needs_model(row, model_id)
-            and not (retry_errors and row.status == "error")
-        )
+        trusted = row is not None and row.status != "gone" and not _needs_model(row, model_id) and not rerun.wants(row)
         if row is not None and row.status != "gone":
             if trusted and (row.size, row.mtime_ns) == stat:
                 plan.unchanged += 1
@@ -559,7 +600,9 @@ def _unreadable(key: str, row: PhotoRow | None, exc: OSError) -> tuple[_Task, st
     return task, f"{key}: cannot read ({exc.strerror or type(exc).__name__})"
 
 
-def _commit(store: Store, batch: list[tuple[_Task, _Outcome]], model_id: str, summary: IndexSummary) -> None:
+def _commit(
+    store: Store, batch: list[tuple[_Task, _Outcome]], model_id: str, detector: Detector, summary: IndexSummary
+) -> None:
     """One transaction for the batch; the summary counts only what was committed."""
     if not batch:
         return
@@ -584,6 +627,7 @@ def _commit(store: Store, batch: list[tuple[_Task, _Outcome]], model_id: str, su
                 model_id=model_id,
                 faces=outcome.faces,
                 error=outcome.error,
+                detector=None if outcome.error else detector,
             )
             if held is not None and outcome.faces:
                 restore_persons(store, held, photo_id)
@@ -616,7 +660,7 @@ def _outcomes(
         return
     pool = ProcessPoolExecutor(
         max_workers=workers,
-        # spawn: a fresh interpreter per worker, safe with torch's and OpenMP's threads.
+        # spawn: a fresh interpreter per worker, safe with OpenCV's, ONNX Runtime's and OpenMP's threads.
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_init_worker,
         initargs=(str(weights), detector),
@@ -637,7 +681,7 @@ def _examine_here(tasks: list[_Task], detector: Detector, weights: Path) -> Iter
         if not embedder:
             from facesim.embedder import Embedder, default_embedder
 
-            embedder.append(default_embedder() if weights == WEIGHTS_PATH else Embedder(weights))
+            embedder.append(default_embedder() if weights == ONNX_PATH else Embedder(weights))
         return embedder[0].embed(chips)
 
     for chunk in _chunks(tasks):
@@ -669,7 +713,7 @@ def _examine_in_pool(
 
 # Set once in each worker process by _init_worker.
 _worker_embedder: Embedder | None = None
-_worker_detector: Detector = "hog"
+_worker_detector: Detector = DEFAULT_DETECTOR
 
 
 def _init_worker(weights: str, detector: Detector) -> None:
@@ -678,13 +722,10 @@ def _init_worker(weights: str, detector: Detector) -> None:
     global _worker_embedder, _worker_detector
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
-    import torch
-
     from facesim.embedder import Embedder
 
     # The workers are the parallelism; threads inside each would only fight over the cores.
-    torch.set_num_threads(1)
-    _worker_embedder = Embedder(Path(weights))
+    _worker_embedder = Embedder(Path(weights), threads=1)
     _worker_detector = detector
 
 

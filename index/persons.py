@@ -14,9 +14,11 @@ import numpy as np
 from facesim.config import DEFAULT_LINKAGE
 from facesim.errors import FacesimError
 from facesim.geometry import box_iou
+from facesim.model_card import MatchRule
 from index.clustering import cluster_faces
-from index.constraints import honour_links, links
+from index.constraints import honour_links, standing_pairs
 from index.export import ExportRow, build_rows
+from index.match_rule import accepted_persons, person_distances
 from index.person_ids import assign_stable_ids
 from index.store import Store
 
@@ -90,21 +92,30 @@ def set_name(store: Store, person_id: int, name: str) -> None:
     if not _has_faces(store, person_id):
         raise FacesimError(f"no person {person_id} in this gallery; run `facesim clusters` to see the ids")
     name = name.strip()
-    holders = [
-        other
-        for other, other_name in names(store).items()
-        if other != person_id and name and other_name.casefold() == name.casefold()
-    ]
-    for other in holders:
-        if _has_faces(store, other):
-            raise FacesimError(
-                f"person {other} is already named {names(store)[other]!r}; names are unique: give person "
-                f"{person_id} another name, or rename person {other} first"
-            )
+    holders = check_name_free(store, name, person_id)
     with store.transaction():
         for other in holders:
             store.db["persons"].update(other, {"name": ""})
         store.db["persons"].upsert({"id": person_id, "name": name}, pk="id")
+
+
+def check_name_free(store: Store, name: str, person_id: int | None = None) -> list[int]:
+    """Refuses a name another person with faces holds (case aside); returns the faceless persons
+    holding it, whose name gives way."""
+    known = names(store)
+    holders = [
+        other
+        for other, other_name in known.items()
+        if other != person_id and name.strip() and other_name.casefold() == name.strip().casefold()
+    ]
+    for other in holders:
+        if _has_faces(store, other):
+            whom = "the new person" if person_id is None else f"person {person_id}"
+            raise FacesimError(
+                f"person {other} is already named {known[other]!r}; names are unique: give {whom} "
+                f"another name, or rename person {other} first"
+            )
+    return holders
 
 
 def _has_faces(store: Store, person_id: int) -> bool:
@@ -134,14 +145,15 @@ class Joined:
     new_persons: int  # persons started by new faces that matched no one
 
 
-def join_new_faces(store: Store, threshold: float) -> Joined:
+def join_new_faces(store: Store, rule: MatchRule) -> Joined:
     """Puts every indexed face that has no person into one, without re-clustering anyone.
 
-    A new face joins the person whose farthest face is nearest to it, when that farthest face is
-    under the threshold and the person has no other face of the same photo: the rule complete
-    linkage applies, so a joined person is one `facesim clusters` could have made. A face that
-    joins no one starts a person of its own, which later new faces may join. Faces are taken in
-    id order (the order they were indexed), so the same gallery always gives the same persons.
+    Each new face is a query against the gallery's persons, answered by the match rule
+    (index.match_rule), the rule `facesim match` answers with: it joins the nearest person the
+    rule accepts among those with no face in the same photo (one photo's faces are never one
+    person) and that no reject kept it from (a re-embedded face keeps its corrections), and starts
+    a person of its own when the rule accepts nobody; later new faces may join it. Faces are taken
+    in id order (the order they were indexed), so the same gallery always gives the same persons.
     Needs the writer's lock. Does nothing while the gallery keeps no persons: its first clustering
     is `facesim clusters`.
     """
@@ -151,12 +163,11 @@ def join_new_faces(store: Store, threshold: float) -> Joined:
     previous = previous_assignment(store)
     person_of = np.array([previous.get(face, -1) for face in face_ids.tolist()], dtype=np.int64)
     new = np.flatnonzero(person_of < 0)
-    members: dict[int, list[int]] = {}
-    photos_of: dict[int, set[int]] = {}
-    for position in np.flatnonzero(person_of >= 0).tolist():
-        members.setdefault(int(person_of[position]), []).append(position)
-        photos_of.setdefault(int(person_of[position]), set()).add(int(photo_ids[position]))
     next_id = next_person_id(store, previous)
+    refused: dict[int, set[int]] = {}
+    if store.db["face_rejects"].exists():
+        for face, person in store.db.execute("SELECT face_id, person_id FROM face_rejects"):
+            refused.setdefault(face, set()).add(person)
     old_persons = set(previous.values())
     existing = created = 0
     added: dict[int, int] = {}
@@ -165,22 +176,17 @@ def join_new_faces(store: Store, threshold: float) -> Joined:
         # Unit vectors: |a - b|^2 = 2 - 2 a.b, one matrix product for the whole block.
         distances = np.sqrt(np.maximum(2.0 - 2.0 * (vectors[block] @ vectors.T), 0.0))
         for row, position in enumerate(block.tolist()):
-            near = distances[row]
-            photo = int(photo_ids[position])
-            best, best_far = None, threshold
-            for person in np.unique(person_of[(near < threshold) & (person_of >= 0)]).tolist():
-                far = float(near[members[person]].max())
-                if far < best_far and photo not in photos_of[person]:
-                    best, best_far = person, far
+            same_photo = np.unique(person_of[(photo_ids == photo_ids[position]) & (person_of >= 0)])
+            kept_from = list(refused.get(int(face_ids[position]), set()))
+            barred = np.isin(person_of, same_photo) | np.isin(person_of, kept_from)
+            eligible = np.flatnonzero((person_of >= 0) & ~barred)
+            best = _accepted_person(distances[row, eligible], person_of[eligible], rule)
             if best is None:
                 best, next_id = next_id, next_id + 1
-                members[best], photos_of[best] = [], set()
                 created += 1
             else:
                 existing += best in old_persons
             person_of[position] = best
-            members[best].append(position)
-            photos_of[best].add(photo)
             added[int(face_ids[position])] = best
     with store.transaction():
         store.db["face_persons"].insert_all(
@@ -188,6 +194,17 @@ def join_new_faces(store: Store, threshold: float) -> Joined:
         )
         store.set_meta(META_NEXT_PERSON_ID, str(next_id))
     return Joined(existing, created)
+
+
+def _accepted_person(distances: np.ndarray, persons: np.ndarray, rule: MatchRule) -> int | None:
+    """The nearest person the rule accepts for one face, or None."""
+    if len(distances) == 0:
+        return None
+    found = person_distances(distances, persons)
+    accepted = np.flatnonzero(accepted_persons(found.nearest, rule)[0])
+    if len(accepted) == 0:
+        return None
+    return int(found.persons[accepted[np.argmin(found.nearest[0, accepted])]])
 
 
 def stored_clustering(store: Store) -> Clustering:
@@ -209,6 +226,7 @@ class HeldPersons:
     boxes: dict[int, tuple[int, int, int, int]]  # old face id -> box
     persons: dict[int, int]  # old face id -> person id
     links: list[tuple[str, int, int, str]]  # (kind, face a, face b, correction) touching these faces
+    rejects: list[tuple[int, int, str]] = field(default_factory=list)  # (face, person it is not, correction)
 
 
 def hold_persons(store: Store, photo_id: int) -> HeldPersons:
@@ -228,7 +246,11 @@ def hold_persons(store: Store, photo_id: int) -> HeldPersons:
             f"SELECT kind, face_a, face_b, correction FROM face_links WHERE face_a IN ({marks}) OR face_b IN ({marks})"
         )
         held_links = list(store.db.execute(sql, ids + ids))
-    return HeldPersons(boxes, persons, held_links)
+    held_rejects = []
+    if store.db["face_rejects"].exists():
+        sql = f"SELECT face_id, person_id, correction FROM face_rejects WHERE face_id IN ({marks})"
+        held_rejects = list(store.db.execute(sql, ids))
+    return HeldPersons(boxes, persons, held_links, held_rejects)
 
 
 def _face_boxes(store: Store, photo_id: int) -> dict[int, tuple[int, int, int, int]]:
@@ -241,7 +263,7 @@ def restore_persons(store: Store, held: HeldPersons, photo_id: int) -> int:
     """Gives each new face of the photo the person and corrections of the old face it overlaps
     most (intersection over union at least 0.5), inside the caller's transaction; returns how
     many faces kept their person. A face that moved too far is left for the next join."""
-    if not held.persons and not held.links:
+    if not held.persons and not held.links and not held.rejects:
         return 0
     new_boxes = _face_boxes(store, photo_id)
     successor: dict[int, int] = {}
@@ -270,18 +292,35 @@ def restore_persons(store: Store, held: HeldPersons, photo_id: int) -> int:
         store.db.execute(
             "INSERT INTO face_links (kind, face_a, face_b, correction) VALUES (?, ?, ?, ?)", [kind, a, b, correction]
         )
+    for face, person, correction in held.rejects:
+        if face in successor:
+            store.db.execute(
+                "INSERT INTO face_rejects (face_id, person_id, correction) VALUES (?, ?, ?)",
+                [successor[face], person, correction],
+            )
     return kept
+
+
+def resolve_person(store: Store, person: str) -> int:
+    """The id of a person given by id or by name, as every command that takes a person reads it:
+    digits are an id, anything else a name (case aside). Names are unique, but a gallery of an
+    older facesim may hold one twice: that is refused with the ids, never guessed."""
+    text = person.strip()
+    if text.isdigit():
+        return int(text)
+    matches = sorted(pid for pid, name in names(store).items() if name.casefold() == text.casefold())
+    if not matches:
+        raise FacesimError(f"no person named {person!r}; `facesim clusters` lists ids and names")
+    if len(matches) > 1:
+        listed = ", ".join(map(str, matches))
+        raise FacesimError(f"{len(matches)} persons are named {person!r} (ids {listed}); give the id")
+    return matches[0]
 
 
 def faces_of_person(store: Store, person: str) -> list[ExportRow]:
     """Every stored face of a person named by id or by name (names are unique, case aside), in
     photo path order."""
-    wanted = int(person) if person.strip().isdigit() else None
-    if wanted is None:
-        matches = [pid for pid, name in names(store).items() if name.casefold() == person.strip().casefold()]
-        if not matches:
-            raise FacesimError(f"no person named {person!r}; `facesim clusters` lists ids and names")
-        wanted = matches[0]
+    wanted = resolve_person(store, person)
     rows = [row for row in stored_clustering(store).rows if row.person_id == wanted]
     if not rows:
         raise FacesimError(f"no person {wanted} in this gallery; `facesim clusters` lists ids and names")
@@ -303,10 +342,13 @@ def cluster_gallery(
     face_ids, vectors, photo_ids, paths_boxes = _indexed_faces(store)
     if len(face_ids) == 0:
         return Clustering([], 0, 0)
-    labels = honour_links(
-        face_ids, cluster_faces(vectors, photo_ids, threshold, linkage=linkage, params=params), *links(store), photo_ids
-    )
     previous = previous_assignment(store)
+    labels = honour_links(
+        face_ids,
+        cluster_faces(vectors, photo_ids, threshold, linkage=linkage, params=params),
+        *standing_pairs(store, previous),
+        photo_ids,
+    )
     named = set(names(store))
     assignment, next_id = assign_stable_ids(previous, face_ids, labels, next_person_id(store, previous), prefer=named)
     if save:

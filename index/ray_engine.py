@@ -7,7 +7,7 @@ actor lost with its node (its actors restart and their tasks retry); results com
 order, so a retried photo is still committed once, by the driver, and face ids follow the scan.
 
 Every node reads the photos by the same path the driver scanned, so they must be on storage
-that every node mounts at that path; the encoder weights are sent with the job. Importing this
+that every node mounts at that path; the encoder's ONNX graph is sent with the job. Importing this
 module imports Ray: only `--engine ray` does.
 """
 
@@ -18,7 +18,6 @@ import os
 import pickle
 import socket
 import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from facesim.config import PHOTOS_PER_ENCODER_CALL, RAY_CONNECT_TIMEOUT_S
+from facesim.embedder import onnx_bytes
 from facesim.errors import FacesimError
 from index.indexer import _missing, _one_line, _Outcome, _Task, examine_photos
 
@@ -36,7 +36,7 @@ try:
 except ImportError:  # the extra is not installed; ray_cluster says how to get it
     ray = None
 
-# torch and dlib are imported in the actors only: the driver just plans and writes.
+# The encoder and dlib are imported in the actors only: the driver just plans and writes.
 if TYPE_CHECKING:
     from facesim.detection import Detector
 
@@ -108,7 +108,7 @@ def ray_outcomes(tasks: list[_Task], detector: Detector, weights: Path) -> Itera
     results = photos.map_batches(
         PhotoWorker,
         # The weights travel with the job, so every node embeds with exactly the driver's model.
-        fn_constructor_kwargs={"weights": _read_weights(weights), "detector": detector},
+        fn_constructor_kwargs={"weights": onnx_bytes(weights), "detector": detector},
         batch_size=PHOTOS_PER_ENCODER_CALL,
         batch_format="numpy",
         # One actor per CPU, each holding one copy of the model; Ray Data's defaults restart an
@@ -123,13 +123,6 @@ def ray_outcomes(tasks: list[_Task], detector: Detector, weights: Path) -> Itera
             yield task, _unseen(task)
         else:
             yield task, outcome
-
-
-def _read_weights(weights: Path) -> bytes:
-    try:
-        return weights.read_bytes()
-    except OSError as exc:
-        raise FacesimError(f"encoder weights unreadable: {weights} ({exc.strerror or type(exc).__name__})") from None
 
 
 def _unseen(task: _Task) -> _Outcome:
@@ -149,16 +142,11 @@ class PhotoWorker:
     engine examines a chunk, their chips sharing one encoder call."""
 
     def __init__(self, weights: bytes, detector: Detector) -> None:
-        import torch
-
         from facesim.embedder import Embedder
 
-        # An actor holds one CPU; more torch threads would only compete with its neighbours.
-        torch.set_num_threads(1)
-        with tempfile.TemporaryDirectory(prefix="facesim-ray-") as folder:
-            path = Path(folder) / "encoder.pt"
-            path.write_bytes(weights)
-            self.embedder = Embedder(path)
+        # An actor holds one CPU; more threads would only compete with its neighbours. The graph
+        # arrives as bytes, which ONNX Runtime loads without a file.
+        self.embedder = Embedder(weights, threads=1)
         self.detector = detector
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

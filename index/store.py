@@ -37,15 +37,16 @@ finally:
     if _hide_pandas:
         del sys.modules["pandas"]
 
-if TYPE_CHECKING:  # the pipeline imports torch, which readers like `facesim info` never need
+if TYPE_CHECKING:  # the pipeline imports the encoder and dlib, which readers like `facesim info` never need
     from facesim.pipeline import Face
 
 PhotoStatus = Literal["indexed", "no_face", "error", "gone"]
 STATUSES: tuple[PhotoStatus, ...] = ("indexed", "no_face", "error", "gone")
 
-# Bumped whenever the schema below changes; a newer database is refused rather than misread, an
-# older one is migrated when opened (_migrate).
-SCHEMA_VERSION = 2
+# Bumped whenever the schema below (or the meaning of the tables index.persons and
+# index.constraints keep beside it) changes; a newer database is refused rather than misread, an
+# older one is migrated when opened (_create_schema).
+SCHEMA_VERSION = 4
 
 # AUTOINCREMENT matters: face ids are never reused, so a set of ids names one set of vectors and
 # the FAISS fingerprint cannot mistake new faces for deleted ones that had the same ids.
@@ -60,7 +61,8 @@ CREATE TABLE IF NOT EXISTS photos (
     error TEXT,
     n_faces INTEGER NOT NULL DEFAULT 0,
     model_id TEXT,
-    indexed_at TEXT
+    indexed_at TEXT,
+    detector TEXT
 );
 CREATE INDEX IF NOT EXISTS photos_status ON photos (status);
 CREATE INDEX IF NOT EXISTS photos_content ON photos (content_hash);
@@ -117,6 +119,7 @@ class PhotoRow:
     n_faces: int
     model_id: str | None
     indexed_at: str | None
+    detector: str | None = None  # None: examined before facesim recorded its detector
 
 
 @dataclass(frozen=True)
@@ -220,6 +223,10 @@ class Store:
                 self.db.executescript(_SCHEMA)
                 if version == 1:
                     self._merge_copies()
+                if version in (1, 2):
+                    self._rejects_from_pairs()
+                if version in (1, 2, 3):
+                    self._add_detector_column()
                 self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             self.db.commit()
         except BaseException:
@@ -240,6 +247,30 @@ class Store:
         for copy_id, path, size, mtime_ns, photo_id in self.db.execute(sql).fetchall():
             self.db.execute("DELETE FROM photos WHERE id = ?", [copy_id])
             self.db["photo_paths"].insert({"path": path, "photo_id": photo_id, "size": size, "mtime_ns": mtime_ns})
+
+    def _add_detector_column(self) -> None:
+        """Schema 4 records which detector examined each photo (`info` counts them, and a photo
+        without a face is looked at again by another detector); older rows read as unrecorded."""
+        if "detector" not in self.db["photos"].columns_dict:
+            self.db.execute("ALTER TABLE photos ADD COLUMN detector TEXT")
+
+    def _rejects_from_pairs(self) -> None:
+        """Schema 2 kept `facesim reject F P` as pairs "F differs from each face P held then", so two
+        faces rejected from one person one at a time could never be one person again. Schema 3
+        keeps what the user said, "F is not person P" (index.constraints), read back from the
+        correction each pair recorded."""
+        if not self.db["face_links"].exists():
+            return
+        from index.constraints import REJECTS_SCHEMA
+
+        for statement in REJECTS_SCHEMA.split(";"):
+            if statement.strip():
+                self.db.execute(statement)
+        old = "FROM face_links WHERE kind = 'different' AND correction LIKE 'reject %'"
+        for face, correction in self.db.execute(f"SELECT DISTINCT face_a, correction {old}").fetchall():
+            person = correction.split()[-1]
+            self.db["face_rejects"].insert({"face_id": face, "person_id": int(person), "correction": correction})
+        self.db.execute(f"DELETE {old}")
 
     def close(self) -> None:
         self.db.close()
@@ -344,6 +375,7 @@ class Store:
         model_id: str,
         faces: Sequence[Face] = (),
         error: str | None = None,
+        detector: str | None = None,
     ) -> int:
         """Writes a photo's row and replaces its faces in one transaction; returns the photo id.
 
@@ -363,6 +395,7 @@ class Store:
             "n_faces": len(faces),
             "model_id": model_id,
             "indexed_at": utc_now(),
+            "detector": detector,
         }
         photos = self.db["photos"]
         with self.db.atomic():
@@ -491,6 +524,15 @@ class Store:
         for status, count in self.db.execute("SELECT status, count(*) FROM photos GROUP BY status"):
             counts[status] = count
         return counts
+
+    def detector_counts(self) -> dict[str, int]:
+        """Photos examined (indexed or without a face) by each detector; "unrecorded" for photos
+        examined before the gallery recorded detectors."""
+        sql = (
+            "SELECT coalesce(detector, 'unrecorded'), count(*) FROM photos "
+            "WHERE status IN ('indexed', 'no_face') GROUP BY 1"
+        )
+        return dict(self.db.execute(sql).fetchall())
 
     def count_stale(self, model_id: str) -> int:
         """Indexed photos whose vectors some other model made; a re-embed is done at zero."""

@@ -21,3 +21,28 @@ def run_json(*args: str | Path) -> object:
     code, stdout, stderr = run(*args, "--json")
     assert code == 0, stderr
     return json.loads(stdout)
+
+
+def answers_of(stdout: str) -> list[dict]:
+    """`match --json` prints one JSON object per query photo, one per line."""
+    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
+
+
+def photo_rows(answers: list[dict]) -> list[dict]:
+    """Every listed photo of every query face, with the query face it answers."""
+    return [
+        {**photo, "query": answer["query"], "query_faces": answer["query_faces"], **_query_face(face)}
+        for answer in answers
+        for face in answer["faces"]
+        for photo in face["photos"]
+    ]
+
+
+def _query_face(face: dict) -> dict:
+    return {"query_face": face["query_face"], "query_box": face["query_box"]}
+
+
+def match_rows(*args: str | Path) -> list[dict]:
+    code, stdout, stderr = run("match", *args, "--json")
+    assert code == 0, stderr
+    return photo_rows(answers_of(stdout))

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from facesim.embedder import prepare_batch
 from facesim.images import load_rgb
 from facesim.training.augment import augment, random_jpeg, random_low_light
+from facesim.training.torch_embedder import prepare_batch
 
 from sample_gallery import SAMPLE_PHOTOS
 

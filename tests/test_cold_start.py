@@ -1,9 +1,9 @@
 """What each command imports, and the shipped HOG detector file.
 
-`import torch` alone takes about 1.7 s and 0.5 GB, so commands that never embed a face must not
-load it: these tests run the real CLI in a fresh interpreter and fail when a module-level import
-anywhere on a light path pulls in torch, dlib or pandas. (How long commands take is measured in
-benchmarks/cold_start.py, not here.)
+The encoder runs under ONNX Runtime, and torch (1.7 s and 0.5 GB to import) is only for training;
+commands that never embed a face must not load even the encoder. These tests run the real CLI in a
+fresh interpreter and fail when a module-level import anywhere on a light path pulls in torch,
+dlib or pandas. (How long commands take is measured in benchmarks/cold_start.py, not here.)
 """
 
 from __future__ import annotations
@@ -77,6 +77,25 @@ def test_gallery_commands_that_embed_nothing_skip_torch_and_dlib(
 ) -> None:
     loaded = loaded_modules(tmp_path, *command, "--index", empty_gallery, "--json")
     assert not loaded & EMBEDDING_ONLY
+
+
+def test_commands_that_embed_run_the_encoder_without_torch(tmp_path: Path) -> None:
+    """The encoder runs under ONNX Runtime: index, verify, match and clusters, every command a
+    gallery user runs, must work with torch absent (it is the train extra)."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("Abdullah_Gul_0001.jpg", "Abdullah_Gul_0002.jpg"):
+        (photos / name).write_bytes((SAMPLE_PHOTOS / name).read_bytes())
+    gallery = tmp_path / "gallery"
+    for command in (
+        ["index", photos, "--index", gallery, "--workers", "1"],
+        ["verify", photos / "Abdullah_Gul_0001.jpg", photos / "Abdullah_Gul_0002.jpg"],
+        ["match", photos / "Abdullah_Gul_0001.jpg", "--index", gallery],
+        ["clusters", "--index", gallery],
+    ):
+        loaded = loaded_modules(tmp_path, *command)
+        assert "onnxruntime" in loaded or command[0] == "clusters"
+        assert not loaded & TORCH, command[0]
 
 
 def test_indexer_parent_receiving_faces_from_workers_does_not_import_torch() -> None:

@@ -8,7 +8,6 @@ exist yet, and SQLite holds exactly what it committed.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sqlite3
@@ -21,6 +20,7 @@ from typer.testing import CliRunner
 from cli import app
 from facesim.config import GALLERY_DB_NAME, GALLERY_VECTORS_NAME, INDEX_BATCH_SIZE
 
+from cli_runs import answers_of, photo_rows
 from index_runs import (
     facesim,
     integrity_problems,
@@ -82,7 +82,7 @@ def test_second_indexer_fails_at_once_and_a_reader_sees_the_last_commit(tmp_path
             timeout=120,
         )
         assert reader.returncode == 0, reader.stderr
-        hits = json.loads(reader.stdout)
+        hits = photo_rows(answers_of(reader.stdout))
         # Every committed face and nothing else: the FAISS file does not exist yet, so the
         # reader built its index from SQLite's last commit, and left the file to the writer.
         assert len(hits) == frozen.faces

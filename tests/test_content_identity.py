@@ -3,6 +3,7 @@ they should, with the real pipeline on a few sample photos."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 from pathlib import Path
@@ -107,7 +108,8 @@ def test_copies_are_one_photo_listed_once_and_survive_the_original(tree, monkeyp
         assert (summary.duplicates, summary.indexed, summary.moved) == (4, 0, 0)
         assert faces_by_path(gallery) == before
         _, vectors = gallery.store.face_vectors()
-        for hits in match(gallery, vectors, top_k=20, model_id=gallery.model_id):
+        for answer in match(gallery, vectors, top_k=20, model_id=gallery.model_id):
+            hits = answer.matches
             assert len({hit.photo_id for hit in hits}) == len(hits)
         photo_ids = [row.id for row in gallery.store.photos_under(root / "ada")]
         others = gallery.store.other_paths(photo_ids)
@@ -252,3 +254,50 @@ def test_doctor_repair_moves_a_missing_photo_to_its_copy(tree):
     with Gallery.open(gallery_dir, create=False) as gallery:
         assert faces_by_path(gallery)[str(root / "copy.jpg")] == before
         assert gallery.store.status_counts()["gone"] == 0 and gallery.store.locations() == {}
+
+
+def test_copies_are_listed_with_their_photo_and_empty_files_are_errors(tree):
+    root, gallery_dir = tree
+    photo = sorted((root / "ada").iterdir())[0]
+    shutil.copy2(photo, root / "bob" / "copy.jpg")
+    for name in ("empty.jpg", "also_empty.jpg"):
+        (root / name).write_bytes(b"")
+    with Gallery.open(gallery_dir) as gallery:
+        summary = index_folder(gallery, root)
+    assert summary.duplicates == 1
+    assert sorted(path.name for path, message in summary.errors if message.endswith("not an image")) == [
+        "also_empty.jpg",
+        "empty.jpg",
+    ]
+    code, stdout, _ = run("photos", "--index", gallery_dir, "--json")
+    listed = {Path(row["path"]).name: row for row in json.loads(stdout)}
+    assert listed[photo.name]["other_paths"] == [str(root / "bob" / "copy.jpg")]
+    assert listed["empty.jpg"]["status"] == "error" and listed["empty.jpg"]["other_paths"] == []
+    code, stdout, _ = run("photos", "--index", gallery_dir, "--status", "indexed")
+    assert f"{root / 'bob' / 'copy.jpg'}\tcopy of {photo}" in stdout.splitlines()
+    with Gallery.open(gallery_dir) as gallery:  # a rerun keeps them as known bad files, not copies
+        again = index_folder(gallery, root)
+    assert (again.duplicates, len(again.known_errors), again.errors) == (0, 2, [])
+
+
+def test_retry_no_face_looks_again_at_photos_without_a_face(tree, monkeypatch):
+    root, gallery_dir = tree
+    seen: list[list[str]] = []
+    examine = indexer._examine_chunk
+
+    def spy(tasks, *args, **kwargs):
+        seen.append([Path(task.path).name for task in tasks])
+        return examine(tasks, *args, **kwargs)
+
+    with Gallery.open(gallery_dir) as gallery:
+        first = sorted(gallery.store.photos_by_path())[0]
+        gallery.store.db.execute("UPDATE photos SET status = 'no_face', n_faces = 0 WHERE path = ?", [first])
+        gallery.store.db.execute("DELETE FROM faces WHERE photo_id = (SELECT id FROM photos WHERE path = ?)", [first])
+        gallery.store.db.conn.commit()
+    monkeypatch.setattr(indexer, "_examine_chunk", spy)
+    code, stdout, stderr = run("photos", "--index", gallery_dir, "--status", "no_face")
+    assert stdout.splitlines() == [first] and "--retry-no-face" in stderr
+    with Gallery.open(gallery_dir) as gallery:
+        assert index_folder(gallery, root).no_face == 0 and seen == []
+        summary = index_folder(gallery, root, retry_no_face=True)
+    assert seen == [[Path(first).name]] and summary.indexed == 1

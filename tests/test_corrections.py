@@ -40,6 +40,8 @@ CARD = {
         },
         "params": {"dbscan": {"min_samples": 3}, "hdbscan": {"min_samples": 2}, "two-stage": {"core_cut": 0.7}},
     },
+    # New faces join persons by the match rule; here its nearest-face cut alone.
+    "matching": {"rule": {"cut": 1.0, "ratio": None, "cohort_z": None, "list_cut": 1.0}},
 }
 OTHER_RULES = [rule for rule in CARD["clustering"]["cuts"] if rule != "complete"]
 
@@ -56,18 +58,20 @@ def gallery(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, dict
     monkeypatch.setattr(model_card, "_cached", lambda path: CARD)
     rng = np.random.default_rng(0)
     centres = {name: _unit(rng, rng.normal(size=128), 0.0) for name in "ABC"}
-    faces: dict[str, list[int]] = {}
-    with Gallery.open(tmp_path / "g") as opened:
+    return tmp_path / "g", _three_photos_each(tmp_path / "g", rng, centres, 0.3)
+
+
+def _three_photos_each(index_dir: Path, rng: np.random.Generator, centres: dict, spread: float) -> dict[str, list[int]]:
+    """Three one-face photos of each person, /photos/<name><n>.jpg, clustered and stored; returns
+    each person's face ids."""
+    with Gallery.open(index_dir) as opened:
         opened.store.set_meta("model_id", MODEL)
         for name, centre in centres.items():
             for number in range(3):
-                _add_photo(opened, f"/photos/{name}{number}.jpg", _unit(rng, centre, 0.3))
-        for face_id, path in opened.store.db.execute(
-            "SELECT f.id, p.path FROM faces f JOIN photos p ON p.id = f.photo_id"
-        ):
-            faces.setdefault(Path(path).stem[0], []).append(face_id)
-    assert cli("clusters", "--index", tmp_path / "g").exit_code == 0
-    return tmp_path / "g", faces
+                _add_photo(opened, f"/photos/{name}{number}.jpg", _unit(rng, centre, spread))
+        faces = {name: _faces_named(opened, name) for name in centres}
+    assert cli("clusters", "--index", index_dir).exit_code == 0
+    return faces
 
 
 def _add_photo(opened: Gallery, path: str, vector: np.ndarray) -> None:
@@ -133,7 +137,7 @@ def test_a_contradiction_is_one_line_and_changes_nothing(gallery) -> None:
     (a,), (b,) = person_of(index_dir, faces["A"]), person_of(index_dir, faces["B"])
     assert cli("merge", a, b, "--index", index_dir).exit_code == 0
     before = persons(index_dir)
-    result = cli("reject", faces["B"][0], a, "--index", index_dir)
+    result = cli("reject", faces["B"][0], "--from", a, "--index", index_dir)
     assert result.exit_code == 2
     assert result.stderr.count("\n") == 1 and f"split {a}" in result.stderr
     assert persons(index_dir) == before
@@ -314,6 +318,218 @@ def test_info_counts_named_persons_and_faces_alone_and_the_sheet_shows_face_ids(
     assert cli("name", a, "Ada", "--index", index_dir).exit_code == 0
     assert cli("reject", faces["B"][0], "--index", index_dir).exit_code == 0
     info = json.loads(cli("info", "--index", index_dir, "--json").stdout)
-    assert (info["clusters"], info["named_persons"], info["faces_alone"], info["faces_in_no_person"]) == (3, 1, 1, 0)
+    assert (info["persons"], info["named_persons"], info["faces_alone"], info["faces_in_no_person"]) == (3, 1, 1, 0)
     sheet = cli("clusters", "--index", index_dir, "--export", "html", "--min-size", "1").stdout
     assert all(f'<figcaption class="face-id">face {face}</figcaption>' in sheet for face in faces["A"])
+
+
+def test_faces_rejected_one_at_a_time_can_still_be_one_person(gallery) -> None:
+    """The issue's report: rejecting two faces of a person one by one said only that each is not
+    that person, so the two new persons merge, and a face moves into the other's person."""
+    index_dir, faces = gallery
+    (a,) = person_of(index_dir, faces["A"])
+    first, second, third = faces["A"]
+    assert cli("reject", first, "--index", index_dir).exit_code == 0
+    assert cli("reject", second, "--index", index_dir).exit_code == 0
+    one, two = persons(index_dir)[first], persons(index_dir)[second]
+    assert len({one, two, a}) == 3
+    result = cli("merge", one, two, "--index", index_dir)
+    assert result.exit_code == 0, result.output
+    assert person_of(index_dir, [first, second]) == {one} and persons(index_dir)[third] == a
+    for args in (["--apply"], *(["--linkage", rule, "--apply"] for rule in OTHER_RULES)):
+        assert cli("clusters", "--index", index_dir, *args).exit_code == 0
+        assert (
+            len(person_of(index_dir, [first, second])) == 1 and persons(index_dir)[first] != persons(index_dir)[third]
+        )
+
+
+def test_reject_pulls_several_faces_out_as_one_person_or_each_alone(gallery) -> None:
+    index_dir, faces = gallery
+    (a,), (b,) = person_of(index_dir, faces["A"]), person_of(index_dir, faces["B"])
+    result = cli("reject", faces["A"][0], faces["A"][1], "--name", "Pulled", "--index", index_dir)
+    assert result.exit_code == 0, result.output
+    (pulled,) = person_of(index_dir, faces["A"][:2])
+    assert pulled not in (a, b) and persons(index_dir)[faces["A"][2]] == a
+    with Gallery.open(index_dir, create=False) as opened:
+        assert names(opened.store)[pulled] == "Pulled"
+    result = cli("reject", faces["B"][0], faces["B"][1], "--each", "--index", index_dir)
+    assert result.exit_code == 0, result.output
+    each = person_of(index_dir, faces["B"][:2])
+    assert len(each) == 2 and not each & {a, b, pulled}
+
+
+def test_reject_refuses_what_would_leave_nothing_or_put_one_photo_in_one_person(gallery) -> None:
+    index_dir, faces = gallery
+    result = cli("reject", *faces["C"], "--index", index_dir)
+    assert result.exit_code == 2 and f"faces {','.join(map(str, faces['C']))} are all of person" in result.stderr
+    with Gallery.open(index_dir, create=False) as opened:
+        _, vectors = opened.store.face_vectors([faces["A"][0], faces["B"][0]])
+        detected = [DetectedFace((x, 10, x + 40, 50), 1.0, ((1, 1),) * 5) for x in (10, 60)]
+        opened.store.record_photo(
+            "/photos/pair.jpg",
+            status="indexed",
+            content_hash="pair",
+            size=1,
+            mtime_ns=1,
+            model_id=MODEL,
+            faces=[Face(box, vector) for box, vector in zip(detected, vectors, strict=True)],
+        )
+    assert cli("clusters", "--index", index_dir).exit_code == 0  # the new faces join A and B
+    pair = sorted(set(persons(index_dir)) - {face for ids in faces.values() for face in ids})
+    assert [persons(index_dir)[face] for face in pair] == [persons(index_dir)[faces[name][0]] for name in "AB"]
+    before = persons(index_dir)
+    result = cli("reject", *pair, "--index", index_dir)
+    assert result.exit_code == 2 and "are in one photo" in result.stderr and "--each" in result.stderr
+    assert persons(index_dir) == before
+    assert cli("reject", *pair, "--each", "--index", index_dir).exit_code == 0
+    assert len(person_of(index_dir, pair)) == 2
+
+
+def test_move_several_faces_to_a_new_person_and_names_everywhere(gallery) -> None:
+    index_dir, faces = gallery
+    (a,), (b,), (c,) = (person_of(index_dir, faces[name]) for name in "ABC")
+    assert cli("name", a, "Ada", "--index", index_dir).exit_code == 0
+    assert cli("name", "ada", "Ada Lovelace", "--index", index_dir).exit_code == 0  # a rename, by name
+    result = cli("move", faces["A"][0], faces["A"][1], "new", "--index", index_dir)
+    assert result.exit_code == 0, result.output
+    (fresh,) = person_of(index_dir, faces["A"][:2])
+    assert (
+        fresh not in (a, b, c)
+        and result.stdout.strip() == f"faces {faces['A'][0]}, {faces['A'][1]} are now in person {fresh}"
+    )
+    result = cli("move", faces["A"][0], faces["A"][1], "Ada Lovelace", "--index", index_dir)
+    assert result.exit_code == 0, result.output  # moving back into a person they left is the user's word
+    assert person_of(index_dir, faces["A"]) == {a}
+    assert cli("name", b, "Bea", "--index", index_dir).exit_code == 0
+    result = cli("merge", "Ada Lovelace", "BEA", c, "--index", index_dir)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == f"persons {b}, {c} merged into person {a} (6 faces)"
+    assert person_of(index_dir, [face for ids in faces.values() for face in ids]) == {a}
+    assert "'Bea' was given up for 'Ada Lovelace'" in result.stderr
+    for args in (["merge", "Nobody", a], ["split", "Nobody"], ["reject", faces["A"][0], "--from", "Nobody"]):
+        result = cli(*args, "--index", index_dir)
+        assert result.exit_code == 2, args
+        assert result.stderr == "error: no person named 'Nobody'; `facesim clusters` lists ids and names\n", args
+
+
+def test_unreject_puts_a_face_back_and_split_undoes_a_reject(gallery) -> None:
+    index_dir, faces = gallery
+    (a,) = person_of(index_dir, faces["A"])
+    first, second, _ = faces["A"]
+    assert cli("reject", first, second, "--index", index_dir).exit_code == 0
+    (pulled,) = person_of(index_dir, [first, second])
+    result = cli("unreject", first, "--index", index_dir)
+    assert result.exit_code == 0 and result.stdout.strip() == f"face {first} is in person {a}"
+    assert persons(index_dir)[first] == a and persons(index_dir)[second] == pulled
+    assert cli("unreject", first, "--index", index_dir).exit_code == 2  # nothing left to take back
+    result = cli("split", pulled, "--index", index_dir)
+    assert result.exit_code == 0, result.output
+    assert person_of(index_dir, faces["A"]) == {a}  # the clustering's person again: the reject is undone
+
+
+def test_a_named_person_is_never_hidden_by_min_size(gallery) -> None:
+    index_dir, faces = gallery
+    assert cli("reject", faces["A"][0], "--name", "Lone", "--index", index_dir).exit_code == 0
+    shown = json.loads(cli("clusters", "--index", index_dir, "--json").stdout)
+    assert [person["name"] for person in shown if person["size"] == 1] == ["Lone"]
+    table = cli("clusters", "--index", index_dir).stdout
+    assert "Lone" in table
+
+
+def test_a_new_face_never_joins_a_person_it_was_rejected_from(gallery) -> None:
+    """A re-embedded face keeps its rejects and waits for the join: it must not rejoin."""
+    index_dir, faces = gallery
+    (a,) = person_of(index_dir, faces["A"])
+    face = faces["A"][0]
+    assert cli("reject", face, "--index", index_dir).exit_code == 0
+    with Gallery.open(index_dir, create=False) as opened:
+        opened.store.db.execute("DELETE FROM face_persons WHERE face_id = ?", [face])
+        opened.store.db.conn.commit()
+    assert cli("clusters", "--index", index_dir).exit_code == 0
+    assert persons(index_dir)[face] != a
+
+
+def test_a_gallery_of_the_old_version_keeps_its_rejects_as_what_the_user_said(gallery) -> None:
+    """Schema 2 stored `reject F P` as pairs against every face P held; opened now, they read as
+    "F is not P", so two faces rejected from one person can be merged."""
+    index_dir, faces = gallery
+    (a,) = person_of(index_dir, faces["A"])
+    first, second, third = faces["A"]
+    with Gallery.open(index_dir, create=False) as opened:
+        db = opened.store.db
+        db.execute("DROP TABLE face_rejects")
+        db.execute("UPDATE face_persons SET person_id = 90 WHERE face_id = ?", [first])
+        db.execute("UPDATE face_persons SET person_id = 91 WHERE face_id = ?", [second])
+        for face, others in ((first, (second, third)), (second, (third,))):
+            for other in others:
+                db.execute(
+                    "INSERT INTO face_links (kind, face_a, face_b, correction) VALUES ('different', ?, ?, ?)",
+                    [face, other, f"reject {face} {a}"],
+                )
+        db.execute("PRAGMA user_version = 2")
+        db.conn.commit()
+    result = cli("merge", 90, 91, "--index", index_dir)
+    assert result.exit_code == 0, result.output
+    with Gallery.open(index_dir, create=False) as opened:
+        assert sorted(opened.store.db.execute("SELECT face_id, person_id FROM face_rejects")) == [
+            (first, a),
+            (second, a),
+        ]
+    assert cli("clusters", "--index", index_dir, "--apply").exit_code == 0
+    assert person_of(index_dir, [first, second]) == {90} and persons(index_dir)[third] == a
+
+
+@pytest.fixture
+def two_in_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, dict[str, list[int]], dict]:
+    """Alice and Bob, close enough that the calibrated rule makes them one person, three photos
+    each, and Carol far from both; returns the gallery, each one's face ids and their centres."""
+    monkeypatch.setattr(model_card, "_cached", lambda path: CARD)
+    rng = np.random.default_rng(3)
+    alice = _unit(rng, rng.normal(size=128), 0.0)
+    towards = _unit(rng, rng.normal(size=128), 0.0)
+    towards = _unit(rng, towards - (towards @ alice) * alice, 0.0)
+    bob = _unit(rng, alice + 0.55 * towards, 0.0)  # about 0.53 from Alice; the cut is 1.0
+    centres = {"Alice": alice, "Bob": bob, "Carol": _unit(rng, rng.normal(size=128), 0.0)}
+    faces = _three_photos_each(tmp_path / "g", rng, centres, 0.1)
+    return tmp_path / "g", faces, {"rng": rng, **centres}
+
+
+def _faces_named(opened: Gallery, who: str) -> list[int]:
+    sql = "SELECT f.id FROM faces f JOIN photos p ON p.id = f.photo_id WHERE p.path LIKE ? ORDER BY f.id"
+    return [face for (face,) in opened.store.db.execute(sql, [f"/photos/{who}%"])]
+
+
+def test_a_person_holding_two_people_becomes_two_named_persons_in_two_commands_and_stays(two_in_one) -> None:
+    index_dir, faces, centres = two_in_one
+    (both,) = person_of(index_dir, faces["Alice"] + faces["Bob"])
+    assert cli("name", both, "Alice", "--index", index_dir).exit_code == 0
+    result = cli("reject", *faces["Bob"], "--name", "Bob", "--index", index_dir)
+    assert result.exit_code == 0, result.output
+    (bob,) = person_of(index_dir, faces["Bob"])
+    assert person_of(index_dir, faces["Alice"]) == {both} and bob != both
+    with Gallery.open(index_dir, create=False) as opened:
+        assert names(opened.store) == {both: "Alice", bob: "Bob"}
+        for who in ("Alice", "Bob"):
+            for number in (3, 4):
+                _add_photo(opened, f"/photos/{who}{number}.jpg", _unit(centres["rng"], centres[who], 0.1))
+        new = {who: _faces_named(opened, who)[3:] for who in ("Alice", "Bob")}
+    assert cli("clusters", "--index", index_dir).exit_code == 0  # the new faces join their persons
+    for args in ([], ["--apply"], ["--apply"], *(["--linkage", rule, "--apply"] for rule in ("average", "single"))):
+        if args:
+            assert cli("clusters", "--index", index_dir, *args).exit_code == 0, args
+        assert person_of(index_dir, faces["Alice"] + new["Alice"]) == {both}, args
+        assert person_of(index_dir, faces["Bob"] + new["Bob"]) == {bob}, args
+        shown = json.loads(cli("clusters", "--index", index_dir, "--json").stdout)
+        assert {person["name"]: person["size"] for person in shown if person["name"]} == {"Alice": 5, "Bob": 5}
+
+
+def test_an_export_says_on_stderr_which_faces_it_left_out(gallery) -> None:
+    index_dir, faces = gallery
+    assert cli("reject", faces["A"][0], "--index", index_dir).exit_code == 0
+    for args in (["--export", "csv"], ["--export", "json"], ["--json"]):
+        result = cli("clusters", "--index", index_dir, *args)
+        assert result.exit_code == 0
+        assert "note: left out 1 face of persons under --min-size 2 (--min-size 1 exports every face)" in result.stderr
+        assert "/photos/A0.jpg" not in result.stdout and "/photos/A1.jpg" in result.stdout
+        every = cli("clusters", "--index", index_dir, *args, "--min-size", "1")
+        assert every.stderr == "" and "/photos/A0.jpg" in every.stdout

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from facesim import detection
-from facesim.config import DETECTOR_WINDOW_PX, MIN_FACE_FRACTION, MIN_FACE_PX
+from facesim.config import DETECTOR_WINDOW_PX, MIN_FACE_FRACTION, MIN_FACE_PX, YUNET_MIN_FACE_PX
 from facesim.detection import (
     DetectionScale,
     _fallback_min_face,
@@ -79,7 +79,7 @@ def _face_of_width(width: float, canvas: tuple[int, int]) -> tuple[np.ndarray, t
     """The sample portrait resized so that its detected face box is `width` px wide, pasted in
     the middle of a grey canvas; returns the canvas and where the face's centre should be."""
     rgb = load_rgb(SAMPLE_PHOTO)
-    (face,) = detect_faces(rgb)
+    (face,) = detect_faces(rgb, "hog")
     factor = width / (face.box[2] - face.box[0])
     portrait = Image.fromarray(rgb).resize(
         (round(rgb.shape[1] * factor), round(rgb.shape[0] * factor)), Image.Resampling.LANCZOS
@@ -91,11 +91,12 @@ def _face_of_width(width: float, canvas: tuple[int, int]) -> tuple[np.ndarray, t
     return np.asarray(image), centre
 
 
+@pytest.mark.parametrize("detector", ["yunet", "hog"])
 @pytest.mark.parametrize("canvas", [(400, 300), (4000, 3000)], ids=["small photo", "12 MP photo"])
-def test_a_face_of_exactly_the_minimum_size_is_found_where_it_is(canvas: tuple[int, int]) -> None:
-    minimum = min_face_size(*canvas)
+def test_a_face_of_exactly_the_minimum_size_is_found_where_it_is(canvas: tuple[int, int], detector: str) -> None:
+    minimum = min_face_size(*canvas, YUNET_MIN_FACE_PX if detector == "yunet" else MIN_FACE_PX)
     rgb, (x, y) = _face_of_width(minimum, canvas)
-    faces = detect_faces(rgb)
+    faces = detect_faces(rgb, detector)
     assert len(faces) == 1
     left, top, right, bottom = faces[0].box
     assert abs((left + right) / 2 - x) < minimum / 4 and abs((top + bottom) / 2 - y) < minimum / 4
@@ -103,10 +104,11 @@ def test_a_face_of_exactly_the_minimum_size_is_found_where_it_is(canvas: tuple[i
     assert all(left - minimum / 2 <= px <= right + minimum / 2 for px, _ in faces[0].landmarks)
 
 
-def test_half_the_minimum_face_in_a_12_megapixel_photo_is_not_looked_for() -> None:
+@pytest.mark.parametrize("detector", ["yunet", "hog"])
+def test_half_the_minimum_face_in_a_12_megapixel_photo_is_not_looked_for(detector: str) -> None:
     rgb, _ = _face_of_width(min_face_size(4000, 3000) / 2, (4000, 3000))
-    assert not detect_faces(rgb)
-    assert detect_faces(rgb, min_face=min_face_size(4000, 3000) / 2)
+    assert not detect_faces(rgb, detector)
+    assert detect_faces(rgb, detector, min_face=min_face_size(4000, 3000) / 2)
 
 
 class _BlindHog:
@@ -144,7 +146,7 @@ def test_thorough_asks_the_cnn_where_hog_found_nothing_on_a_bounded_copy(monkeyp
     assert not detect_faces(rgb, "hog")
     (face,) = detect_faces(rgb, "thorough")
     assert cnn.calls == [(rgb.shape, 0)]  # 250 px: as it is, never upsampled
-    assert find_primary_face(rgb) == face  # one-face questions get the same fallback
+    assert find_primary_face(rgb, "hog") == face  # one-face questions get the same fallback
 
     big = np.asarray(Image.fromarray(rgb).resize((1600, 1600)))
     detect_faces(big, "thorough")

@@ -8,6 +8,7 @@ import io
 import json
 import shutil
 import subprocess
+from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -84,6 +85,8 @@ def test_hide_small_reports_hidden_faces(rows: list[ExportRow]) -> None:
     kept, hidden = hide_small(rows, min_size=2)
     assert {r.person_id for r in kept} == {5, 2} and hidden == 1
     kept, hidden = hide_small(rows, min_size=3)
+    assert {r.person_id for r in kept} == {5, 2} and hidden == 1  # person 2 is named: never hidden
+    kept, hidden = hide_small([replace(r, name="") for r in rows], min_size=3)
     assert {r.person_id for r in kept} == {5} and hidden == 3
     assert hide_small(rows, min_size=1) == (rows, 0)
 

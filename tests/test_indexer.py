@@ -237,8 +237,8 @@ def test_deleted_file_is_marked_gone_and_leaves_search(sample, tmp_path):
         assert (row.status, row.n_faces) == ("gone", 0)
         assert gallery.store.faces_of(row.id) == []
         assert_consistent(gallery)
-        (results,) = match(gallery, vector, top_k=5, model_id=gallery.model_id)
-        assert all(hit.path.name != names[0] for hit in results)
+        (answer,) = match(gallery, vector, top_k=5, model_id=gallery.model_id)
+        assert answer.matches and all(hit.path.name != names[0] for hit in answer.matches)
 
         shutil.copy2(sample / names[0], photos / names[0])
         summary = index_folder(gallery, photos)
@@ -392,7 +392,12 @@ def test_a_reembed_keeps_persons_names_and_corrections(sample, tmp_path, monkeyp
     from index.constraints import DIFFERENT, add_links, links
     from index.persons import cluster_gallery, names, previous_assignment, set_name
 
-    card = {"threshold": 1.1, "model_id": "model-a", "clustering": {"linkage": "complete", "cuts": {"complete": 1.1}}}
+    card = {
+        "threshold": 1.1,
+        "model_id": "model-a",
+        "clustering": {"linkage": "complete", "cuts": {"complete": 1.1}},
+        "matching": {"rule": {"cut": 1.1, "ratio": None, "cohort_z": None, "list_cut": 1.1}},
+    }
     monkeypatch.setattr(model_card, "_cached", lambda path: card)
     photos = copy_photos(sample, tmp_path / "photos", singles(sample)[:3] + ["group_01.jpg"])
     with Gallery.open(tmp_path / "g") as gallery:

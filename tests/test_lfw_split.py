@@ -141,3 +141,16 @@ def test_two_people_and_one_pair_of_images_are_enough() -> None:
     (same, (a, b, is_same)) = sample_pairs(labels, n_each=1, seed=0)
     assert same == (0, 2, True)
     assert not is_same and labels[a] != labels[b]
+
+
+def test_frozen_validation_people_hold_no_devtest_person_and_no_reserved_identity() -> None:
+    """The committed lists decide every split; they must keep the two rules the split code keeps."""
+    from facesim.training.sources import CELEBA_LABEL_PREFIX, frozen_validation_people, reserved_celeba_identities
+
+    from sample_gallery import lfw_root_or_skip
+
+    frozen = frozen_validation_people()
+    assert len(frozen["lfw"]) == 476 and len(frozen["celeba"]) == 1051  # the card's validation people
+    reserved = reserved_celeba_identities()
+    assert not {label.removeprefix(CELEBA_LABEL_PREFIX) for label in frozen["celeba"]} & reserved
+    assert_no_devtest(frozen["lfw"], LfwLayout(lfw_root_or_skip()))

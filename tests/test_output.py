@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from facesim import __version__
 from facesim.model_card import model_id
 
-from cli_runs import run, run_json
+from cli_runs import match_rows, run, run_json
 from sample_gallery import REPO, SAMPLE_DATA, SAMPLE_PHOTOS
 
 runner = CliRunner()
@@ -46,13 +46,13 @@ def test_piped_output_is_never_wrapped(gallery):
         text=True,
         check=True,
     )
-    rows = [line for line in done.stdout.splitlines() if str(photos) in line]
+    rows = [line for line in done.stdout.splitlines() if str(photos) in line and "│" in line]  # table rows
     assert len(rows) == 3 and any(str(query) in row for row in rows)
     done = subprocess.run(
         [sys.executable, "-m", "cli", "index", photos, "--index", index_dir], cwd=REPO, capture_output=True, text=True
     )
     first, second = done.stdout.splitlines()
-    assert first.startswith("photos 5:") and first.endswith("1 bad files from earlier runs")
+    assert first.startswith("photos 5:") and first.endswith("1 bad file from earlier runs")
     assert second.startswith(f"gallery {index_dir}:")
 
 
@@ -62,7 +62,7 @@ def test_json_paths_are_absolute_and_boxes_one_shape(gallery, monkeypatch):
     assert summary["gallery"]["path"] == str(index_dir) and summary["gallery"]["photos"] == 3
     monkeypatch.chdir(photos.parent)
     relative_index = index_dir.name
-    hits = run_json("match", "photos/group_01.jpg", "--index", relative_index)
+    hits = match_rows("photos/group_01.jpg", "--index", relative_index)
     assert hits and all(Path(hit["path"]).is_absolute() and hit["path"].startswith(str(photos)) for hit in hits)
     assert all(len(hit["box"]) == len(hit["query_box"]) == 4 for hit in hits)
     assert {hit["query_faces"] for hit in hits} == {GROUP_FACES} and all(hit["other_paths"] == [] for hit in hits)
@@ -86,7 +86,8 @@ def test_info_and_doctor_agree_and_info_text_is_words(gallery):
     assert info["photo_status"] == {"indexed": 3, "no_face": 1, "error": 1, "gone": 0}
     code, stdout, _ = run("info", "--index", index_dir)
     assert code == 0 and "{" not in stdout and "'" not in stdout
-    assert "photo status: 3 indexed, 1 without a face, 1 errors, 0 gone" in stdout
+    assert "photo status: 3 indexed, 1 without a face, 1 error, 0 gone" in stdout
+    assert "3 photos, " in stdout and " persons" in stdout and "clusters" not in stdout
 
 
 def test_clusters_output_without_export_is_an_error(gallery, tmp_path):
@@ -116,6 +117,9 @@ def test_photos_without_a_face_can_be_listed(gallery):
     assert [p["path"] for p in run_json("photos", "--index", index_dir, "--status", "error")] == [
         str(photos / "bad_text.png")
     ]
+    code, stdout, _ = run("photos", "--index", index_dir, "--status", "error")
+    (path, error) = stdout.strip().split("\t")  # the path once, then what is wrong with it
+    assert path == str(photos / "bad_text.png") and error and path not in error
     code, _, stderr = run("photos", "--index", index_dir, "--status", "faceless")
     assert code == 2 and len(stderr.strip().splitlines()) == 1
 
@@ -126,3 +130,46 @@ def test_match_says_how_many_faces_the_query_has_and_which_was_searched(gallery)
     assert code == 0 and f"shows {GROUP_FACES} faces; searched the largest, box" in stderr
     code, _, stderr = run("match", photos / "Salma_Hayek_0001.jpg", "--index", index_dir)
     assert code == 0 and "faces" not in stderr
+
+
+def test_a_narrow_terminal_breaks_the_summary_between_phrases_only(monkeypatch):
+    from rich.console import Console
+
+    import cli
+
+    phrases = ["44 indexed", "51 faces", "0 unchanged", "1 without a face", "3 errors", "1 duplicate"]
+    for width in range(20, 90, 7):
+        terminal = Console(force_terminal=True, width=width, highlight=False, record=True)
+        monkeypatch.setattr(cli, "out", terminal)
+        cli._print_phrases("photos 48: ", phrases)
+        lines = terminal.export_text().splitlines()
+        text = " ".join(lines).removeprefix("photos 48:")
+        assert [piece.strip() for piece in text.split(",")] == phrases, width
+        pieces = [piece.strip() for line in lines for piece in line.removeprefix("photos 48:").split(",")]
+        assert [piece for piece in pieces if piece] == phrases, width  # no phrase is cut across two lines
+        assert all(len(line) <= width for line in lines if line.count(",") > 1), width
+
+
+def test_the_query_photo_is_marked_as_itself(gallery):
+    photos, index_dir, _ = gallery
+    query = photos / "Salma_Hayek_0001.jpg"
+    hits = match_rows(query, "--index", index_dir, "--top-k", "3")
+    assert [hit["query_photo"] for hit in hits] == [Path(hit["path"]) == query for hit in hits]
+    assert sum(hit["query_photo"] for hit in hits) == 1
+    code, stdout, _ = run("match", query, "--index", index_dir, "--top-k", "3")
+    assert code == 0 and stdout.count("(the query photo)") == 1
+
+
+def test_verify_on_a_group_photo_points_at_all_faces(gallery):
+    photos, _, _ = gallery
+    code, stdout, _ = run("verify", photos / "group_01.jpg", photos / "Salma_Hayek_0001.jpg")
+    assert code == 0 and f"shows {GROUP_FACES} faces; compared the largest" in stdout
+    assert "(--all-faces compares every face)" in stdout
+    code, stdout, _ = run("verify", photos / "group_01.jpg", photos / "Salma_Hayek_0001.jpg", "--all-faces")
+    assert code == 0 and "compared the closest" in stdout and "--all-faces" not in stdout
+
+
+@pytest.mark.parametrize("command", [[], ["name"], ["move"], ["reject"], ["clusters"]])
+def test_help_shows_no_python_types_and_no_braces(command):
+    code, stdout, _ = run(*command, "--help")
+    assert code == 0 and "<bool>" not in stdout and "<str>" not in stdout and "{" not in stdout

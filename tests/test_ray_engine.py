@@ -105,7 +105,7 @@ def test_ray_engine_builds_the_local_engines_gallery_and_skips_by_hash(cluster, 
     touched = sorted(photos.glob("*_0001.jpg"))[0]
     os.utime(touched, ns=(1, 1))
     again = json.loads(run_cli(*ray_args).stdout)
-    assert again["skipped"] == again["photos_seen"] == first["photos_seen"]
+    assert again["unchanged"] == again["photos_seen"] == first["photos_seen"]
     assert table(ray_db, "SELECT mtime_ns FROM photos WHERE path = ?", str(touched)) == [(1,)]
     assert integrity_problems(ray_db) == []
 
@@ -123,7 +123,7 @@ def test_ray_run_killed_mid_run_resumes_and_indexes_every_photo_once(cluster, tm
     assert INDEX_BATCH_SIZE <= committed < len(copies)
 
     resumed = json.loads(run_cli(*args, "--json").stdout)
-    assert resumed["skipped"] == committed
+    assert resumed["unchanged"] == committed
     assert resumed["indexed"] == len(copies) - committed
     assert snapshot(db).photos == snapshot(db).faces == len(copies)
     assert integrity_problems(db) == []

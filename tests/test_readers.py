@@ -49,7 +49,7 @@ def test_readers_answer_during_a_run_and_persons_catch_up_at_its_end(tmp_path: P
         assert info.returncode == 0, info.stderr
         counts = json.loads(info.stdout)
         assert (counts["photos"], counts["faces"]) == (frozen.photos, frozen.faces)
-        assert counts["clusters"] == before["clusters"]
+        assert counts["persons"] == before["persons"]
         listed = cli("photos", "--index", gallery, "--json")
         assert listed.returncode == 0 and len(json.loads(listed.stdout)) == frozen.photos
         shown = cli("clusters", "--index", gallery, "--min-size", "1", "--json")

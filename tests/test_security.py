@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 
 from cli import app
 from facesim.config import WEIGHTS_PATH
-from facesim.embedder import load_encoder
 from facesim.errors import FacesimError
+from facesim.training.torch_embedder import load_encoder
 
 from sample_gallery import SAMPLE_PHOTOS
 

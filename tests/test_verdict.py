@@ -1,6 +1,6 @@
-"""The same-person verdict at the model card's threshold: verify and match flip between a distance
-just under it and one just over it, whatever the card says, and clusters flip at the card's
-calibrated clustering cut for the linkage in use.
+"""The same-person verdicts at the model card's calibrated values: verify flips between a distance
+just under the threshold and one just over it, match at the card's match rule, and clusters at
+the card's clustering cut for the linkage in use, whatever the card says.
 
 The card's threshold is replaced by values far from the shipped one, so a command that used its
 own constant (or a scaled copy of the threshold) gives the wrong verdict on one side."""
@@ -22,6 +22,7 @@ from facesim.pipeline import Face
 from index.clustering import cluster_faces
 from index.gallery import Gallery
 
+from cli_runs import answers_of, photo_rows
 from unit_vectors import at_distance
 
 runner = CliRunner()
@@ -44,6 +45,11 @@ def face(vector: np.ndarray) -> Face:
     return Face(DetectedFace((10, 10, 50, 50), 1.0, LANDMARKS), vector)
 
 
+def match_cuts(threshold: float) -> dict[str, float]:
+    """A calibrated match rule's cut and listing cut, apart from the threshold as real ones are."""
+    return {"cut": round(threshold * 0.85, 4), "list_cut": round(threshold * 0.95, 4)}
+
+
 def cluster_cuts(threshold: float) -> dict[str, float]:
     """Calibrated cuts that differ from the threshold and from each other, as real ones do."""
     return {"complete": round(threshold * 1.05, 4), "average": round(threshold * 0.85, 4)}
@@ -58,6 +64,7 @@ def card_threshold(monkeypatch: pytest.MonkeyPatch):
             "threshold": value,
             "model_id": MODEL,
             "clustering": {"linkage": "average", "cuts": cluster_cuts(value)},
+            "matching": {"rule": {**match_cuts(value), "ratio": None, "cohort_z": None}},
         }
         monkeypatch.setattr(model_card, "_cached", lambda path: card)
 
@@ -116,18 +123,22 @@ def test_verify_flips_at_the_card_threshold(card_threshold, photos, limit: float
 
 @pytest.mark.parametrize("limit", THRESHOLDS)
 @pytest.mark.parametrize(("offset", "same"), SIDES)
-def test_match_flips_at_the_card_threshold(
+def test_match_flips_at_the_cards_match_cut_not_the_threshold(
     card_threshold, photos, tmp_path: Path, limit: float, offset: float, same: bool
 ) -> None:
+    """A face against a gallery is the match rule's question: its cut, not the pair threshold."""
     card_threshold(limit)
     anchor = unit(0)
-    index_dir = gallery_of(tmp_path / "g", [at_distance(anchor, limit + offset, 1)])
+    cut = match_cuts(limit)["cut"]
+    index_dir = gallery_of(tmp_path / "g", [at_distance(anchor, cut + offset, 1)])
     photos["query.jpg"] = face(anchor)
     result = runner.invoke(app, ["match", "query.jpg", "--index", str(index_dir), "--json"])
     assert result.exit_code == 0, result.stderr
-    (hit,) = json.loads(result.stdout)
-    assert hit["distance"] == pytest.approx(limit + offset, abs=1e-4)
-    assert hit["same_person"] is same
+    (answer,) = answers_of(result.stdout)
+    (query_face,) = answer["faces"]
+    (hit,) = query_face["photos"]
+    assert hit["distance"] == pytest.approx(cut + offset, abs=1e-4)
+    assert hit["same_person"] is same and query_face["nobody"] is not same
 
 
 @pytest.mark.parametrize("linkage", ["complete", "average"])
@@ -162,18 +173,20 @@ def test_grown_groups_merge_only_when_the_verdict_holds(linkage: str, offset: fl
     assert bool(labels[0] == labels[2]) is same
 
 
-def test_match_all_lists_every_face_under_the_threshold_and_no_other(card_threshold, photos, tmp_path: Path) -> None:
+def test_match_all_lists_every_face_under_the_match_cut_and_no_other(card_threshold, photos, tmp_path: Path) -> None:
     """More same-person faces than --top-k: --all widens the search until it reaches the first
-    face over the threshold, and lists each face's id."""
+    face over the rule's listing cut, and lists each face's id. The gallery keeps no persons, so
+    each face far from the others is a person of its own, answered on its own distance."""
     limit = 1.0
     card_threshold(limit)
+    cuts = match_cuts(limit)
     anchor = unit(0)
-    near = [at_distance(anchor, limit - 0.01 * (k + 1), k + 1) for k in range(15)]
-    far = [at_distance(anchor, limit + 0.05 + 0.01 * k, 100 + k) for k in range(40)]
+    near = [at_distance(anchor, cuts["cut"] - 0.01 * (k + 1), k + 1) for k in range(15)]
+    far = [at_distance(anchor, cuts["list_cut"] + 0.05 + 0.01 * k, 100 + k) for k in range(40)]
     index_dir = gallery_of(tmp_path / "g", near + far)
     photos["query.jpg"] = face(anchor)
     args = ["match", "query.jpg", "--index", str(index_dir), "--json", "--top-k", "2"]
-    assert len(json.loads(runner.invoke(app, args).stdout)) == 2
-    hits = json.loads(runner.invoke(app, [*args, "--all"]).stdout)
+    assert len(photo_rows(answers_of(runner.invoke(app, args).stdout))) == 2
+    hits = photo_rows(answers_of(runner.invoke(app, [*args, "--all"]).stdout))
     assert len(hits) == 15 and all(hit["same_person"] for hit in hits)
     assert sorted(hit["face_id"] for hit in hits) == list(range(1, 16))

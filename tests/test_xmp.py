@@ -1,5 +1,6 @@
-"""XMP sidecars: MWG face regions a real RDF parser reads back, one per photo in a mirrored tree,
-the names users gave, and photos left untouched."""
+"""XMP sidecars: MWG face regions a real RDF parser reads back, one per photo and copy beside it
+(or in a mirrored tree), the names users gave, sidecars the user had kept, and photos left
+untouched."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typer.testing import CliRunner
 from cli import app
 from facesim.images import upright_size
 from index.export import ExportRow
-from index.xmp import sidecar_xml, write_xmp_sidecars
+from index.xmp import sidecar_path, sidecar_xml, write_xmp_sidecars
 
 from sample_gallery import SAMPLE_PHOTOS
 
@@ -69,7 +70,7 @@ def test_sidecars_mirror_the_photo_tree_and_leave_photos_untouched(tmp_path: Pat
     before = {p: hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in (first, second)}
     rows = [_row(1, "Jimmy", 1, Path(first), (67, 80, 175, 187)), _row(2, "", 2, Path(second), (40, 60, 150, 170))]
     out = tmp_path / "xmp"
-    assert write_xmp_sidecars(rows, out) == 2
+    assert write_xmp_sidecars(rows, out).written == 2
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.xmp")) == [
         "2019/trip/a.jpg.xmp",
         "2020/b.jpg.xmp",
@@ -81,7 +82,56 @@ def test_sidecars_mirror_the_photo_tree_and_leave_photos_untouched(tmp_path: Pat
     assert {p: hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in (first, second)} == before
 
 
-def test_clusters_export_xmp_needs_an_output_folder(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["clusters", "--index", str(tmp_path / "none"), "--export", "xmp"])
-    assert result.exit_code != 0
-    assert "--output DIR" in result.output and "Traceback" not in result.output
+def test_sidecars_go_beside_every_copy_and_never_over_one_the_user_had(tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    (photos / "backup").mkdir(parents=True)
+    photo = Path(shutil.copy(SAMPLE_PHOTOS / "Jimmy_Carter_0002.jpg", photos / "a.jpg"))
+    copy = Path(shutil.copy(photo, photos / "backup" / "a copy.jpg"))
+    other = Path(shutil.copy(SAMPLE_PHOTOS / "rotated_exif.jpg", photos / "b.jpg"))
+    theirs = photos / "b.jpg.xmp"
+    theirs.write_text("<x:xmpmeta>digiKam's rating</x:xmpmeta>\n")
+    rows = [
+        ExportRow(1, "Jimmy", 1, str(photo), (67, 80, 175, 187), 0.1, other_paths=(str(copy),)),
+        _row(2, "", 2, other, (40, 60, 150, 170)),
+    ]
+    done = write_xmp_sidecars(rows)
+    assert (done.written, done.kept, done.unreadable) == (2, (str(theirs),), 0)
+    assert theirs.read_text() == "<x:xmpmeta>digiKam's rating</x:xmpmeta>\n"
+    for place in (photo, copy):
+        _, regions = _regions(sidecar_path(place).read_text())
+        assert [str(region["name"]) for region in regions] == ["Jimmy"]
+    renamed = [ExportRow(1, "Jimmy Carter", 1, str(photo), (67, 80, 175, 187), 0.1)]
+    assert write_xmp_sidecars(renamed).written == 1  # facesim's own sidecar is brought up to date
+    assert "Jimmy Carter" in (photos / "a.jpg.xmp").read_text()
+    assert write_xmp_sidecars(rows, replace=True).kept == ()
+    assert "digiKam" not in theirs.read_text()
+
+
+def test_the_other_naming_is_the_photo_stem_and_a_shared_stem_is_not_overwritten(tmp_path: Path) -> None:
+    jpg = Path(shutil.copy(SAMPLE_PHOTOS / "Jimmy_Carter_0002.jpg", tmp_path / "a.jpg"))
+    png = tmp_path / "a.png"
+    png.write_bytes(jpg.read_bytes())  # any readable image: only its size is read
+    rows = [_row(1, "Jimmy", 1, jpg, (67, 80, 175, 187)), _row(2, "Other", 2, png, (0, 0, 10, 10))]
+    done = write_xmp_sidecars(rows, naming="name.xmp")
+    assert sidecar_path(jpg, "name.xmp") == tmp_path / "a.xmp"
+    assert (done.written, done.kept) == (1, (str(tmp_path / "a.xmp"),))
+    _, regions = _regions((tmp_path / "a.xmp").read_text())
+    assert [str(region["name"]) for region in regions] == ["Jimmy"]
+
+
+def test_clusters_export_xmp_writes_beside_the_photos(tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("Jimmy_Carter_0002.jpg", "Jimmy_Carter_0003.jpg", "no_face.jpg"):
+        shutil.copy(SAMPLE_PHOTOS / name, photos / name)
+    index = ["--index", str(tmp_path / "g")]
+    assert runner.invoke(app, ["index", str(photos), *index]).exit_code == 0
+    result = runner.invoke(app, ["clusters", *index, "--export", "xmp", "--min-size", "1"])
+    assert result.exit_code == 0, result.output
+    assert "wrote 2 XMP sidecars beside the photos" in result.stderr
+    assert sorted(path.name for path in photos.glob("*.xmp")) == [
+        "Jimmy_Carter_0002.jpg.xmp",
+        "Jimmy_Carter_0003.jpg.xmp",
+    ]
+    result = runner.invoke(app, ["clusters", *index, "--export", "xmp", "--xmp-naming", "photo.xmp"])
+    assert result.exit_code == 2 and "name.jpg.xmp or name.xmp" in result.stderr

@@ -9,6 +9,7 @@ before a single image is opened.
 
 from __future__ import annotations
 
+import json
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ import numpy as np
 from facesim.config import DETECTOR_WINDOW_PX
 from facesim.detection import DetectedFace, detect_faces, face_from_box, primary_face
 from facesim.errors import FacesimError
-from facesim.training.lfw import VALIDATION_FRACTION, LfwLayout, assert_no_devtest
+from facesim.training.lfw import VALIDATION_FRACTION, LfwLayout, assert_no_devtest, split_people
 
 CELEBA_RESERVED_PATH = Path(__file__).resolve().parent / "celeba_reserved_identities.txt"
 CELEBA_IDENTITY_FILE = "identity_CelebA.txt"
@@ -35,6 +36,18 @@ UTKFACE_PAD_FRACTION = 0.5
 # are as large as LFW's. LFW keeps its earlier share (lfw.VALIDATION_FRACTION), so its validation
 # people, and every number measured on them, stay comparable across releases.
 CELEBA_VALIDATION_FRACTION = 0.2
+
+
+# Each labelled source's validation people, fixed once (the file's _about says how).
+VALIDATION_PEOPLE_PATH = Path(__file__).with_name("validation_people.json")
+
+
+def frozen_validation_people(path: Path = VALIDATION_PEOPLE_PATH) -> dict[str, set[str]]:
+    """A split recomputed from the faces a detector finds would move people between training and
+    validation whenever detection changes, and a model would then be scored on people it learnt
+    from; so the split made for encoder 4 is kept as lists."""
+    lists = json.loads(path.read_text())
+    return {source: set(people) for source, people in lists.items() if not source.startswith("_")}
 
 
 @dataclass(frozen=True)
@@ -154,6 +167,16 @@ def utkface_source(root: Path) -> FaceSource:
         refuse=lambda labels: None,  # unlabelled: no identity to refuse (it may hold LFW people by chance)
         terms="UTKFace (Zhang, Song and Qi, 2017): non-commercial research purposes only; no identity labels",
     )
+
+
+def validation_people(source: FaceSource, people: set[str]) -> set[str]:
+    """Which of `people` (labels of one labelled source) are held out: the frozen ones where they
+    are this source's; another data set under the same name (a test's synthetic tree) is split as
+    the lists were made."""
+    if source.validation_fraction is None:
+        raise FacesimError(f"{source.name} has no identities to validate on")
+    frozen = frozen_validation_people().get(source.name, set()) & people
+    return frozen or set(split_people(sorted(people), source.validation_fraction)[1])
 
 
 def mirrored_for_teacher(path: str) -> bool:

@@ -15,11 +15,11 @@ import numpy as np
 import torch
 
 from facesim.config import INPUT_SIZE
-from facesim.embedder import prepare_batch, save_encoder
 from facesim.encoder import FaceEncoder
 from facesim.training.augment import augment
 from facesim.training.chipset import ChipSet
 from facesim.training.losses import contrastive_loss, distillation_loss
+from facesim.training.torch_embedder import prepare_batch, save_encoder
 
 # An epoch over the full pool takes several minutes on a laptop CPU; a run killed mid-epoch
 # loses at most this many steps.

@@ -11,14 +11,22 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from facesim.config import CHIP_PADDING, CHIP_SIZE, INPUT_SIZE
-from facesim.embedder import Embedder
+from facesim.config import (
+    CHIP_PADDING,
+    CHIP_SIZE,
+    INPUT_SIZE,
+    YUNET_BOX_SCALE,
+    YUNET_SCORE_THRESHOLD,
+    YUNET_SHA256,
+)
 from facesim.encoder import ARCHITECTURE
 from facesim.model_card import card_or_empty
+from facesim.training.torch_embedder import load_encoder
 from facesim.training.trainer import TrainSettings
 
 
-def _model_id(weights: Path) -> str:
+def model_id_of(weights: Path) -> str:
+    """Names weights by their bytes, as the card and the caches of their vectors know them."""
     digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:12]
     return f"{ARCHITECTURE}-{digest}"
 
@@ -27,9 +35,9 @@ def training_card(
     weights: Path, summary: dict[str, Any], settings: TrainSettings, result: dict[str, Any], command: str
 ) -> dict[str, Any]:
     """summary: the data description of `workflow.split_pool` (counted from the chips used)."""
-    model = Embedder(weights).model
+    model = load_encoder(weights)
     return {
-        "model_id": _model_id(weights),
+        "model_id": model_id_of(weights),
         "architecture": {
             "name": ARCHITECTURE,
             "description": "residual CNN (PReLU, batch norm), flattening head, 128-d unit-length output",
@@ -37,6 +45,7 @@ def training_card(
             **model.config,
         },
         "input": {
+            "detection": DETECTION,
             "alignment": "dlib 5-point landmarks, dlib.get_face_chip",
             "chip_size": CHIP_SIZE,
             "chip_padding": CHIP_PADDING,
@@ -54,6 +63,15 @@ def training_card(
             **lineage(settings),
         },
     }
+
+
+# How the gallery finds the faces it embeds; the training chips came from the sources' own
+# detection (facesim/training/sources.py), which the card's training.split records.
+DETECTION = (
+    f"YuNet (OpenCV Zoo, MIT licence, sha256 {YUNET_SHA256}), score >= {YUNET_SCORE_THRESHOLD}, its box "
+    f"drawn as dlib's (same centre, {YUNET_BOX_SCALE}x its width) for dlib's 5-point model; dlib HOG, CNN "
+    "and thorough on request"
+)
 
 
 def objective(settings: TrainSettings) -> str:

@@ -7,16 +7,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from facesim.config import INPUT_SIZE, MODEL_CARD_PATH, WEIGHTS_PATH, cache_dir
-from facesim.embedder import Embedder, load_encoder
+from facesim.config import INPUT_SIZE, MODEL_CARD_PATH, ONNX_PATH, WEIGHTS_PATH, cache_dir
+from facesim.embedder import Embedder
 from facesim.model_card import card_or_empty, write_card
+from facesim.model_files import file_sha256
 from facesim.training.chip_cache import CACHE_VERSION, build_source_cache, load_source_cache, source_cache_dir
 from facesim.training.chipset import ChipSet
-from facesim.training.lfw import DEVTEST_PAIRS, SPLIT_SEED, VALIDATION_FRACTION, LfwLayout, sample_pairs, split_people
+from facesim.training.lfw import DEVTEST_PAIRS, SPLIT_SEED, VALIDATION_FRACTION, LfwLayout, sample_pairs
 from facesim.training.metrics import best_f1_threshold, stranger_hits, verification_report
 from facesim.training.pack import PACK_QUALITY, write_pack
 from facesim.training.pair_eval import chips_for_pairs, pair_distances, read_pairs_csv
@@ -27,9 +28,13 @@ from facesim.training.sources import (
     lfw_source,
     reserved_celeba_identities,
     utkface_source,
+    validation_people,
 )
-from facesim.training.trainer import TrainSettings, train
-from facesim.training.training_card import training_card
+from facesim.training.torch_extra import require_torch
+from facesim.training.validation_faces import cached_vectors, validation_chips
+
+if TYPE_CHECKING:
+    from facesim.training.trainer import TrainSettings
 
 CALIBRATION_PAIRS_EACH = 1000
 CALIBRATION_SEED = 1
@@ -72,8 +77,9 @@ def load_pool(sources: list[FaceSource], cache: Path | None, log: Callable[[str]
 def split_pool(
     roots: DataRoots, cache: Path | None, log: Callable[[str], None] = print
 ) -> tuple[ChipSet, ChipSet, dict[str, Any]]:
-    """Training and validation chips, split by person within each labelled source; unlabelled
-    sources only train. The summary is counted from the chips actually used."""
+    """Training and validation chips, split by person within each labelled source (by the frozen
+    lists where a source has one); unlabelled sources only train. The summary is counted from the
+    chips actually used."""
     sources = face_sources(roots)
     pools = load_pool(sources, cache, log)
     train_parts, val_parts, summary = [], [], {}
@@ -82,8 +88,7 @@ def split_pool(
         labelled = source.validation_fraction is not None
         in_val = np.zeros(len(data.labels), dtype=bool)
         if labelled:
-            _, val_people = split_people(sorted(set(data.labels)), source.validation_fraction)
-            val_set = set(val_people)
+            val_set = validation_people(source, set(data.labels))
             in_val = np.array([label in val_set for label in data.labels], dtype=bool)
         train, val = data.subset(np.flatnonzero(~in_val)), data.subset(np.flatnonzero(in_val))
         train_parts.append(train)
@@ -132,6 +137,11 @@ def train_encoder(
     resume: bool = True,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
+    require_torch()
+    from facesim.training.torch_embedder import load_encoder
+    from facesim.training.trainer import train
+    from facesim.training.training_card import training_card
+
     start = load_encoder(Path(settings.init_from)) if settings.init_from else None
     train_data, _, summary = split_pool(roots, cache, log)
     checkpoint = checkpoint_path(weights, cache)
@@ -188,12 +198,44 @@ def transfer_report(per_source: dict[str, tuple[np.ndarray, np.ndarray]], thresh
     return report
 
 
+def chip_embedder(weights: Path = ONNX_PATH) -> Callable[[np.ndarray], np.ndarray]:
+    """What embeds chips for a weights file: an exported .onnx graph runs as the gallery runs it;
+    a .pt file (a candidate not exported yet) needs torch, the train extra."""
+    if Path(weights).suffix == ".pt":
+        require_torch()
+        from facesim.training.torch_embedder import TorchEmbedder
+
+        return TorchEmbedder(weights).embed
+    return Embedder(weights).embed
+
+
 def validation_vectors(
-    roots: DataRoots, weights: Path = WEIGHTS_PATH, cache: Path | None = None
+    roots: DataRoots, weights: Path = ONNX_PATH, cache: Path | None = None
 ) -> tuple[ChipSet, np.ndarray]:
     """The held-out people's chips of every labelled source, and the encoder's vectors of them."""
     _, val_data, _ = split_pool(roots, cache)
-    return val_data, Embedder(weights).embed(np.asarray(val_data.chips))
+    return val_data, chip_embedder(weights)(np.asarray(val_data.chips))
+
+
+def held_out_faces(
+    roots: DataRoots, weights: Path = ONNX_PATH, cache: Path | None = None, log: Callable[[str], None] = print
+) -> tuple[list[str], list[str], np.ndarray]:
+    """(sources, labels, vectors) of the people validation_vectors holds out, without the chip
+    cache of the whole pool (facesim.training.validation_faces): what `calibrate --match-only`
+    recalibrates the match rule on in minutes, on whatever weights and detector are current."""
+    embed = chip_embedder(weights)
+    weights_id = file_sha256(weights)[:16]
+    sources: list[str] = []
+    labels: list[str] = []
+    parts = []
+    for source in face_sources(roots):
+        if source.validation_fraction is None:
+            continue
+        chips, source_labels, _ = validation_chips(source, cache, log)
+        parts.append(cached_vectors(chips, weights_id, embed, cache))
+        sources += [source.name] * len(source_labels)
+        labels += source_labels
+    return sources, labels, np.concatenate(parts)
 
 
 def calibrate_encoder(
@@ -238,7 +280,7 @@ def _gallery_prevalence_rule(
 
 
 def evaluate_pairs(
-    pairs_source: Path | None, lfw_root: Path | None, threshold: float, weights: Path = WEIGHTS_PATH
+    pairs_source: Path | None, lfw_root: Path | None, threshold: float, weights: Path = ONNX_PATH
 ) -> dict[str, Any]:
     """Accuracy at the shipped threshold on LFW DevTest (default) or a CSV of pairs."""
     if pairs_source is not None:
@@ -251,8 +293,7 @@ def evaluate_pairs(
         raise ValueError("need a pairs CSV or an LFW root")
     started = time.time()
     chips = chips_for_pairs(pairs)
-    embedder = Embedder(weights)
-    distances, same = pair_distances(pairs, chips, embedder.embed)
+    distances, same = pair_distances(pairs, chips, chip_embedder(weights))
     report = verification_report(distances, same, threshold)
     report.update(pairs=name, undetected_photos=len(chips.undetected), seconds=round(time.time() - started, 1))
     return report
