@@ -260,7 +260,7 @@ def test_an_older_faiss_file_is_caught_up_or_rebuilt_from_sqlite(
         query = sorted(newer.iterdir())[0]
         code, stdout, errors = cli("match", query, "--index", gallery, "--top-k", "1", "--json")
         assert code == 0, errors
-        (hit,) = json.loads(stdout)
+        hit = json.loads(stdout)["faces"][0]["photos"][0]
         assert Path(hit["path"]).name == query.name and hit["distance"] < 1e-3
 
     restore_older()

@@ -234,7 +234,7 @@ def test_a_read_only_gallery_serves_readers_and_writers_refuse(
     assert code == 0 and len(json.loads(stdout)) == len(copies), errors
     code, stdout, errors = cli("match", query, "--index", view, "--top-k", "1", "--json")
     assert code == 0, errors
-    assert Path(json.loads(stdout)[0]["path"]).name == query.name
+    assert Path(json.loads(stdout)["faces"][0]["photos"][0]["path"]).name == query.name
     assert cli("doctor", "--index", view)[0] == 0
 
     writers = [
