@@ -117,6 +117,12 @@ def user_errors() -> Iterator[None]:
     except Exception as exc:
         if os.environ.get("FACESIM_DEBUG"):
             raise
+        from index.storage_faults import storage_fault
+
+        fault = storage_fault(exc)
+        if fault is not None:
+            err.print(f"error: {_printable(fault)}", markup=False, soft_wrap=True)
+            raise typer.Exit(2) from None
         err.print(
             f"error: unexpected {type(exc).__name__}: {_printable(_first_line(exc))} (FACESIM_DEBUG=1 shows details)",
             markup=False,
@@ -302,7 +308,7 @@ def index_photos(
                 ray_address=address,
                 exclude=exclude or (),
             )
-            info = gallery.info()
+            info = gallery.info(verify=False)
     problems = [(p, m) for p, m in summary.errors + summary.unreadable]
     if as_json:
         counts = summary.counts()
@@ -807,19 +813,24 @@ def clusters(
         with Gallery.open(index, create=False) as gallery:
             store = gallery.store
             stored = has_persons(store)
-            if apply or (not stored and chosen == calibrated):
+            if apply or (not stored and chosen == calibrated and not gallery.read_only):
                 with gallery.write_lock():
                     result = cluster_gallery(store, rule.cut, chosen, params=rule.params)
             elif linkage is not None or not stored:
                 result = cluster_gallery(store, rule.cut, chosen, params=rule.params, save=False)
-                notes.append(
-                    f"a trial of --linkage {chosen}, not stored: the gallery keeps its persons "
-                    "(add --apply to store this clustering)"
-                )
+                if linkage is None:
+                    notes.append("persons clustered now and not stored: the gallery is read-only")
+                else:
+                    notes.append(
+                        f"a trial of --linkage {chosen}, not stored: the gallery keeps its persons "
+                        "(add --apply to store this clustering)"
+                    )
             else:
                 pending = unassigned_count(store)
                 if pending and gallery.try_write_lock():
                     join_new_faces(store, match_rule())
+                elif pending and gallery.read_only:
+                    notes.append(f"{pending} faces are in no person yet: the gallery is read-only")
                 elif pending:
                     notes.append(f"{pending} faces of the running `facesim index` join persons when it ends")
                 result = stored_clustering(store)
@@ -1392,7 +1403,9 @@ def doctor(
     repair: Annotated[
         bool,
         typer.Option(
-            "--repair", help="Rebuild the FAISS file from SQLite and mark missing photos gone; never touches photos."
+            "--repair",
+            help="Rebuild the FAISS file from SQLite, mark missing photos gone, and copy what a damaged gallery.db "
+            "still holds into a new one (the damaged file is kept); never touches photos.",
         ),
     ] = False,
     as_json: JsonOption = False,
@@ -1400,16 +1413,17 @@ def doctor(
     """Check the gallery against its FAISS file and the photos on disk; say what to run for each
     problem. Exits 0 when healthy, 1 while problems remain."""
     with user_errors():
-        from index.doctor import run_doctor
-        from index.gallery import Gallery
+        from index.doctor import doctor_at
 
-        with Gallery.open(index, create=False) as gallery:
-            checkup = run_doctor(gallery, repair=repair)
+        checkup = doctor_at(index, repair=repair)
     if as_json:
         _print_json(checkup.as_dict())
     else:
-        out.print(f"gallery {_shown(checkup.gallery)}: {checkup.photos} photos, {checkup.faces} faces", markup=False)
-        out.print(f"photo status: {_status_words(checkup.photo_status)}", markup=False)
+        if not any(finding.kind == "damaged_database" for finding in checkup.findings):  # no counts to trust
+            out.print(
+                f"gallery {_shown(checkup.gallery)}: {checkup.photos} photos, {checkup.faces} faces", markup=False
+            )
+            out.print(f"photo status: {_status_words(checkup.photo_status)}", markup=False)
         for action in checkup.repaired:
             out.print(f"repaired: {action}", markup=False, soft_wrap=True)
         for finding in checkup.findings:

@@ -46,7 +46,7 @@ def ensure_schema(store: Store) -> None:
     """Creates the tables once; a script would commit the caller's open transaction, so it runs
     only where one is missing."""
     if not (store.db["face_links"].exists() and store.db["face_rejects"].exists()):
-        store.db.executescript(_SCHEMA + REJECTS_SCHEMA)
+        store.ensure_schema(_SCHEMA + REJECTS_SCHEMA)
 
 
 def add_links(store: Store, kind: str, pairs: Iterable[tuple[int, int]], correction: str) -> None:

@@ -12,22 +12,27 @@ from __future__ import annotations
 import os
 import shlex
 from collections.abc import Iterable
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from facesim import model_card
-from facesim.config import GALLERY_VECTORS_NAME
+from facesim.config import GALLERY_LOCK_NAME, GALLERY_VECTORS_NAME
 from index.gallery import Gallery
-from index.store import Store
+from index.lock import WriteLock
+from index.store import STATUSES, DamagedDatabase, Salvage, Store, salvage_database
 from index.vectors import VectorIndex, sidecar_path
 
 # Examples listed per finding; the count says how many there are in all.
 MAX_EXAMPLES = 5
 # What an interrupted atomic write of the FAISS file or its sidecar leaves (see vectors._atomic_write).
 _TEMP_GLOB = f".{GALLERY_VECTORS_NAME}*.tmp"
+# Why a photo recovered from a damaged database is read again (its row's error column).
+REREAD_NOTE = "its gallery row was damaged and recovered without its faces; the next `facesim index` reads it again"
 
 
 @dataclass(frozen=True)
@@ -82,17 +87,175 @@ def run_doctor(gallery: Gallery, *, repair: bool = False, model_id: str | None =
 
     Holds the writer's lock throughout, even to only check: while an indexer runs, a FAISS file
     behind SQLite and a run without an end are normal, not problems, so the doctor refuses to
-    run beside one rather than report them. `model_id` defaults to the shipped model's.
+    run beside one rather than report them. A read-only gallery, where no indexer can run, is
+    checked without it. `model_id` defaults to the shipped model's.
+
+    SQLite's own integrity check comes first: the other checks read the database, and on a
+    damaged one they would fail or, worse, report its intact part as the whole gallery.
     """
     shipped = model_id or model_card.model_id()
-    with gallery.write_lock():
+    with nullcontext() if gallery.read_only and not repair else gallery.write_lock():
+        damage = gallery.store.damage()
+        if damage and not repair:
+            return Checkup(gallery.directory, 0, 0, dict.fromkeys(STATUSES, 0), [_damage_finding(gallery, damage)])
+        repaired = _recover(gallery) if damage else []
         evidence = _examine(gallery, shipped)
-        repaired = _repair(gallery, evidence) if repair else []
-        if repaired:
+        fixed = _repair(gallery, evidence) if repair else []
+        if fixed:
             evidence = _examine(gallery, shipped)
         counts = gallery.store.status_counts()
         store = gallery.store
-        return Checkup(gallery.directory, counts["indexed"], store.face_count(), counts, evidence.findings, repaired)
+        findings = evidence.findings
+        return Checkup(gallery.directory, counts["indexed"], store.face_count(), counts, findings, repaired + fixed)
+
+
+def _damage_finding(gallery: Gallery, damage: list[str]) -> Finding:
+    name = gallery.store.path.name
+    return Finding(
+        "damaged_database",
+        f"damaged parts of {name} (SQLite's integrity check; the other checks wait for a repair)",
+        len(damage),
+        damage[:MAX_EXAMPLES],
+        f"`facesim doctor --repair` copies every row that can still be read into a new {name}, keeps the damaged "
+        f"file beside it ({name}.damaged-TIME), lists what it could not read and marks those photos to be read "
+        f"again; or restore {name} from a backup",
+    )
+
+
+def doctor_at(index_dir: str | Path | None, *, repair: bool = False, model_id: str | None = None) -> Checkup:
+    """run_doctor on the gallery at `index_dir`. With `repair`, a database SQLite cannot even
+    open (a truncated file) is first rebuilt from what it still holds, under the writer's lock."""
+    recovered: list[str] = []
+    try:
+        gallery = Gallery.open(index_dir, create=False)
+    except DamagedDatabase as damaged:
+        if not repair:
+            raise
+        with WriteLock(damaged.path.with_name(GALLERY_LOCK_NAME)):
+            recovered = _replace_with_salvage(damaged.path)
+        gallery = Gallery.open(index_dir, create=False)
+    with gallery:
+        checkup = run_doctor(gallery, repair=repair, model_id=model_id)
+    checkup.repaired[:0] = recovered
+    return checkup
+
+
+def _recover(gallery: Gallery) -> list[str]:
+    """Replaces a damaged database with a copy of every row still readable and reopens it; the
+    FAISS file is left to be rebuilt from it."""
+    database = gallery.store.path
+    gallery.store.close()
+    done = _replace_with_salvage(database)
+    gallery.store = Store(database, create=False)
+    sidecar_path(gallery.vectors_path).unlink(missing_ok=True)
+    return done
+
+
+def _replace_with_salvage(database: Path) -> list[str]:
+    """A copy of every row still readable, made sound again (see _reconcile), takes the
+    database's place; the damaged file stays beside it. The photos are untouched."""
+    fresh = database.with_name(database.name + ".recovering")
+    for leftover in (fresh, Path(f"{fresh}-wal"), Path(f"{fresh}-shm")):
+        leftover.unlink(missing_ok=True)
+    salvage = salvage_database(database, fresh)
+    with Store(fresh, create=False) as recovered, recovered.transaction():
+        notes = _reconcile(recovered, salvage)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    backup = database.with_name(f"{database.name}.damaged-{stamp}")
+    os.replace(database, backup)
+    # The damaged file's WAL belongs with it: left here, SQLite would replay it into the new file.
+    if Path(f"{database}-wal").exists():
+        os.replace(f"{database}-wal", f"{backup}-wal")
+    Path(f"{database}-shm").unlink(missing_ok=True)
+    os.replace(fresh, database)
+    copied = sum(salvage.copied.values())
+    return [
+        f"copied the {copied} readable rows of {database.name} into a new one; the damaged file is {backup.name}",
+        *notes,
+    ]
+
+
+def _reconcile(store: Store, salvage: Salvage) -> list[str]:
+    """What the lost rows mean for the gallery, fixed so that nothing lost passes for sound:
+    a photo whose row was lost is put back from what its indexes still say (its path) and, like
+    a photo that lost some of its faces, marked to be read again by the next `facesim index`
+    (no content hash or stat, no model); faces whose vectors came back damaged go too. Returns
+    one line per kind of loss."""
+    notes: list[str] = []
+    lost_faces = len(salvage.lost.get("faces", []))
+    damaged_vectors = _drop_damaged_vectors(store)
+    known = salvage.known.get("photos", {})
+    placed = {photo_id: columns["path"] for photo_id, columns in known.items() if columns.get("path") is not None}
+    for photo_id, path in placed.items():
+        store.db.execute(
+            "INSERT INTO photos (id, path, status, n_faces, error) VALUES (?, ?, 'error', 0, ?)",
+            [photo_id, path, REREAD_NOTE],
+        )
+    # A photo whose faces are not all there (or that has faces and lost its row) is read again.
+    short = (
+        "SELECT p.id, p.path, (SELECT count(*) FROM faces f WHERE f.photo_id = p.id) AS found FROM photos p "
+        "WHERE p.status != 'gone' AND (found != p.n_faces OR p.error IS ?) ORDER BY p.path"
+    )
+    reread = store.db.execute(short, [REREAD_NOTE]).fetchall()
+    for photo_id, _, found in reread:
+        status, error = ("indexed", None) if found else ("error", REREAD_NOTE)
+        store.db.execute(
+            "UPDATE photos SET status = ?, error = ?, n_faces = ?, content_hash = NULL, size = NULL, "
+            "mtime_ns = NULL, model_id = NULL WHERE id = ?",
+            [status, error, found, photo_id],
+        )
+    unplaced = len(salvage.lost.get("photos", [])) - len(placed)
+    if placed:
+        notes.append(f"could not read the rows of {len(placed)} photos: put back by their path, to be read again")
+    if unplaced:
+        notes.append(f"could not read the rows of {unplaced} photos whose path is lost too: their faces are removed")
+    if lost_faces or damaged_vectors:
+        notes.append(f"could not read {lost_faces + damaged_vectors} faces: their photos are marked to be read again")
+    if reread:
+        examples = ", ".join(_text_path(path) for _, path, _ in reread[:MAX_EXAMPLES])
+        notes.append(f"{len(reread)} photos to be read again by `facesim index` (e.g. {examples})")
+    dangling = _drop_dangling_person_rows(store)
+    for table, rowids in salvage.lost.items():
+        if table not in ("photos", "faces"):
+            notes.append(f"could not read {len(rowids)} rows of {_LOST_WORDS.get(table, table)}")
+    if dangling:
+        notes.append(f"forgot {dangling} person memberships and corrections of faces that could not be read")
+    return notes
+
+
+# What the loss of a table's rows means to the user, for the tables other than photos and faces.
+_LOST_WORDS = {
+    "persons": "persons: their names are lost (name them again with `facesim name`)",
+    "face_persons": "person memberships: those faces join persons again at the next `facesim index`",
+    "face_links": "your corrections (merge, move, reject): make them again",
+    "photo_paths": "duplicate paths: the next `facesim index` finds them again",
+    "runs": "the run history",
+    "meta": "gallery settings (the next `facesim index` sets the model id again)",
+    "sqlite_sequence": "id counters (kept above every id seen)",
+}
+
+
+def _drop_damaged_vectors(store: Store) -> int:
+    """Faces whose vector has another size than most: bytes read from a damaged page."""
+    common = store.db.execute(
+        "SELECT length(embedding) FROM faces GROUP BY length(embedding) ORDER BY count(*) DESC LIMIT 1"
+    ).fetchone()
+    if common is None:
+        return 0
+    return store.db.execute("DELETE FROM faces WHERE length(embedding) IS NOT ?", [common[0]]).rowcount
+
+
+def _drop_dangling_person_rows(store: Store) -> int:
+    """Persons and corrections hang on face ids; those of faces lost would name nothing."""
+    dropped = 0
+    tables = {name for (name,) in store.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if "face_persons" in tables:
+        dropped += store.db.execute("DELETE FROM face_persons WHERE face_id NOT IN (SELECT id FROM faces)").rowcount
+    if "face_links" in tables:
+        faces = "(SELECT id FROM faces)"
+        sql = f"DELETE FROM face_links WHERE face_a NOT IN {faces} OR face_b NOT IN {faces}"
+        dropped += store.db.execute(sql).rowcount
+    return dropped
 
 
 def _examine(gallery: Gallery, shipped_model: str) -> _Evidence:
@@ -101,7 +264,7 @@ def _examine(gallery: Gallery, shipped_model: str) -> _Evidence:
     roots = _run_roots(store)
     index_command = f"--index {shlex.quote(str(gallery.directory))}"
 
-    missing, unreadable, changed = _check_photos(store)
+    missing, unreadable, changed, reread = _check_photos(store)
     deleted: list[tuple[int, str]] = []
     unplugged: list[str] = []
     absent_folders: set[str] = set()
@@ -143,6 +306,13 @@ def _examine(gallery: Gallery, shipped_model: str) -> _Evidence:
         "photos whose bytes changed since they were indexed",
         changed,
         f"re-index them: {_commands(roots, changed, index_command)}",
+    )
+    _add(
+        evidence,
+        "photos_to_reread",
+        "photos never read in full: recovered from a damaged gallery database, or unreadable when indexed",
+        reread,
+        f"read them again: {_commands(roots, reread, index_command)}",
     )
 
     vector_problem, orphan_vectors, unsearchable = _check_vectors(gallery)
@@ -201,15 +371,18 @@ def _add(evidence: _Evidence, kind: str, title: str, items: list[str], advice: s
         evidence.findings.append(Finding(kind, title, len(items), items[:MAX_EXAMPLES], advice))
 
 
-def _check_photos(store: Store) -> tuple[list[tuple[int, str]], list[str], list[str]]:
-    """(missing (id, path), unreadable paths, changed paths) over every photo not yet gone.
+def _check_photos(store: Store) -> tuple[list[tuple[int, str]], list[str], list[str], list[str]]:
+    """(missing (id, path), unreadable paths, changed paths, paths never read in full) over
+    every photo not yet gone.
 
     Size and mtime decide first, so a healthy gallery costs one stat per photo; only a photo
-    whose stat differs is hashed, and one merely touched (same bytes) is not a problem.
+    whose stat differs is hashed, and one merely touched (same bytes) is not a problem. A row
+    with neither stat nor hash was never read in full (see _reconcile, indexer._unreadable).
     """
     missing: list[tuple[int, str]] = []
     unreadable: list[str] = []
     changed: list[str] = []
+    reread: list[str] = []
     for path, row in store.photos_by_path().items():
         if row.status == "gone":
             continue
@@ -224,7 +397,7 @@ def _check_photos(store: Store) -> tuple[list[tuple[int, str]], list[str], list[
         if (info.st_size, info.st_mtime_ns) == (row.size, row.mtime_ns):
             continue
         if row.content_hash is None:
-            changed.append(path)
+            (reread if row.size is None else changed).append(path)
             continue
         try:
             digest = _content_hash(path)
@@ -233,7 +406,7 @@ def _check_photos(store: Store) -> tuple[list[tuple[int, str]], list[str], list[
             continue
         if digest != row.content_hash:
             changed.append(path)
-    return missing, unreadable, changed
+    return missing, unreadable, changed, reread
 
 
 def _content_hash(path: str) -> str:

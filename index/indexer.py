@@ -96,6 +96,30 @@ class _Outcome:
     unchanged: bool = False
     faces: tuple[Face, ...] = ()
     error: str | None = None
+    # (size, mtime_ns) of the bytes actually read, which the scan's stat may predate: a file
+    # truncated or rewritten in between is recorded with the stat of what was hashed, so the
+    # next run sees any later change. None: the scan's stat stands.
+    stat: tuple[int, int] | None = None
+    vanished: bool = False  # gone between the scan and the read: reported, not recorded
+
+
+class _ChangedWhileRead(Exception):
+    """The file's size or mtime moved while it was being hashed: the bytes are no one version."""
+
+
+def _hash_as_read(path: str) -> tuple[str, tuple[int, int]]:
+    """The file's hash and the (size, mtime_ns) of the very bytes hashed, taken from the open
+    file before and after reading; a file changed meanwhile raises _ChangedWhileRead."""
+    digest = hashlib.blake2b(digest_size=32)
+    with open(path, "rb") as handle:
+        before = os.fstat(handle.fileno())
+        while chunk := handle.read(_HASH_CHUNK):
+            digest.update(chunk)
+        after = os.fstat(handle.fileno())
+    stat = (after.st_size, after.st_mtime_ns)
+    if (before.st_size, before.st_mtime_ns) != stat:
+        raise _ChangedWhileRead
+    return digest.hexdigest(), stat
 
 
 def file_hash(path: str | Path) -> str:
@@ -126,6 +150,7 @@ class _Found:
     content_hash: str
     detections: tuple[DetectedFace, ...]
     chips: tuple[np.ndarray, ...]
+    stat: tuple[int, int] | None = None
 
 
 def _detect(path: str, known_hash: str | None, detector: Detector) -> _Found | _Outcome | None:
@@ -134,22 +159,26 @@ def _detect(path: str, known_hash: str | None, detector: Detector) -> _Found | _
     from facesim.images import load_rgb
 
     try:
-        digest = file_hash(path)
+        digest, stat = _hash_as_read(path)
     except FileNotFoundError:
         return None
     except OSError as exc:
         return _Outcome(None, error=f"{path}: cannot read ({exc.strerror or type(exc).__name__})")
+    except _ChangedWhileRead:
+        # Recorded without a hash and with the scan's stat, which the change made stale: the
+        # next run reads it again.
+        return _Outcome(None, error=f"{path}: changed while being read; the next run reads it again")
     if digest == known_hash:
-        return _Outcome(digest, unchanged=True)
+        return _Outcome(digest, unchanged=True, stat=stat)
     try:
         rgb = load_rgb(path)
         detections = tuple(detect_faces(rgb, detector))
         chips = tuple(align_face(rgb, detection) for detection in detections)
     except FacesimError as exc:
-        return _Outcome(digest, error=_one_line(str(exc)))
+        return _Outcome(digest, error=_one_line(str(exc)), stat=stat)
     except Exception as exc:  # a decoder bug on one photo: record it, keep going
-        return _Outcome(digest, error=f"{path}: {type(exc).__name__}: {_one_line(str(exc))}")
-    return _Found(digest, detections, chips)
+        return _Outcome(digest, error=f"{path}: {type(exc).__name__}: {_one_line(str(exc))}", stat=stat)
+    return _Found(digest, detections, chips, stat)
 
 
 def _embed_all(paths: list[str], found: list[_Found | _Outcome | None], embed: EmbedChips) -> list[_Outcome | None]:
@@ -167,7 +196,7 @@ def _embed_all(paths: list[str], found: list[_Found | _Outcome | None], embed: E
         if not isinstance(item, _Found):
             outcomes.append(item)
         elif not item.chips:
-            outcomes.append(_Outcome(item.content_hash))
+            outcomes.append(_Outcome(item.content_hash, stat=item.stat))
         elif vectors is not None:
             end = start + len(item.chips)
             outcomes.append(_with_faces(item, vectors[start:end]))
@@ -181,9 +210,9 @@ def _embed_one(path: str, item: _Found, embed: EmbedChips) -> _Outcome:
     try:
         vectors = embed(list(item.chips))
     except FacesimError as exc:  # e.g. the weights missing, on first use
-        return _Outcome(item.content_hash, error=_one_line(str(exc)))
+        return _Outcome(item.content_hash, error=_one_line(str(exc)), stat=item.stat)
     except Exception as exc:  # the model failed on this photo: record it like any photo's failure
-        return _Outcome(item.content_hash, error=f"{path}: {type(exc).__name__}: {_one_line(str(exc))}")
+        return _Outcome(item.content_hash, error=f"{path}: {type(exc).__name__}: {_one_line(str(exc))}", stat=item.stat)
     return _with_faces(item, vectors)
 
 
@@ -191,11 +220,11 @@ def _with_faces(item: _Found, vectors: np.ndarray) -> _Outcome:
     from facesim.pipeline import Face
 
     faces = tuple(Face(detection, vector) for detection, vector in zip(item.detections, vectors, strict=True))
-    return _Outcome(item.content_hash, faces=faces)
+    return _Outcome(item.content_hash, faces=faces, stat=item.stat)
 
 
 def _missing(path: str) -> _Outcome:
-    return _Outcome(None, error=f"{path}: cannot read (No such file or directory)")
+    return _Outcome(None, error=f"{path}: cannot read (No such file or directory)", vanished=True)
 
 
 def _chunks(tasks: Sequence[_Task], size: int = PHOTOS_PER_ENCODER_CALL) -> Iterator[Sequence[_Task]]:
@@ -289,6 +318,8 @@ def index_folder(
             current_model,
             _Rerun(detector, retry_errors, retry_no_face, reembed),
         )
+        _check_root(root_path)
+        summary.unreadable += [(Path(folder), f"{folder}: disappeared during the run") for folder in plan.unplugged]
         _apply_plan(store, plan, gone, lost, summary)
         summary.skipped = plan.unchanged + len(plan.touched)
         summary.known_errors = plan.known_errors
@@ -302,9 +333,10 @@ def index_folder(
         with _outcomes(plan.tasks, workers, detector, weights, engine) as outcomes:
             for task, outcome in outcomes:
                 pending.append((task, outcome))
-                if len(pending) >= batch_size:
+                if len(pending) >= batch_size or (outcome.vanished and not root_path.exists()):
                     _commit(store, pending, current_model, detector, summary)
                     pending = []
+                    _check_root(root_path)
                 done += 1
                 report(len(paths), done, Path(task.path))
         _commit(store, pending, current_model, detector, summary)
@@ -372,6 +404,16 @@ def _cluster(engine: Engine, ray_address: str | None) -> AbstractContextManager[
     return ray_cluster(ray_address)
 
 
+def _check_root(root: Path) -> None:
+    """A root gone mid-run is an unplugged drive or an unmounted share, not photos deleted: the
+    run stops before it reads every remaining photo as missing, and marks nothing gone."""
+    if not root.exists():
+        raise FacesimError(
+            f"{root}: disappeared during the run (an unplugged drive?); everything committed so far is kept "
+            "and nothing was marked gone; run again once it is back"
+        )
+
+
 def _needs_model(row: PhotoRow, model_id: str) -> bool:
     return row.status == "indexed" and row.model_id != model_id
 
@@ -417,6 +459,8 @@ class _Plan:
     tasks: list[_Task] = field(default_factory=list)  # photos to decode and embed
     failed: list[tuple[_Task, str]] = field(default_factory=list)  # cannot even be stat'ed or hashed
     vanished: list[int] = field(default_factory=list)  # ids of known photos gone since the scan
+    # folders gone since the scan: their photos are left as they are, like an unreadable folder's
+    unplugged: set[str] = field(default_factory=set)
     known_errors: list[tuple[Path, str]] = field(default_factory=list)  # unchanged known-bad files
     unchanged: int = 0
     touched: list[tuple[str, int, int]] = field(default_factory=list)  # copies re-dated, same bytes
@@ -455,6 +499,9 @@ def _plan(
         try:
             info = path.stat()
         except FileNotFoundError:
+            if not path.parent.is_dir():
+                plan.unplugged.add(str(path.parent))
+                continue
             if row is not None and row.status != "gone":
                 plan.vanished.append(row.id)
             if location is not None:
@@ -561,8 +608,11 @@ def _commit(
         return
     with store.transaction():
         for task, outcome in batch:
-            if outcome.unchanged and task.photo_id is not None and task.size is not None:
-                store.touch_photo(task.photo_id, size=task.size, mtime_ns=task.mtime_ns or 0)
+            size, mtime_ns = outcome.stat or (task.size, task.mtime_ns)
+            if outcome.vanished:
+                continue  # the next run finds it gone, or back; its row, if any, stays as it was
+            if outcome.unchanged and task.photo_id is not None and size is not None:
+                store.touch_photo(task.photo_id, size=size, mtime_ns=mtime_ns or 0)
                 continue
             status = "error" if outcome.error else ("indexed" if outcome.faces else "no_face")
             # A photo embedded again (a new model, changed bytes) keeps its persons and corrections.
@@ -572,8 +622,8 @@ def _commit(
                 status=status,
                 content_hash=outcome.content_hash,
                 # Kept for failures too, so a known-bad file is skipped until it changes.
-                size=task.size,
-                mtime_ns=task.mtime_ns,
+                size=size,
+                mtime_ns=mtime_ns,
                 model_id=model_id,
                 faces=outcome.faces,
                 error=outcome.error,

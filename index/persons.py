@@ -48,7 +48,7 @@ class Clustering:
 
 
 def _ensure_schema(store: Store) -> None:
-    store.db.executescript(_SCHEMA)
+    store.ensure_schema(_SCHEMA)
 
 
 def previous_assignment(store: Store) -> dict[int, int]:

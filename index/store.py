@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import sqlite3
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -146,20 +148,32 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+class DamagedDatabase(FacesimError):
+    """A gallery database SQLite refuses to open at all (a bad header, a truncated file)."""
+
+    def __init__(self, path: Path, message: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
 class Store:
     """One connection to a gallery database.
 
     `create=False` opens an existing database without writing to it, which is how readers such
     as `match` avoid contending with a running indexer; the one exception is a gallery of an
     older facesim, whose schema is migrated once by whichever command opens it first.
+    `read_only` (a gallery on a read-only file system, or in a folder this user may not write)
+    opens it for reading alone, so readers still answer; see connect_read_only.
     """
 
-    def __init__(self, path: str | Path, *, create: bool = True) -> None:
+    def __init__(self, path: str | Path, *, create: bool = True, read_only: bool = False) -> None:
         self.path = Path(path)
-        if not create and not self.path.is_file():
+        self.read_only = read_only
+        if (read_only or not create) and not self.path.is_file():
             raise FacesimError(f"no gallery database at {self.path}; run `facesim index` first")
         try:
-            self.db = Database(self.path, execute_plugins=False)
+            connection = connect_read_only(self.path) if read_only else sqlite3.connect(self.path)
+            self.db = Database(connection, execute_plugins=False)
             self.db.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_MS)}")
             self.db.execute("PRAGMA foreign_keys = ON")
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
@@ -168,10 +182,34 @@ class Store:
             if version < SCHEMA_VERSION:
                 # A gallery of an older facesim is migrated by readers too, so it keeps working.
                 if not create and version == 0:
-                    raise FacesimError(f"{self.path}: not a facesim gallery (schema {version})")
+                    raise FacesimError(self._not_a_gallery())
+                if read_only:
+                    raise FacesimError(
+                        f"{self.path}: made by an older facesim and read-only here; "
+                        "open it once where it is writable, which upgrades it"
+                    )
                 self._create_schema()
         except sqlite3.DatabaseError as exc:
+            if getattr(exc, "sqlite_errorcode", None) in (sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT):
+                raise DamagedDatabase(self.path, self._damaged(exc)) from None
             raise FacesimError(f"{self.path}: cannot open gallery database ({exc})") from None
+
+    def _not_a_gallery(self) -> str:
+        if self.path.stat().st_size == 0:
+            # A first run killed before its first commit leaves this too; `index` carries on from it.
+            return (
+                f"{self.path}: the gallery database is empty (truncated?); restore it from a backup, "
+                "or run `facesim index PHOTOS` again to rebuild it (the photos are untouched)"
+            )
+        return f"{self.path}: not a facesim gallery (schema 0)"
+
+    def _damaged(self, exc: sqlite3.DatabaseError) -> str:
+        """One line that says what to do with a file SQLite cannot read at all."""
+        return (
+            f"{self.path}: cannot open gallery database, it is damaged ({exc}); `facesim doctor --repair` "
+            "recovers what it still holds, or restore it from a backup, or move it aside and run "
+            "`facesim index PHOTOS` again to rebuild the gallery (the photos are untouched)"
+        )
 
     def _create_schema(self) -> None:
         # WAL lets `match` read the last committed state while an indexer writes.
@@ -242,6 +280,62 @@ class Store:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    def ensure_schema(self, script: str) -> None:
+        """Tables a module keeps in the gallery (persons, corrections), created on first use. A
+        read-only gallery that lacks them (never clustered, say) gets empty temporary ones
+        instead, so its readers answer "none" rather than fail on a write they cannot make."""
+        if not self.read_only:
+            self.db.executescript(script)
+            return
+        existing = {name for (name,) in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        for statement in script.split(";"):
+            created = _CREATE_TABLE.search(statement)
+            if created and created.group(1) not in existing:
+                self.db.execute(statement.replace("CREATE TABLE", "CREATE TEMP TABLE", 1))
+
+    def damage(self, *, quick: bool = False) -> list[str]:
+        """What SQLite's own check finds wrong with the file, one line per damaged table or index
+        in plain words; empty when the file is sound. `quick` skips the cross-check of indexes
+        against their tables (still a read of every page), for commands that only need to know
+        whether to trust the file."""
+        pragma = "quick_check" if quick else "integrity_check"
+        try:
+            rows = [row[0] for row in self.db.execute(f"PRAGMA {pragma}(100)")]
+        except sqlite3.DatabaseError as exc:  # the check itself trips over a page of noise
+            return self._unreadable_tables() or [f"the file cannot be checked ({exc})"]
+        if rows == ["ok"]:
+            return []
+        # A row may hold several lines, and a "*** in database main ***" heading among them.
+        found = [line.strip() for row in rows for line in row.splitlines() if line.strip() and line[:3] != "***"]
+        return describe_damage(found, self._page_owners())
+
+    def _unreadable_tables(self) -> list[str]:
+        """The tables a full scan cannot get through, for when SQLite's check cannot finish."""
+        found = []
+        try:
+            tables = [name for (name,) in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        except sqlite3.DatabaseError:
+            return []
+        for name in tables:
+            try:
+                self.db.execute(f"SELECT count(*) FROM {_quoted(name)} NOT INDEXED").fetchone()
+            except sqlite3.DatabaseError:
+                found.append(f"{_PARTS.get(name, f'the {name} table')}: cannot be read in full")
+        return found
+
+    def _page_owners(self) -> dict[int, str]:
+        """Page number -> the table or index it belongs to, as far as the intact pages tell
+        (SQLite's dbstat table, where this SQLite has it)."""
+        owners: dict[int, str] = {}
+        try:
+            for name, root in self.db.execute("SELECT name, rootpage FROM sqlite_master"):
+                owners[root] = name
+            for page, name in self.db.execute("SELECT pageno, name FROM dbstat"):
+                owners[page] = name
+        except sqlite3.DatabaseError:
+            pass  # what was read before the damage still names its pages
+        return owners
 
     @contextmanager
     def transaction(self) -> Iterator[Store]:
@@ -525,6 +619,235 @@ class Store:
             "finished_at": finished_at,
             "counts": json.loads(counts) if counts else None,
         }
+
+
+def connect_read_only(path: Path) -> sqlite3.Connection:
+    """A connection that never writes: `mode=ro` reads the last commit, WAL included, where the
+    WAL's shared-memory file exists or can be made; on a read-only file system without one,
+    `immutable=1` reads the file as it is (nothing can change it there anyway)."""
+    uri = f"{path.absolute().as_uri()}?mode=ro"
+    connection = sqlite3.connect(uri, uri=True)
+    try:
+        connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return connection
+    except sqlite3.OperationalError:
+        connection.close()
+        return sqlite3.connect(uri + "&immutable=1", uri=True)
+
+
+_CREATE_TABLE = re.compile(r"CREATE TABLE IF NOT EXISTS (\w+)")
+# What the gallery's tables hold, as the damage report names them.
+_PARTS = {
+    "photos": "the photos table (paths and status)",
+    "faces": "the faces table (boxes and vectors)",
+    "photo_paths": "the duplicates table (further paths of photos)",
+    "persons": "the persons table (their names)",
+    "face_persons": "the person of each face",
+    "face_links": "your corrections (merge, move, reject)",
+    "runs": "the history of indexing runs",
+    "meta": "the gallery's settings (model id)",
+    "sqlite_sequence": "the counters of ids",
+    "sqlite_master": "the list of tables",
+    "sqlite_schema": "the list of tables",
+}
+_PAGE = re.compile(r"\b(?:[Pp]age|[Tt]ree) (\d+)")
+_INDEX_NAMED = re.compile(r"(?:missing from index|entries in index|in index) (\w+)")
+_UNUSED = re.compile(r"[Pp]age (\d+).*never used|never used.*[Pp]age (\d+)")
+
+
+def describe_damage(lines: Sequence[str], owners: dict[int, str]) -> list[str]:
+    """SQLite's check lines ("Page 18: btreeInitPage() returns error code 11", "row 3 missing
+    from index faces_photo") grouped into one line per damaged table or index, in words."""
+    pages: dict[str, set[int]] = {}
+    stale_indexes: list[str] = []
+    unused: set[int] = set()
+    others: list[str] = []
+    for line in lines:
+        if (named := _INDEX_NAMED.search(line)) is not None:
+            if named.group(1) not in stale_indexes:
+                stale_indexes.append(named.group(1))
+        elif (free := _UNUSED.search(line)) is not None:
+            unused.add(int(free.group(1) or free.group(2)))
+        elif numbers := [int(number) for number in _PAGE.findall(line)]:
+            owner = next((owners[number] for number in reversed(numbers) if number in owners), "")
+            pages.setdefault(owner, set()).update(numbers[-1:])
+        elif line != "database disk image is malformed" or len(lines) == 1:
+            others.append(line)
+    described = [
+        f"{_PARTS.get(owner, f'index {owner}') if owner else 'pages of an unknown table'}: "
+        f"{_count(len(numbers), 'damaged page')} ({', '.join(map(str, sorted(numbers)))})"
+        for owner, numbers in sorted(pages.items(), key=lambda item: min(item[1]))
+    ]
+    described += [f"index {name}: out of step with its table (rebuilt by a repair)" for name in stale_indexes]
+    if unused:
+        described.append(f"{_count(len(unused), 'page')} that belong to no table (space lost, not data)")
+    return described + others
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'s' * (number != 1)}"
+
+
+@dataclass
+class Salvage:
+    """What a copy of a damaged database kept and lost, by table. Rows are known to exist from a
+    scan of their table or from any of its indexes; `known` keeps, for each row that could not be
+    read, whatever columns its indexes still hold (a photo's path, say)."""
+
+    copied: dict[str, int] = field(default_factory=dict)
+    lost: dict[str, list[int]] = field(default_factory=dict)
+    known: dict[str, dict[int, dict[str, Any]]] = field(default_factory=dict)
+
+
+def salvage_database(damaged: Path, into: Path) -> Salvage:
+    """Copies every row of `damaged` that SQLite can still read into a new database at `into`,
+    with the same schema, ids and schema version; `damaged` is only read. Rows are found from
+    both ends of each table, past damaged pages by seeking beyond them, and through every index,
+    so one bad page costs its own rows and no others."""
+    readable = _readable_copy(damaged, into.with_name(into.name + ".padded"))
+    source = sqlite3.connect(f"{readable.absolute().as_uri()}?mode=ro", uri=True)
+    try:
+        try:
+            # Indexes without SQL (those of UNIQUE and PRIMARY KEY) come with their table, and
+            # still help to find rows.
+            schema = source.execute("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY rowid").fetchall()
+            version = source.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise FacesimError(
+                f"{damaged}: its list of tables is damaged ({exc}), so nothing can be copied out of it; "
+                "restore it from a backup, or move it aside and run `facesim index PHOTOS` again"
+            ) from None
+        target = sqlite3.connect(into)
+        try:
+            salvage = Salvage()
+            tables = [(name, sql) for kind, name, _, sql in schema if kind == "table" and name != "sqlite_sequence"]
+            for _, sql in tables:
+                target.execute(sql)
+            for name, _ in tables:
+                indexes = [index for kind, index, table, _ in schema if kind == "index" and table == name]
+                _salvage_table(source, target, name, indexes, salvage)
+            _salvage_sequences(source, target, salvage)
+            for kind, _, _, sql in schema:
+                if kind in ("index", "trigger", "view") and sql is not None:
+                    target.execute(sql)
+            target.execute(f"PRAGMA user_version = {int(version)}")
+            target.commit()
+            target.execute("PRAGMA journal_mode = WAL")
+        finally:
+            target.close()
+    finally:
+        source.close()
+        if readable != damaged:
+            for scratch in (readable, Path(f"{readable}-wal"), Path(f"{readable}-shm")):
+                scratch.unlink(missing_ok=True)
+    return salvage
+
+
+def _readable_copy(damaged: Path, scratch: Path) -> Path:
+    """SQLite refuses a whole file cut shorter than its header says (a crash of another program,
+    a copy that stopped); a copy padded with empty pages to that length reads again, up to the
+    cut. Any other file is read as it is."""
+    with open(damaged, "rb") as handle:
+        header = handle.read(100)
+    if len(header) < 100 or not header.startswith(b"SQLite format 3\0"):
+        return damaged
+    page_size = int.from_bytes(header[16:18], "big")
+    length = (65536 if page_size == 1 else page_size) * int.from_bytes(header[28:32], "big")
+    if length <= damaged.stat().st_size:
+        return damaged
+    shutil.copyfile(damaged, scratch)
+    if Path(f"{damaged}-wal").exists():
+        shutil.copyfile(f"{damaged}-wal", f"{scratch}-wal")
+    os.truncate(scratch, length)
+    return scratch
+
+
+def _salvage_table(
+    source: sqlite3.Connection, target: sqlite3.Connection, table: str, indexes: list[str], salvage: Salvage
+) -> None:
+    quoted = _quoted(table)
+    columns = [row[1] for row in source.execute(f"PRAGMA table_info({quoted})")]
+    scanned = _scan_rowids(source, table)
+    known: dict[int, dict[str, Any]] = {}
+    for index in indexes:
+        indexed = [row[2] for row in source.execute(f"PRAGMA index_info({_quoted(index)})") if row[2] is not None]
+        listed = ", ".join(map(_quoted, indexed))
+        sql = f"SELECT rowid, {listed} FROM {quoted} INDEXED BY {_quoted(index)} ORDER BY {listed}"
+        for row in _readable(source, sql, []):
+            known.setdefault(row[0], {}).update(zip(indexed, row[1:], strict=True))
+    listed = ", ".join(map(_quoted, columns))
+    select = f"SELECT {listed} FROM {quoted} WHERE rowid = ?"
+    insert = f"INSERT INTO {quoted} ({listed}) VALUES ({', '.join('?' * len(columns))})"
+    copied, lost = 0, []
+    for rowid in sorted(scanned | set(known)):
+        try:
+            row = source.execute(select, [rowid]).fetchone()
+            if row is None and rowid not in known:
+                continue  # a rowid read from a damaged page that names no row: nothing was there
+            if row is not None:
+                target.execute(insert, row)
+                copied += 1
+                continue
+        except sqlite3.DatabaseError:  # unreadable, or read as values its table's rules reject
+            pass
+        lost.append(rowid)
+    salvage.copied[table] = copied
+    if lost:
+        salvage.lost[table] = lost
+        salvage.known[table] = {rowid: known[rowid] for rowid in lost if rowid in known}
+
+
+def _scan_rowids(source: sqlite3.Connection, table: str) -> set[int]:
+    """Every rowid a walk of the table reaches: upwards from the start and downwards from the
+    end, each seeking past a damaged page by a gap that doubles until it lands on sound ones.
+    A rowid out of order is garbage read from a damaged page, and ends the walk there too."""
+    found: set[int] = set()
+    for sign in (1, -1):
+        order, compare = ("ASC", ">") if sign > 0 else ("DESC", "<")
+        sql = f"SELECT rowid FROM {_quoted(table)} NOT INDEXED WHERE rowid {compare} ? ORDER BY rowid {order}"
+        last, gap = -sign * ((1 << 63) - 1), 1
+        while sign * last < 1 << 62:
+            progressed = False
+            try:
+                for (rowid,) in source.execute(sql, [last]):
+                    if sign * (rowid - last) <= 0:
+                        raise sqlite3.DatabaseError("rowids out of order")
+                    found.add(rowid)
+                    last, progressed = rowid, True
+                break
+            except sqlite3.DatabaseError:
+                gap = 1 if progressed else gap * 2
+                last += sign * gap
+    return found
+
+
+def _readable(source: sqlite3.Connection, sql: str, parameters: list[Any]) -> list[tuple[Any, ...]]:
+    """The rows a query returns before it meets a damaged page."""
+    rows: list[tuple[Any, ...]] = []
+    try:
+        for row in source.execute(sql, parameters):
+            rows.append(row)
+    except sqlite3.DatabaseError:
+        pass
+    return rows
+
+
+def _salvage_sequences(source: sqlite3.Connection, target: sqlite3.Connection, salvage: Salvage) -> None:
+    """AUTOINCREMENT's counters, never below an id seen (copied or lost), so ids stay unused."""
+    sql = "SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE '%AUTOINCREMENT%'"
+    autoincrement = [name for (name,) in target.execute(sql)]
+    if not autoincrement:
+        return
+    counters = dict(_readable(source, "SELECT name, seq FROM sqlite_sequence", []))
+    for name in autoincrement:
+        highest = target.execute(f"SELECT max(rowid) FROM {_quoted(name)}").fetchone()[0] or 0
+        counters[name] = max([int(counters.get(name) or 0), highest, *salvage.lost.get(name, [])])
+    target.execute("DELETE FROM sqlite_sequence")
+    target.executemany("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", counters.items())
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _db_path(path: str | Path) -> str | bytes:

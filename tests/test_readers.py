@@ -69,3 +69,38 @@ def test_readers_answer_during_a_run_and_persons_catch_up_at_its_end(tmp_path: P
     assert run.wait(timeout=600) == 0, stderr_of(log)
     after = json.loads(cli("clusters", "--index", gallery, "--min-size", "1", "--json").stdout)
     assert sum(person["size"] for person in after) == snapshot(db).faces
+
+
+def test_readers_in_a_loop_while_an_indexer_commits_never_fail(tmp_path: Path) -> None:
+    """`match`, `photos` and `info` one after another, as long as a real indexer commits batch
+    after batch: every call answers, and the photo count a reader sees never goes down."""
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    runner = CliRunner()
+    copies = sorted(make_copies(tmp_path / "photos", 3 * INDEX_BATCH_SIZE))
+    gallery = tmp_path / "gallery"
+    db = gallery / GALLERY_DB_NAME
+    log = tmp_path / "logs" / "index"
+    run = start(facesim("index", tmp_path / "photos", "--index", gallery, "--workers", "1"), log)
+    assert wait_until(run, db, lambda now: now.photos > 0) is not None, stderr_of(log)
+    calls = [
+        ["info", "--json"],
+        ["photos", "--json"],
+        ["match", str(copies[0]), "--top-k", "3", "--json"],
+    ]
+    seen, rounds = 0, 0
+    while run.poll() is None:
+        for call in calls:
+            result = runner.invoke(app, [*call, "--index", str(gallery)])
+            assert result.exit_code == 0, (call, result.stderr)
+            if call[0] == "info":
+                photos = json.loads(result.stdout)["photos"]
+                assert photos >= seen
+                seen = photos
+        rounds += 1
+    assert run.returncode == 0, stderr_of(log)
+    assert rounds >= 2  # readers ran across more than one commit
+    final = json.loads(runner.invoke(app, ["info", "--index", str(gallery), "--json"]).stdout)
+    assert final["photos"] >= seen and final["faces"] == snapshot(db).faces

@@ -223,7 +223,9 @@ def test_mark_gone_covers_every_photo_across_chunks(store):
 
 def test_a_database_without_the_schema_is_not_opened_for_reading(tmp_path):
     plain = tmp_path / "plain.db"
-    sqlite3.connect(plain).close()
+    with sqlite3.connect(plain) as connection:
+        connection.execute("CREATE TABLE other (x)")
+    connection.close()
     with pytest.raises(FacesimError, match=r"plain.db: not a facesim gallery \(schema 0\)$"):
         Store(plain, create=False)
 
