@@ -7,7 +7,6 @@ the settings, the loss history, the data summary carried with the chips.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +20,14 @@ from facesim.config import (
 )
 from facesim.encoder import ARCHITECTURE
 from facesim.model_card import card_or_empty
+from facesim.model_files import file_sha256
 from facesim.training.torch_embedder import load_encoder
 from facesim.training.trainer import TrainSettings
 
 
 def model_id_of(weights: Path) -> str:
-    """Names weights by their bytes, as the card and the caches of their vectors know them."""
-    digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:12]
+    """Names weights by their bytes, as the card knows them."""
+    digest = file_sha256(weights)[:12]
     return f"{ARCHITECTURE}-{digest}"
 
 
