@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shlex
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -167,11 +166,10 @@ def _print_phrases(head: str, phrases: list[str]) -> None:
 
 
 def _invocation() -> str:
-    """The command as a user would type it, for the model card: the home folder written as ~, so
-    no machine's paths go into a committed file."""
-    home = str(Path.home()).rstrip(os.sep) + os.sep
-    words = ["~/" + shlex.quote(arg[len(home) :]) if arg.startswith(home) else shlex.quote(arg) for arg in sys.argv[1:]]
-    return " ".join(["facesim", *words])
+    """This command as the model card records it (facesim.model_card.typed_command)."""
+    from facesim.model_card import typed_command
+
+    return typed_command(["facesim", *sys.argv[1:]])
 
 
 def _printable(text: str | Path) -> str:

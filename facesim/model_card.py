@@ -6,6 +6,9 @@ The distance threshold lives here and nowhere else, so every decision uses the c
 from __future__ import annotations
 
 import json
+import os
+import shlex
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -23,6 +26,16 @@ def read_card(path: Path = MODEL_CARD_PATH) -> dict[str, Any]:
         raise FacesimError(f"model card missing: {path}") from None
     except json.JSONDecodeError as exc:
         raise FacesimError(f"model card unreadable: {path} ({exc})") from None
+
+
+def typed_command(words: Sequence[str]) -> str:
+    """A command as a user would type it, for the card's record of how it was made: each word
+    quoted for a shell, the home folder written as ~, so no machine's paths go into a committed
+    file."""
+    home = str(Path.home()).rstrip(os.sep) + os.sep
+    return " ".join(
+        "~/" + shlex.quote(word[len(home) :]) if word.startswith(home) else shlex.quote(word) for word in words
+    )
 
 
 def write_card(card: dict[str, Any], path: Path = MODEL_CARD_PATH) -> None:

@@ -63,3 +63,12 @@ def test_a_card_not_written_yet_reads_as_empty_and_a_written_one_as_itself(tmp_p
     path.write_text("{not json")
     with pytest.raises(FacesimError):
         card_or_empty(path)
+
+
+def test_a_recorded_command_writes_the_home_folder_as_a_tilde(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No machine's paths in the committed card: under the home folder is ~/..., the rest as typed."""
+    from facesim.model_card import typed_command
+
+    monkeypatch.setattr(Path, "home", lambda: Path("/users/ada"))
+    words = ["facesim", "calibrate", "--celeba", "/users/ada/.cache/s", "--lfw", "../lfw", "/users/adam/x", "a b"]
+    assert typed_command(words) == "facesim calibrate --celeba ~/.cache/s --lfw ../lfw /users/adam/x 'a b'"

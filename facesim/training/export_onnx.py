@@ -23,7 +23,7 @@ from torch import nn
 from facesim.config import CHIP_SIZE, MODEL_CARD_PATH, ONNX_INPUT_NAME, ONNX_OPSET, ONNX_OUTPUT_NAME
 from facesim.encoder import FaceEncoder
 from facesim.errors import FacesimError
-from facesim.model_card import card_or_empty, write_card
+from facesim.model_card import card_or_empty, typed_command, write_card
 from facesim.model_files import file_sha256
 from facesim.training.torch_embedder import load_encoder, mirror_vectors, prepare_batch, resize_matrix
 
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     except FacesimError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    command = "python -m facesim.training.export_onnx " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = typed_command(["python", "-m", "facesim.training.export_onnx", *(sys.argv[1:] if argv is None else argv)])
     record_export(args.weights, out, command, card)
     print(f"wrote {out}")
     return 0

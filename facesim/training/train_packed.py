@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 import tempfile
 from pathlib import Path
 
 from facesim.errors import FacesimError
-from facesim.model_card import write_card
+from facesim.model_card import typed_command, write_card
 from facesim.training.pack import read_pack
 from facesim.training.trainer import TrainSettings, train
 from facesim.training.training_card import training_card
@@ -54,7 +53,7 @@ def main(argv: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory() as scratch:
         # The checkpoint guards a long CPU run; a packed run is short, and starts fresh.
         result = train(data, settings, Path(scratch) / "checkpoint.pt", args.weights, resume=False, device=args.device)
-    command = shlex.join(["python", "-m", "facesim.training.train_packed", *argv])
+    command = typed_command(["python", "-m", "facesim.training.train_packed", *argv])
     card = training_card(args.weights, summary, settings, result, command)
     write_card(card, args.weights.with_suffix(".json"))
     return card
