@@ -13,6 +13,8 @@ import numpy as np
 from PIL import Image
 
 from facesim.config import (
+    CHIP_PADDING,
+    CHIP_SIZE,
     CNN_FALLBACK_MAX_SIDE,
     DEFAULT_DETECTOR,
     DETECTOR_WINDOW_PX,
@@ -23,6 +25,7 @@ from facesim.config import (
     YUNET_BOX_SCALE,
     YUNET_MIN_FACE_PX,
     YUNET_MIN_FACE_SLACK,
+    YUNET_SCORE_THRESHOLD,
 )
 from facesim.dlib_models import MMOD_DETECTOR, SHAPE_PREDICTOR_5, dlib_model_path
 
@@ -183,6 +186,15 @@ def _with_landmarks(
         faces.append(DetectedFace(box=box, score=float(score), landmarks=points))
     faces.sort(key=lambda face: face.area, reverse=True)
     return faces
+
+
+def detection_key(detector: Detector = DEFAULT_DETECTOR) -> str:
+    """Every setting that decides which faces a photo gives and where their chips are cut, so a
+    cache of chips names the detection that made it and is never read back as another's."""
+    return (
+        f"{detector}; yunet {YUNET_SCORE_THRESHOLD} {YUNET_BOX_SCALE} {YUNET_MIN_FACE_PX} {YUNET_MIN_FACE_SLACK}; "
+        f"min face {MIN_FACE_PX} {MIN_FACE_FRACTION}; chip {CHIP_SIZE} {CHIP_PADDING}"
+    )
 
 
 def primary_face(faces: list[DetectedFace], image_shape: tuple[int, ...]) -> DetectedFace | None:

@@ -75,3 +75,16 @@ def test_yunet_finds_every_face_hog_finds_on_the_sample_and_no_face_on_the_empty
                 and abs((f.box[2] - f.box[0]) / width - 1) < 0.3
                 for f in found
             ), name
+
+
+def test_chip_caches_name_the_detection_that_made_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cache of HOG's chips (or of YuNet's at another score) is never read back as the current one's."""
+    from facesim import detection
+    from facesim.training import chip_cache
+    from facesim.training.sources import FaceJob, FaceSource
+
+    source = FaceSource("s", [FaceJob("a.jpg", "x")], lambda rgb: (rgb, None), 0.2, False, lambda labels: None, "")
+    current = chip_cache.jobs_digest(source)
+    assert detection.detection_key("hog") != detection.detection_key("yunet")
+    monkeypatch.setattr(detection, "YUNET_SCORE_THRESHOLD", 0.71)
+    assert chip_cache.jobs_digest(source) != current

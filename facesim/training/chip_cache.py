@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from facesim.alignment import align_face
+from facesim.detection import detection_key
 from facesim.errors import FacesimError
 from facesim.images import load_rgb
 from facesim.teacher import DlibTeacher
@@ -93,7 +94,9 @@ def _chunk_path(out_dir: Path, index: int) -> Path:
 
 
 def jobs_digest(source: FaceSource) -> str:
-    text = "\n".join(f"{job.path}\t{job.label}" for job in source.jobs)
+    """The images and the detection that found their faces (a cache of HOG's chips is refused
+    when YuNet's are wanted)."""
+    text = detection_key() + "\n" + "\n".join(f"{job.path}\t{job.label}" for job in source.jobs)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -113,7 +116,9 @@ def build_source_cache(source: FaceSource, out_dir: Path, workers: int = 2, log:
     if manifest_path.is_file():
         old = json.loads(manifest_path.read_text())
         if old.get("jobs_digest") != manifest["jobs_digest"]:
-            raise FacesimError(f"{out_dir}: cache built from other {source.name} files; delete it to rebuild")
+            raise FacesimError(
+                f"{out_dir}: cache built from other {source.name} files or by another detection; delete it to rebuild"
+            )
     manifest_path.write_text(json.dumps(manifest))
     missing = [i for i in range(n_chunks) if not _chunk_path(out_dir, i).is_file()]
     if missing:

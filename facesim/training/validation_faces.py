@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from facesim.alignment import align_face
-from facesim.config import CHIP_SIZE, DEFAULT_DETECTOR, YUNET_BOX_SCALE, YUNET_SCORE_THRESHOLD, cache_dir
-from facesim.detection import DetectedFace
+from facesim.config import CHIP_SIZE, cache_dir
+from facesim.detection import DetectedFace, detection_key
 from facesim.errors import FacesimError
 from facesim.images import load_rgb
 from facesim.training.chip_cache import CACHE_VERSION
@@ -50,8 +50,7 @@ def _chip(path: str) -> np.ndarray | None:
 def _digest(jobs: list[FaceJob]) -> str:
     """Names a cache file by the images and by how their faces are found: chips of another
     detector (or its settings) are never read back as this one's."""
-    detection = f"{DEFAULT_DETECTOR} {YUNET_SCORE_THRESHOLD} {YUNET_BOX_SCALE}"
-    text = detection + "\n" + "\n".join(f"{job.path}\t{job.label}" for job in jobs)
+    text = detection_key() + "\n" + "\n".join(f"{job.path}\t{job.label}" for job in jobs)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
