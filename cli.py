@@ -116,7 +116,7 @@ def user_errors() -> Iterator[None]:
     except Exception as exc:
         if os.environ.get("FACESIM_DEBUG"):
             raise
-        from index.storage_faults import storage_fault
+        from index.store.faults import storage_fault
 
         fault = storage_fault(exc)
         if fault is not None:
@@ -273,8 +273,8 @@ def index_photos(
     with user_errors():
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        from index.gallery import Gallery
-        from index.indexer import index_folder
+        from index.ingest.indexer import index_folder
+        from index.store.gallery import Gallery
 
         with (
             Gallery.open(index) as gallery,
@@ -366,8 +366,8 @@ def forget(
     The photos themselves are not touched. `facesim index --exclude` keeps them out of later runs.
     """
     with user_errors():
-        from index.gallery import Gallery
-        from index.indexer import forget_path
+        from index.ingest.indexer import forget_path
+        from index.store.gallery import Gallery
 
         with Gallery.open(index, create=False) as gallery:
             forgotten = forget_path(gallery, path)
@@ -411,8 +411,8 @@ def match(
     with user_errors():
         import numpy as np
 
-        from index.gallery import Gallery
         from index.search import match as search
+        from index.store.gallery import Gallery
 
         photos, answers = _query_photos(queries), []
         with Gallery.open(index, create=False) as gallery:
@@ -448,7 +448,7 @@ def match(
 def _query_photos(queries: list[Path]) -> list[tuple[Path, str | None]]:
     """Each query photo with the reason it cannot be used, if any: a folder gives its photos, and
     its unreadable entries as failed queries."""
-    from index.scan import scan_folder
+    from index.ingest.scan import scan_folder
 
     photos: list[tuple[Path, str | None]] = []
     for query in queries:
@@ -541,7 +541,7 @@ def _report_query(answer: dict[str, Any], all_faces: bool, as_json: bool) -> Non
 def _gallery_photo_of(store: Any, query: Path) -> int | None:
     """The gallery's photo holding the query's very bytes (the query file or a copy of it), so a
     match of the query with itself is shown as such, not as a find at distance 0."""
-    from index.indexer import file_hash
+    from index.ingest.indexer import file_hash
 
     try:
         same = store.photo_with_hash(file_hash(query))
@@ -555,10 +555,10 @@ def info(index: IndexOption = None, as_json: JsonOption = False) -> None:
     """The model (architecture, input size, threshold, accuracy) and the gallery (photos, faces, persons)."""
     with user_errors():
         from facesim.model_card import read_card
-        from index.gallery import Gallery
+        from index.store.gallery import Gallery
 
         card = read_card()
-        from index.persons import names, unassigned_count
+        from index.persons.persons import names, unassigned_count
 
         with Gallery.open(index, create=False) as gallery:
             gallery_info = gallery.info()
@@ -636,8 +636,8 @@ def photos(
     or every photo of one person: `facesim photos Ada`, or of whoever a photo shows:
     `facesim photos new.jpg` (by the same rule as `match`; nothing when nobody matches)."""
     with user_errors():
-        from index.gallery import Gallery
-        from index.store import STATUSES
+        from index.store.database import STATUSES
+        from index.store.gallery import Gallery
 
         if status not in (None, *STATUSES):
             raise FacesimError(f"unknown status {status!r}; choose one of: {', '.join(STATUSES)}")
@@ -649,7 +649,7 @@ def photos(
             if person is not None and _is_photo(person):
                 faces = _photos_of_the_person_in(gallery, Path(person))
             elif person is not None:
-                from index.persons import faces_of_person
+                from index.persons.persons import faces_of_person
 
                 faces = faces_of_person(gallery.store, person)
             else:
@@ -697,7 +697,7 @@ def _is_photo(argument: str) -> bool:
 def _photos_of_the_person_in(gallery: Any, photo: Path) -> list:
     """Every stored face of the person the photo's main face is, by the match rule `match`
     answers with (the nearest person it accepts); none when it accepts nobody."""
-    from index.persons import faces_of_person, has_persons
+    from index.persons.persons import faces_of_person, has_persons
     from index.search import match as search
 
     if not has_persons(gallery.store):
@@ -792,13 +792,19 @@ def clusters(
     """
     with user_errors():
         from facesim.model_card import clustering_rule, match_rule
-        from index.export import hide_small
-        from index.gallery import Gallery
-        from index.persons import cluster_gallery, has_persons, join_new_faces, stored_clustering, unassigned_count
+        from index.export.tables import hide_small
+        from index.persons.persons import (
+            cluster_gallery,
+            has_persons,
+            join_new_faces,
+            stored_clustering,
+            unassigned_count,
+        )
+        from index.store.gallery import Gallery
 
         if export not in (None, "csv", "json", "html", "xmp"):
             raise FacesimError(f"unknown export format {export!r}; choose csv, json, html or xmp")
-        from index.xmp import SIDECAR_NAMINGS
+        from index.export.xmp import SIDECAR_NAMINGS
 
         if xmp_naming not in SIDECAR_NAMINGS:
             raise FacesimError(f"unknown --xmp-naming {xmp_naming!r}; choose {' or '.join(SIDECAR_NAMINGS)}")
@@ -873,8 +879,8 @@ def clusters(
 
 def _write_export(fmt: str, rows: list, hidden: int, output: Path | None, all_rows: list) -> None:
     """`all_rows` (every face, when --min-size hid some) gives the HTML its section of faces in no person."""
-    from index.export import faces_in_no_person, write_csv, write_html, write_json
-    from index.thumbnails import face_thumbnail
+    from index.export.tables import faces_in_no_person, write_csv, write_html, write_json
+    from index.export.thumbnails import face_thumbnail
 
     target = output if output is not None else sys.stdout
     try:
@@ -902,7 +908,7 @@ FacesArgument = Annotated[
 
 def _write_sidecars(rows: list, folder: Path | None, naming: str, replace: bool) -> None:
     """XMP sidecars beside the photos (or under `folder`), and on stderr what was not written."""
-    from index.xmp import write_xmp_sidecars
+    from index.export.xmp import write_xmp_sidecars
 
     try:
         done = write_xmp_sidecars(rows, folder, naming=naming, replace=replace)
@@ -930,7 +936,7 @@ def name(
     """Name (or rename) a person; the name follows them through later re-clusterings and shows in
     exports and matches."""
     with user_errors():
-        from index.persons import resolve_person, set_name
+        from index.persons.persons import resolve_person, set_name
 
         with _corrected(index) as store:
             person_id = resolve_person(store, person)
@@ -947,8 +953,8 @@ def merge(
     """These persons are one: the others' faces join PERSON, and stay together in every later
     clustering (`facesim merge 97 98 99`)."""
     with user_errors():
-        from index.corrections import merge_persons
-        from index.persons import resolve_person
+        from index.persons.corrections import merge_persons
+        from index.persons.persons import resolve_person
 
         with _corrected(index) as store:
             keep = resolve_person(store, person)
@@ -971,8 +977,8 @@ def move(
     """These faces belong to PERSON (or, with `new`, are a new person together), in this and every
     later clustering."""
     with user_errors():
-        from index.corrections import move_faces
-        from index.persons import resolve_person
+        from index.persons.corrections import move_faces
+        from index.persons.persons import resolve_person
 
         with _corrected(index) as store:
             target = None if person == "new" else resolve_person(store, person)
@@ -999,8 +1005,8 @@ def reject(
     """These faces are not their person: they leave it, together as one new person (the person
     you are pulling out), and never join it again. `facesim unreject` takes a reject back."""
     with user_errors():
-        from index.corrections import reject_faces
-        from index.persons import check_name_free, previous_assignment, resolve_person, set_name
+        from index.persons.corrections import reject_faces
+        from index.persons.persons import check_name_free, previous_assignment, resolve_person, set_name
 
         if each and new_name is not None:
             raise FacesimError("--name names the one person the faces make together; it cannot go with --each")
@@ -1034,8 +1040,8 @@ def unreject(
     """Take back `facesim reject`: each face may be its old person again, and goes back to it now
     when nothing else ties it where it is."""
     with user_errors():
-        from index.corrections import unreject_faces
-        from index.persons import resolve_person
+        from index.persons.corrections import unreject_faces
+        from index.persons.persons import resolve_person
 
         with _corrected(index) as store:
             source = None if person is None else resolve_person(store, person)
@@ -1050,8 +1056,8 @@ def split(person: PersonArgument, index: IndexOption = None) -> None:
     faces out of others), and re-cluster so that what they joined may part."""
     with user_errors():
         from facesim.model_card import clustering_rule
-        from index.corrections import take_back
-        from index.persons import cluster_gallery, resolve_person
+        from index.persons.corrections import take_back
+        from index.persons.persons import cluster_gallery, resolve_person
 
         rule = clustering_rule()
         with _corrected(index) as store:
@@ -1076,8 +1082,8 @@ def _faces_words(faces: list[int]) -> str:
 @contextmanager
 def _corrected(index: Path | None) -> Iterator[Any]:
     """The gallery's store under the writer's lock: a correction rewrites stored persons."""
-    from index.constraints import ensure_schema
-    from index.gallery import Gallery
+    from index.persons.constraints import ensure_schema
+    from index.store.gallery import Gallery
 
     with Gallery.open(index, create=False) as gallery, gallery.write_lock():
         ensure_schema(gallery.store)
@@ -1339,8 +1345,8 @@ def calibrate(
         from facesim.config import MODEL_CARD_PATH, ONNX_PATH
         from facesim.model_card import ClusterRule, read_card, write_card
         from facesim.training.workflow import DataRoots, calibrate_encoder, held_out_faces, validation_vectors
-        from index.cluster_calibration import calibrate_clustering
-        from index.match_calibration import calibrate_matching
+        from index.clustering.calibration import calibrate_clustering
+        from index.match.calibration import calibrate_matching
 
         target = weights or ONNX_PATH
         card_path = MODEL_CARD_PATH if weights is None else target.with_suffix(".json")

@@ -29,9 +29,9 @@ from facesim.training.lfw import LfwLayout
 from facesim.training.metrics import best_f1_threshold, stranger_hits, verification_report
 from facesim.training.pair_eval import chips_for_pairs, pair_distances
 from facesim.training.workflow import DataRoots, calibration_distances, pooled, split_pool
-from index.cluster_calibration import calibrate_clustering
-from index.cluster_metrics import bcubed
-from index.clustering import DEFAULT_K, chinese_whispers, cluster_faces
+from index.clustering.calibration import calibrate_clustering
+from index.clustering.cluster import DEFAULT_K, chinese_whispers, cluster_faces
+from index.clustering.metrics import bcubed
 
 DLIB_DOCUMENTED_THRESHOLD = 0.6
 # dlib's face-clustering example runs Chinese whispers at 0.5 on its raw vectors.

@@ -2,9 +2,9 @@
 facesim's vectors and the dlib ResNet's (issue 13), and the winner on LFW DevTest.
 
 For each vector set: each rule of CLUSTER_RULES at its best cut and parameters (the calibration's
-own grid and scoring: index/cluster_calibration.py), BCubed precision / recall / F on each source's
+own grid and scoring: index/clustering/calibration.py), BCubed precision / recall / F on each source's
 validation gallery (every face of its held-out people, one photo each); beside them
-scikit-learn's HDBSCAN (a dev dependency: a cross-check of index/hdbscan.py, over all pairs and
+scikit-learn's HDBSCAN (a dev dependency: a cross-check of index/clustering/hdbscan.py, over all pairs and
 with no cut or cannot-link; noise faces count as persons of their own) on a small grid, and
 dlib's Chinese whispers as dlib ships it (no cannot-link) at dlib's documented 0.5 and at its
 best cut. Then, with --devtest (the folder benchmarks/devtest_faces.py writes), each rule at the
@@ -34,9 +34,9 @@ from facesim.embedder import default_embedder
 from facesim.model_card import threshold
 from facesim.training.metrics import best_f1_threshold
 from facesim.training.workflow import DataRoots, calibration_distances, pooled, split_pool
-from index.cluster_calibration import calibrate_clustering
-from index.cluster_metrics import bcubed
-from index.clustering import DEFAULT_K, chinese_whispers, cluster_faces
+from index.clustering.calibration import calibrate_clustering
+from index.clustering.cluster import DEFAULT_K, chinese_whispers, cluster_faces
+from index.clustering.metrics import bcubed
 
 # dlib's face-clustering example runs Chinese whispers at 0.5 on its raw (not unit) vectors.
 DLIB_WHISPERS_CUT = 0.5

@@ -36,8 +36,8 @@ import numpy as np
 
 from facesim.config import CLUSTER_CUT_FRACTIONS
 from facesim.training.metrics import best_f1_threshold
-from index.cluster_metrics import bcubed
-from index.clustering import DEFAULT_K, chinese_whispers, cluster_faces
+from index.clustering.cluster import DEFAULT_K, chinese_whispers, cluster_faces
+from index.clustering.metrics import bcubed
 
 DIM = 128
 CALIBRATION_PAIRS_EACH = 20_000

@@ -34,8 +34,8 @@ from match_latency import DISTRIBUTIONS, gallery_and_queries, recall_at_k, time_
 from speedkit import markdown_table, percentiles_ms, print_header
 
 from facesim.config import IVFPQ_M, IVFPQ_NBITS, IVFPQ_NLIST, IVFPQ_NPROBE, IVFPQ_RERANK_FACTOR, IVFPQ_TRAIN_SAMPLE
-from index.gallery import Gallery
-from index.vectors import VectorIndex, train_ivfpq
+from index.store.gallery import Gallery
+from index.store.vectors import VectorIndex, train_ivfpq
 
 NPROBES = (16, 64, 128, 256)
 RERANK_FACTORS = (1, 5, 10, 20)

@@ -1,7 +1,7 @@
 """A face against a gallery, side by side with the dlib ResNet at its documented 0.6: "photos of
 this person" precision and recall, strangers with a false hit, and enrolled people found.
 
-Galleries are built as `facesim calibrate` builds its own (index.match_calibration.trial_gallery:
+Galleries are built as `facesim calibrate` builds its own (index.match.calibration.trial_gallery:
 half the people enrolled with all their faces but one held-out query, the others strangers with
 one query each), but from people calibration never saw: every LFW DevTest person (963 people,
 most with one photo), so the gallery holds about 1,300 faces. Both models embed the same chips
@@ -37,7 +37,7 @@ from facesim.training.lfw import LfwLayout
 from facesim.training.sources import FaceJob, locate_in_photo
 from facesim.training.validation_faces import cached_vectors, face_chips, validation_chips
 from facesim.training.workflow import DataRoots, face_sources
-from index.match_calibration import calibrate_matching, listed_faces, pair_threshold_rule, score, trial_gallery
+from index.match.calibration import calibrate_matching, listed_faces, pair_threshold_rule, score, trial_gallery
 
 DLIB_TOLERANCE = 0.6  # face_recognition.compare_faces' default
 # dlib's persons, for its own match rule: complete linkage at its pair tolerance (every two faces

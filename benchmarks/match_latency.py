@@ -47,8 +47,8 @@ from facesim import model_card
 from facesim.config import EMBEDDING_DIM, IVFPQ_MIN_FACES
 from facesim.detection import DetectedFace
 from facesim.pipeline import Face, main_face
-from index.gallery import META_MODEL_ID, Gallery
-from index.vectors import VectorIndex, choose_kind
+from index.store.gallery import META_MODEL_ID, Gallery
+from index.store.vectors import VectorIndex, choose_kind
 
 FACES_PER_PERSON = 20
 SPREAD = 0.035

@@ -42,7 +42,7 @@ from speedkit import DEFAULT_LFW, REPO_ROOT, ChildRun, copy_photos, markdown_tab
 
 from facesim.config import GALLERY_DB_NAME, MIN_FACE_FRACTION, MIN_FACE_PX
 from facesim.geometry import box_iou
-from index.workers import default_workers
+from index.ingest.workers import default_workers
 
 BASELINE_SCRIPT = Path(__file__).with_name("face_recognition_baseline.py")
 # cli.py run as a script imports this checkout's packages (the console script may be another's).

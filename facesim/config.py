@@ -119,7 +119,7 @@ def cache_dir() -> Path:
 # Files inside the gallery directory that resolve_index_dir() names.
 GALLERY_DB_NAME = "gallery.db"
 GALLERY_VECTORS_NAME = "faces.faiss"
-GALLERY_LOCK_NAME = "index.lock"
+GALLERY_LOCK_NAME = "index.store.lock"
 # Photos per SQLite transaction: a crash loses at most this much work, while committing less
 # often keeps fsyncs from dominating the cost of small photos.
 INDEX_BATCH_SIZE = 32
@@ -180,12 +180,12 @@ HDBSCAN_MIN_SAMPLES = (1, 3)
 TWO_STAGE_CORE_FRACTIONS = (0.50, 0.60, 0.70, 0.80)
 
 # --- One face against a gallery: match, photos of a photo, the join at index ----------------
-# The cohort a query's distance is judged against (index.match_rule): the nearest people after
+# The cohort a query's distance is judged against (index.match.rule): the nearest people after
 # the best one, at most MATCH_COHORT_PERSONS of them; with fewer than MATCH_COHORT_MIN_PERSONS
 # (a gallery of a handful of people) there is no spread to judge by and that test is skipped.
 MATCH_COHORT_PERSONS = 20
 MATCH_COHORT_MIN_PERSONS = 5
-# The grid `facesim calibrate` searches for the rule (index.match_calibration): the cut as a
+# The grid `facesim calibrate` searches for the rule (index.match.calibration): the cut as a
 # fraction of the pair threshold; the nearest-versus-next-person ratio and the cohort's z (None:
 # without that test); the cut under which an accepted person's faces are listed, as a multiple of
 # the cut. Each validation source is split into enrolled and stranger people MATCH_GALLERY_SEEDS

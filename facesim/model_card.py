@@ -89,7 +89,7 @@ def clustering_rule(linkage: str | None = None, path: Path = MODEL_CARD_PATH) ->
 
 
 class MatchRule(NamedTuple):
-    """The one-to-many rule (index.match_rule) as calibrated: a person answers a query when their
+    """The one-to-many rule (index.match.rule) as calibrated: a person answers a query when their
     nearest face is under `cut`, under `ratio` times the nearest face of anyone else (None: no
     such test), and `cohort_z` standard deviations nearer than the next people are (None: no
     such test); their faces under `list_cut` are listed as the same person."""

@@ -22,10 +22,10 @@ import numpy as np
 
 from facesim import model_card
 from facesim.config import GALLERY_LOCK_NAME, GALLERY_VECTORS_NAME
-from index.gallery import Gallery
-from index.lock import WriteLock
-from index.store import STATUSES, DamagedDatabase, Salvage, Store, salvage_database
-from index.vectors import VectorIndex, sidecar_path
+from index.store.database import STATUSES, DamagedDatabase, Salvage, Store, salvage_database
+from index.store.gallery import Gallery
+from index.store.lock import WriteLock
+from index.store.vectors import VectorIndex, sidecar_path
 
 # Examples listed per finding; the count says how many there are in all.
 MAX_EXAMPLES = 5
@@ -412,7 +412,7 @@ def _check_photos(store: Store) -> tuple[list[tuple[int, str]], list[str], list[
 def _content_hash(path: str) -> str:
     """The indexer's own hash, so the two can never disagree; imported only here because the
     indexer loads the encoder, which the checkup of a gallery whose photos are unchanged never needs."""
-    from index.indexer import file_hash
+    from index.ingest.indexer import file_hash
 
     return file_hash(path)
 

@@ -1,5 +1,5 @@
 """A query face against a gallery: the people it is (by the model card's calibrated match rule,
-index.match_rule), and the nearest faces with each one's verdict."""
+index.match.rule), and the nearest faces with each one's verdict."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from facesim import model_card
 from facesim.config import MATCH_COHORT_PERSONS
 from facesim.errors import FacesimError
 from facesim.model_card import MatchRule
-from index.clustering import cluster_faces
-from index.gallery import Gallery
-from index.match_rule import accepted_persons, person_distances
-from index.persons import persons_of_faces
-from index.store import FaceHit, Store
+from index.clustering.cluster import cluster_faces
+from index.match.rule import accepted_persons, person_distances
+from index.persons.persons import persons_of_faces
+from index.store.database import FaceHit, Store
+from index.store.gallery import Gallery
 
 # Nearest faces the rule looks at for each query before widening: enough for a cohort of people
 # after the best one in most galleries, and for the faces of a person met a few dozen times.

@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 
 from cli import app
 from facesim.images import supported_suffixes
-from index import indexer
-from index.gallery import Gallery
+from index.ingest import indexer
+from index.store.gallery import Gallery
 
 from bad_inputs import FACE_PHOTO, LOADED, NON_UTF8_NAME, REFUSED, SAMPLE_PHOTOS, make_bad_corpus
 from index_runs import facesim, message_lines

@@ -13,7 +13,7 @@ import pytest
 
 from facesim.embedder import default_embedder
 from facesim.pipeline import faces_in_photo
-from index import indexer
+from index.ingest import indexer
 
 SAMPLE_PHOTOS = Path(__file__).resolve().parent.parent / "sample_data" / "photos"
 

@@ -22,9 +22,9 @@ from typer.testing import CliRunner
 
 from cli import app
 from facesim.config import GALLERY_DB_NAME, INDEX_BATCH_SIZE
-from index import indexer
-from index.gallery import Gallery
-from index.indexer import file_hash, index_folder
+from index.ingest import indexer
+from index.ingest.indexer import file_hash, index_folder
+from index.store.gallery import Gallery
 
 from index_runs import (
     facesim,

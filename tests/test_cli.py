@@ -19,8 +19,8 @@ from typer.testing import CliRunner
 from cli import app
 from facesim.detection import detect_faces
 from facesim.images import load_rgb
-from index.cluster_metrics import bcubed
-from index.gallery import Gallery
+from index.clustering.metrics import bcubed
+from index.store.gallery import Gallery
 
 from cli_runs import answers_of, match_rows
 from sample_gallery import SAMPLE_DATA, SAMPLE_PHOTOS, single_face_photos

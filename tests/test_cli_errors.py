@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from cli import app
 from facesim import pipeline
-from index.gallery import Gallery
+from index.store.gallery import Gallery
 
 from bad_inputs import FACE_PHOTO
 

@@ -18,9 +18,9 @@ from facesim.config import (
 )
 from facesim.errors import FacesimError
 from facesim.model_card import ClusterRule, clustering_rule
-from index.cluster_calibration import calibrate_clustering, rule_grid
-from index.cluster_metrics import bcubed
-from index.clustering import cluster_faces
+from index.clustering.calibration import calibrate_clustering, rule_grid
+from index.clustering.cluster import cluster_faces
+from index.clustering.metrics import bcubed
 
 
 def _gallery(people: int, faces_each: int, spread: float, seed: int) -> tuple[np.ndarray, list[str]]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from index.clustering import chinese_whispers, cluster_faces
+from index.clustering.cluster import chinese_whispers, cluster_faces
 
 from unit_vectors import chord, on_circle, together
 

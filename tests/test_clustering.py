@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from facesim.config import CLUSTER_LINKAGES, CLUSTER_RULES
-from index import clustering
-from index.cluster_metrics import bcubed
-from index.clustering import chinese_whispers, cluster_faces
-from index.person_ids import assign_stable_ids
+from index.clustering import cluster as clustering
+from index.clustering.cluster import chinese_whispers, cluster_faces
+from index.clustering.metrics import bcubed
+from index.persons.ids import assign_stable_ids
 
 from unit_vectors import chord, on_circle
 

@@ -11,9 +11,9 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from facesim.config import CLUSTER_RULES
-from index import clustering
-from index.clustering import cluster_faces
-from index.person_ids import assign_stable_ids
+from index.clustering import cluster as clustering
+from index.clustering.cluster import cluster_faces
+from index.persons.ids import assign_stable_ids
 
 from unit_vectors import together
 

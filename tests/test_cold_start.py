@@ -24,8 +24,8 @@ from facesim.detection import DetectedFace
 from facesim.errors import ImageError
 from facesim.images import load_rgb
 from facesim.pipeline import Face
-from index import indexer
-from index.gallery import Gallery
+from index.ingest import indexer
+from index.store.gallery import Gallery
 
 from sample_gallery import REPO, SAMPLE_PHOTOS
 
@@ -104,7 +104,7 @@ def test_indexer_parent_receiving_faces_from_workers_does_not_import_torch() -> 
     face = Face(DetectedFace((0, 0, 9, 9), 1.0, ((1, 1),) * 5), np.zeros(EMBEDDING_DIM, dtype=np.float32))
     outcome = pickle.dumps(indexer._Outcome("hash", faces=(face,)))
     code = (
-        "import json, pickle, sys, index.indexer; pickle.loads(sys.stdin.buffer.read()); "
+        "import json, pickle, sys, index.ingest.indexer; pickle.loads(sys.stdin.buffer.read()); "
         "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
     )
     process = subprocess.run([sys.executable, "-c", code], cwd=REPO, input=outcome, check=True, capture_output=True)

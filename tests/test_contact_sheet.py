@@ -11,7 +11,7 @@ from urllib.parse import unquote, urlparse
 import numpy as np
 from PIL import Image
 
-from index.export import ExportRow, build_rows, faces_in_no_person, hide_small, write_html
+from index.export.tables import ExportRow, build_rows, faces_in_no_person, hide_small, write_html
 
 PERSONS = [3] * 30 + [7] * 2 + [8, 9]  # a large person, a small named one, two faces in no person
 

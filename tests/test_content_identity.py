@@ -14,11 +14,11 @@ from typer.testing import CliRunner
 from cli import app
 from facesim.config import GALLERY_DB_NAME
 from facesim.errors import FacesimError
-from index import indexer
-from index.gallery import Gallery
-from index.indexer import forget_path, index_folder
+from index.ingest import indexer
+from index.ingest.indexer import forget_path, index_folder
 from index.search import match
-from index.store import SCHEMA_VERSION
+from index.store.database import SCHEMA_VERSION
+from index.store.gallery import Gallery
 
 from sample_gallery import single_face_photos
 

@@ -20,11 +20,18 @@ from facesim.detection import DetectedFace
 from facesim.errors import FacesimError
 from facesim.model_card import MatchRule
 from facesim.pipeline import Face
-from index.constraints import ensure_schema
-from index.corrections import merge_persons, move_faces, reject_faces, take_back, unreject_faces
-from index.export import hide_small
-from index.persons import cluster_gallery, join_new_faces, names, previous_assignment, set_name, stored_clustering
-from index.store import Store
+from index.export.tables import hide_small
+from index.persons.constraints import ensure_schema
+from index.persons.corrections import merge_persons, move_faces, reject_faces, take_back, unreject_faces
+from index.persons.persons import (
+    cluster_gallery,
+    join_new_faces,
+    names,
+    previous_assignment,
+    set_name,
+    stored_clustering,
+)
+from index.store.database import Store
 
 CUT = 1.0  # complete linkage: every two faces of a person closer than this
 DIMENSIONS = 8

@@ -18,9 +18,9 @@ from facesim import model_card
 from facesim.detection import DetectedFace
 from facesim.errors import FacesimError
 from facesim.pipeline import Face
-from index.constraints import honour_links
-from index.gallery import Gallery
-from index.persons import names, previous_assignment
+from index.persons.constraints import honour_links
+from index.persons.persons import names, previous_assignment
+from index.store.gallery import Gallery
 
 runner = CliRunner()
 MODEL = "model-under-test"

@@ -21,9 +21,9 @@ from typer.testing import CliRunner
 
 from cli import app
 from facesim.config import GALLERY_DB_NAME, GALLERY_VECTORS_NAME
-from index.gallery import Gallery
-from index.indexer import index_folder
-from index.vectors import VectorIndex, sidecar_path
+from index.ingest.indexer import index_folder
+from index.store.gallery import Gallery
+from index.store.vectors import VectorIndex, sidecar_path
 
 from index_runs import message_lines
 from sample_gallery import SAMPLE_PHOTOS

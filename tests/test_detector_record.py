@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from facesim import detection
-from index.gallery import Gallery
-from index.indexer import index_folder
-from index.persons import names, persons_of_faces
+from index.ingest.indexer import index_folder
+from index.persons.persons import names, persons_of_faces
+from index.store.gallery import Gallery
 
 from cli_runs import run, run_json
 from sample_gallery import SAMPLE_PHOTOS

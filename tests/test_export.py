@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from facesim.errors import ImageError
-from index.export import (
+from index.export.tables import (
     CONTENT_SECURITY_POLICY,
     CSV_HEADER,
     ExportRow,

@@ -6,7 +6,7 @@ clusters kept are those at least as stable as their descendants' best (excess of
 belongs to the kept cluster at or above the one it fell out of, and is noise without one.
 
 The reference works on sets and recursion, not on the merge forest and index arithmetic that
-index/hdbscan.py uses, so a slip in either shows as a different partition. Random distinct
+index/clustering/hdbscan.py uses, so a slip in either shows as a different partition. Random distinct
 distances keep lambda free of ties, where the binary merge tree would have to pick an order."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from index import hdbscan as hdbscan_module
-from index.hdbscan import core_distances, hdbscan
+from index.clustering import hdbscan as hdbscan_module
+from index.clustering.hdbscan import core_distances, hdbscan
 
 from unit_vectors import together
 

@@ -19,13 +19,13 @@ from facesim.config import GALLERY_VECTORS_NAME
 from facesim.errors import FacesimError
 from facesim.images import load_rgb
 from facesim.pipeline import faces_in_photo
-from index import indexer, scan
-from index.gallery import Gallery
-from index.indexer import index_folder
-from index.scan import scan_folder
+from index.ingest import indexer, scan
+from index.ingest.indexer import index_folder
+from index.ingest.scan import scan_folder
 from index.search import match
-from index.store import PhotoRow
-from index.vectors import VectorIndex, sidecar_path
+from index.store.database import PhotoRow
+from index.store.gallery import Gallery
+from index.store.vectors import VectorIndex, sidecar_path
 
 SAMPLE_PHOTOS = Path(__file__).resolve().parent.parent / "sample_data" / "photos"
 BAD = ["bad_empty.jpg", "bad_text.png", "bad_truncated.jpg"]
@@ -391,8 +391,8 @@ def test_a_reembed_keeps_persons_names_and_corrections(sample, tmp_path, monkeyp
     """A new model replaces every face, and with them the rows that said whose they are; each new
     face takes over its old face's person and corrections, so names survive a model upgrade."""
     from facesim import model_card
-    from index.constraints import DIFFERENT, add_links, links
-    from index.persons import cluster_gallery, names, previous_assignment, set_name
+    from index.persons.constraints import DIFFERENT, add_links, links
+    from index.persons.persons import cluster_gallery, names, previous_assignment, set_name
 
     card = {
         "threshold": 1.1,

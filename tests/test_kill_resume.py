@@ -22,8 +22,8 @@ from typer.testing import CliRunner
 from cli import app
 from facesim.config import GALLERY_DB_NAME, INDEX_BATCH_SIZE
 from facesim.pipeline import Face, faces_in_photo
-from index.gallery import Gallery
-from index.vectors import VectorIndex
+from index.store.gallery import Gallery
+from index.store.vectors import VectorIndex
 
 from index_runs import (
     Snapshot,

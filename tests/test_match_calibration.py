@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 
 from facesim.model_card import ClusterRule, MatchRule
-from index.match_calibration import (
+from index.match.calibration import (
     calibrate_matching,
     listed_faces,
     pair_threshold_rule,
     score,
     trial_gallery,
 )
-from index.match_rule import same_person
+from index.match.rule import same_person
 
 from unit_vectors import at_distance
 

@@ -8,7 +8,7 @@ import pytest
 
 from facesim.config import MATCH_COHORT_MIN_PERSONS, MATCH_COHORT_PERSONS
 from facesim.model_card import MatchRule
-from index.match_rule import accepted_persons, person_distances, same_person
+from index.match.rule import accepted_persons, person_distances, same_person
 
 MARGIN = 1e-3
 SIDES = (pytest.param(-MARGIN, True, id="just-under"), pytest.param(MARGIN, False, id="just-over"))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from index.person_ids import assign_stable_ids
+from index.persons.ids import assign_stable_ids
 
 
 def test_a_person_split_in_equal_halves_keeps_the_id_on_the_smaller_label() -> None:

@@ -16,10 +16,9 @@ from facesim.config import CLUSTER_LINKAGES, MODEL_CARD_PATH
 from facesim.detection import DetectedFace
 from facesim.model_card import MatchRule, clustering_rule
 from facesim.pipeline import Face
-from index.gallery import Gallery
-from index.indexer import index_folder
-from index.person_ids import assign_stable_ids
-from index.persons import (
+from index.ingest.indexer import index_folder
+from index.persons.ids import assign_stable_ids
+from index.persons.persons import (
     Joined,
     cluster_gallery,
     join_new_faces,
@@ -28,7 +27,8 @@ from index.persons import (
     set_name,
     unassigned_count,
 )
-from index.store import Store
+from index.store.database import Store
+from index.store.gallery import Gallery
 
 from cli_runs import run, run_json
 from sample_gallery import single_face_photos

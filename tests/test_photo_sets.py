@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from index.photo_sets import PhotoDisjointSets, attach_once
+from index.clustering.photo_sets import PhotoDisjointSets, attach_once
 
 
 def test_a_union_carries_photos_and_refuses_a_shared_one() -> None:

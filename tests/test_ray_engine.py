@@ -196,7 +196,7 @@ def test_engine_options_that_cannot_work_are_refused(tmp_path, extra, message):
 
 
 def test_without_the_extra_ray_engine_says_what_to_install(tmp_path, monkeypatch):
-    from index import ray_engine
+    from index.ingest import ray_engine
 
     monkeypatch.setattr(ray_engine, "ray", None)
     result = CliRunner().invoke(app, ["index", str(SAMPLE_PHOTOS), "--index", str(tmp_path / "g"), "--engine", "ray"])
@@ -219,8 +219,8 @@ def test_local_engine_never_imports_ray(tmp_path):
 
 
 def test_a_photo_the_driver_sees_but_a_worker_does_not_stops_the_run(tmp_path):
-    from index.indexer import _Task
-    from index.ray_engine import _unseen
+    from index.ingest.indexer import _Task
+    from index.ingest.ray_engine import _unseen
 
     there = tmp_path / "there.jpg"
     there.write_bytes(b"x")
@@ -232,7 +232,7 @@ def test_a_photo_the_driver_sees_but_a_worker_does_not_stops_the_run(tmp_path):
 
 def test_an_encoder_failure_is_recorded_on_each_photo_with_faces_not_raised():
     from facesim.detection import DetectedFace
-    from index.indexer import _embed_all, _Found, _Outcome
+    from index.ingest.indexer import _embed_all, _Found, _Outcome
 
     def broken(_chips):
         raise RuntimeError("out of memory\nmore detail")

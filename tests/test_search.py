@@ -11,9 +11,9 @@ from facesim.detection import DetectedFace
 from facesim.errors import FacesimError
 from facesim.model_card import MatchRule
 from facesim.pipeline import Face
-from index.gallery import Gallery
-from index.persons import previous_assignment
+from index.persons.persons import previous_assignment
 from index.search import MATCH_CANDIDATES, Answer, PersonMatch, match
+from index.store.gallery import Gallery
 
 from unit_vectors import at_distance
 

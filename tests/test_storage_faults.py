@@ -27,8 +27,8 @@ from typer.testing import CliRunner
 
 from cli import app
 from facesim.config import GALLERY_DB_NAME, GALLERY_VECTORS_NAME, INDEX_BATCH_SIZE
-from index import store as store_module
-from index.store import Store
+from index.store import database as store_module
+from index.store.database import Store
 
 from index_runs import facesim, integrity_problems, make_copies, message_lines, single_face_sources
 

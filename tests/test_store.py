@@ -11,8 +11,8 @@ import pytest
 from facesim.detection import DetectedFace
 from facesim.errors import FacesimError
 from facesim.pipeline import Face
-from index import store as store_module
-from index.store import SCHEMA_VERSION, Location, Store
+from index.store import database as store_module
+from index.store.database import SCHEMA_VERSION, Location, Store
 
 MODEL = "model-a"
 

@@ -7,12 +7,12 @@ import json
 import numpy as np
 import pytest
 
-import index.vectors as vectors_module
+import index.store.vectors as vectors_module
 from facesim.detection import DetectedFace
 from facesim.pipeline import Face
-from index.gallery import META_VECTOR_INDEX, Gallery
-from index.store import Store
-from index.vectors import (
+from index.store.database import Store
+from index.store.gallery import META_VECTOR_INDEX, Gallery
+from index.store.vectors import (
     Fingerprint,
     VectorIndex,
     choose_kind,

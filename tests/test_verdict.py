@@ -19,8 +19,8 @@ from facesim import model_card, pipeline
 from facesim.detection import DetectedFace
 from facesim.model_card import is_same_person
 from facesim.pipeline import Face
-from index.clustering import cluster_faces
-from index.gallery import Gallery
+from index.clustering.cluster import cluster_faces
+from index.store.gallery import Gallery
 
 from cli_runs import answers_of, photo_rows
 from unit_vectors import at_distance

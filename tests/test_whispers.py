@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from index.whispers import CHINESE_WHISPERS_ITERATIONS, whisper
+from index.clustering.whispers import CHINESE_WHISPERS_ITERATIONS, whisper
 
 
 def reference_whisper(

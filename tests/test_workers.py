@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from facesim.config import WORKER_MEMORY_BYTES
-from index import indexer, workers
-from index.gallery import Gallery
-from index.workers import available_memory, usable_cores, workers_for
+from index.ingest import indexer, workers
+from index.ingest.workers import available_memory, usable_cores, workers_for
+from index.store.gallery import Gallery
 
 
 def test_memory_bounds_the_cores_at_the_exact_boundary() -> None:

@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from cli import app
 from facesim.images import upright_size
-from index.export import ExportRow
-from index.xmp import sidecar_path, sidecar_xml, write_xmp_sidecars
+from index.export.tables import ExportRow
+from index.export.xmp import sidecar_path, sidecar_xml, write_xmp_sidecars
 
 from sample_gallery import SAMPLE_PHOTOS
 

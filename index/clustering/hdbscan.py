@@ -24,7 +24,7 @@ import numpy as np
 
 from facesim.config import HDBSCAN_MIN_CLUSTER_SIZE
 from facesim.model_card import is_same_person
-from index.photo_sets import PhotoDisjointSets
+from index.clustering.photo_sets import PhotoDisjointSets
 
 # Reachability 0 (duplicate faces) would be lambda infinity; this caps lambda at 1e6.
 _MIN_REACH = 1e-6

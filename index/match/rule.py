@@ -14,7 +14,7 @@ with evidence a pair does not have (facesim/model_card.py MatchRule holds the ca
 The accepted person's faces under `list_cut` are the photos listed as the same person.
 
 Everything works on a batch: distances of m queries to the same n faces, as calibration
-(index.match_calibration) scores them, and as one query is answered, so the rule measured is
+(index.match.calibration) scores them, and as one query is answered, so the rule measured is
 the rule shipped.
 """
 

@@ -33,7 +33,7 @@ from facesim.config import (
     IVFPQ_RERANK_FACTOR,
     IVFPQ_TRAIN_SAMPLE,
 )
-from index.store import Store
+from index.store.database import Store
 
 IndexKind = Literal["flat", "ivfpq"]
 # Given face ids, (the ids still present, sorted; their exact vectors): Store.face_vectors.

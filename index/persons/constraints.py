@@ -15,7 +15,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from facesim.errors import FacesimError
-from index.store import Store
+from index.store.database import Store
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS face_links (

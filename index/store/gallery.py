@@ -16,10 +16,10 @@ from typing import Any
 
 from facesim.config import GALLERY_DB_NAME, GALLERY_LOCK_NAME, GALLERY_VECTORS_NAME, IVFPQ_MIN_FACES, resolve_index_dir
 from facesim.errors import FacesimError
-from index.lock import WriteLock
-from index.persons import person_count
-from index.store import Store
-from index.vectors import VectorIndex, open_vectors
+from index.persons.persons import person_count
+from index.store.database import Store
+from index.store.lock import WriteLock
+from index.store.vectors import VectorIndex, open_vectors
 
 # Keys in the store's meta table.
 META_MODEL_ID = "model_id"

@@ -22,8 +22,8 @@ from facesim.config import (
     HDBSCAN_MIN_SAMPLES,
     TWO_STAGE_CORE_FRACTIONS,
 )
-from index.cluster_metrics import bcubed
-from index.clustering import cluster_faces
+from index.clustering.cluster import cluster_faces
+from index.clustering.metrics import bcubed
 
 
 def _galleries(sources: list[str]) -> dict[str, np.ndarray]:

@@ -1,7 +1,7 @@
 """Person clusters kept in the gallery database, so that IDs and names survive re-runs.
 
-Clustering itself is pure (index.clustering); this module runs it over a gallery's indexed faces,
-keeps each person's ID stable across runs (index.person_ids) and stores the result.
+Clustering itself is pure (index.clustering.cluster); this module runs it over a gallery's indexed faces,
+keeps each person's ID stable across runs (index.persons.ids) and stores the result.
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from facesim.config import DEFAULT_LINKAGE
 from facesim.errors import FacesimError
 from facesim.geometry import box_iou
 from facesim.model_card import MatchRule
-from index.clustering import cluster_faces
-from index.constraints import honour_links, standing_pairs
-from index.export import ExportRow, build_rows
-from index.match_rule import accepted_persons, person_distances
-from index.person_ids import assign_stable_ids
-from index.store import Store
+from index.clustering.cluster import cluster_faces
+from index.export.tables import ExportRow, build_rows
+from index.match.rule import accepted_persons, person_distances
+from index.persons.constraints import honour_links, standing_pairs
+from index.persons.ids import assign_stable_ids
+from index.store.database import Store
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS persons (
@@ -149,7 +149,7 @@ def join_new_faces(store: Store, rule: MatchRule) -> Joined:
     """Puts every indexed face that has no person into one, without re-clustering anyone.
 
     Each new face is a query against the gallery's persons, answered by the match rule
-    (index.match_rule), the rule `facesim match` answers with: it joins the nearest person the
+    (index.match.rule), the rule `facesim match` answers with: it joins the nearest person the
     rule accepts among those with no face in the same photo (one photo's faces are never one
     person) and that no reject kept it from (a re-embedded face keeps its corrections), and starts
     a person of its own when the rule accepts nobody; later new faces may join it. Faces are taken

@@ -21,7 +21,7 @@ from xml.sax.saxutils import quoteattr
 
 from facesim.errors import ImageError
 from facesim.images import upright_size
-from index.export import ExportRow
+from index.export.tables import ExportRow
 
 _HEADER = (
     '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'

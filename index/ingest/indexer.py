@@ -28,11 +28,11 @@ from facesim import model_card
 from facesim.config import DEFAULT_DETECTOR, INDEX_BATCH_SIZE, ONNX_PATH, PHOTOS_PER_ENCODER_CALL
 from facesim.errors import FacesimError
 from facesim.model_card import MatchRule
-from index.gallery import META_MODEL_ID, Gallery
-from index.persons import hold_persons, join_new_faces, restore_persons
-from index.scan import FolderScan, is_excluded, is_inside, scan_folder
-from index.store import Location, PhotoRow, Store
-from index.workers import default_workers
+from index.ingest.scan import FolderScan, is_excluded, is_inside, scan_folder
+from index.ingest.workers import default_workers
+from index.persons.persons import hold_persons, join_new_faces, restore_persons
+from index.store.database import Location, PhotoRow, Store
+from index.store.gallery import META_MODEL_ID, Gallery
 
 # The encoder, OpenCV and dlib (through the pipeline) are imported where photos are embedded:
 # with --workers only the workers embed, and the parent stays small.
@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 EmbedChips = Callable[[list["np.ndarray"]], "np.ndarray"]
 # (total photos, photos done, photo just done or None for a bulk step such as the skips)
 ProgressCallback = Callable[[int, int, Path | None], None]
-# local: this process, or --workers processes on this machine; ray: a Ray cluster (index.ray_engine).
+# local: this process, or --workers processes on this machine; ray: a Ray cluster (index.ingest.ray_engine).
 Engine = Literal["local", "ray"]
 ENGINES: tuple[Engine, ...] = ("local", "ray")
 
@@ -266,8 +266,8 @@ def index_folder(
     those that failed.
     `weights`/`model_id` name the encoder; the defaults are the packaged weights and their model
     card. Paths matching an `exclude` glob
-    (see index.scan.is_excluded) are skipped, and left in the gallery if it has them. When the
-    gallery keeps persons, new faces join them (index.persons.join_new_faces) by `match_rule`
+    (see index.ingest.scan.is_excluded) are skipped, and left in the gallery if it has them. When the
+    gallery keeps persons, new faces join them (index.persons.persons.join_new_faces) by `match_rule`
     (default: the model card's, the rule `facesim match` answers with), so persons are never
     stale. Exceptions raised by `progress` (e.g. KeyboardInterrupt) stop the run
     after the last committed batch. `workers` None: one process per core this process may use, as
@@ -399,7 +399,7 @@ def _cluster(engine: Engine, ray_address: str | None) -> AbstractContextManager[
     address fails before a long scan; Ray is imported only here, and only for --engine ray."""
     if engine != "ray":
         return nullcontext()
-    from index.ray_engine import ray_cluster
+    from index.ingest.ray_engine import ray_cluster
 
     return ray_cluster(ray_address)
 
@@ -650,7 +650,7 @@ def _outcomes(
     """(task, outcome) in task order, which keeps face ids in scan order whatever the worker
     count. The pool, if any, is shut down however the caller leaves the block."""
     if engine == "ray":
-        from index.ray_engine import ray_outcomes
+        from index.ingest.ray_engine import ray_outcomes
 
         yield ray_outcomes(tasks, detector, weights)
         return

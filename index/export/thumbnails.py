@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 
 from facesim.images import load_rgb
-from index.export import ExportRow
+from index.export.tables import ExportRow
 
 THUMBNAIL_SIDE = 112
 # A little context around the detector's tight box makes a face recognisable at a glance.

@@ -23,7 +23,7 @@ import numpy as np
 
 from facesim.config import SQLITE_BUSY_TIMEOUT_MS
 from facesim.errors import FacesimError
-from index.scan import is_inside
+from index.ingest.scan import is_inside
 
 # sqlite_utils imports pandas whenever it is installed, only to give pd.Timestamp a column type;
 # facesim stores none, and pandas (with pyarrow) costs every gallery command about 0.3 s of CPU
@@ -43,8 +43,8 @@ if TYPE_CHECKING:  # the pipeline imports the encoder and dlib, which readers li
 PhotoStatus = Literal["indexed", "no_face", "error", "gone"]
 STATUSES: tuple[PhotoStatus, ...] = ("indexed", "no_face", "error", "gone")
 
-# Bumped whenever the schema below (or the meaning of the tables index.persons and
-# index.constraints keep beside it) changes; a newer database is refused rather than misread, an
+# Bumped whenever the schema below (or the meaning of the tables index.persons.persons and
+# index.persons.constraints keep beside it) changes; a newer database is refused rather than misread, an
 # older one is migrated when opened (_create_schema).
 SCHEMA_VERSION = 4
 
@@ -257,11 +257,11 @@ class Store:
     def _rejects_from_pairs(self) -> None:
         """Schema 2 kept `facesim reject F P` as pairs "F differs from each face P held then", so two
         faces rejected from one person one at a time could never be one person again. Schema 3
-        keeps what the user said, "F is not person P" (index.constraints), read back from the
+        keeps what the user said, "F is not person P" (index.persons.constraints), read back from the
         correction each pair recorded."""
         if not self.db["face_links"].exists():
             return
-        from index.constraints import REJECTS_SCHEMA
+        from index.persons.constraints import REJECTS_SCHEMA
 
         for statement in REJECTS_SCHEMA.split(";"):
             if statement.strip():

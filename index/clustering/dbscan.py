@@ -9,7 +9,7 @@ border faces attach to their nearest core, and the rest, noise, stay persons of 
 Why a candidate: density is the usual answer to single linkage's chaining, since a run of
 blurry faces each with one neighbour cannot glue two people together.
 
-Cannot-link: cores join by index/single_linkage.py, which refuses a join that would put one
+Cannot-link: cores join by index/clustering/single_linkage.py, which refuses a join that would put one
 photo's faces together; a border face goes to its nearest core whose person does not yet hold a
 face of its photo. Borders attach in order of their distance (ties on face index), so the result
 does not depend on the order faces are listed in.
@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from index.photo_sets import attach_once
-from index.single_linkage import single_linkage
+from index.clustering.photo_sets import attach_once
+from index.clustering.single_linkage import single_linkage
 
 
 def dbscan(

@@ -28,7 +28,7 @@ import numpy as np
 from facesim.config import PHOTOS_PER_ENCODER_CALL, RAY_CONNECT_TIMEOUT_S
 from facesim.embedder import onnx_bytes
 from facesim.errors import FacesimError
-from index.indexer import _missing, _one_line, _Outcome, _Task, examine_photos
+from index.ingest.indexer import _missing, _one_line, _Outcome, _Task, examine_photos
 
 try:
     import ray

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from facesim.model_card import is_same_person
-from index.photo_sets import attach_once
+from index.clustering.photo_sets import attach_once
 
 
 def attach_to_cores(

@@ -1,7 +1,7 @@
 """Single linkage with cannot-link: faces joined by a chain of under-cut edges are one person,
 unless the join would put two faces of one photo together.
 
-Why a candidate at all, when it chains (see index/clustering.py): it is the textbook baseline the
+Why a candidate at all, when it chains (see index/clustering/cluster.py): it is the textbook baseline the
 calibration must beat, and DBSCAN's cores are joined by exactly this rule.
 
 Kruskal's order (shortest edge first, ties on face index) is greedy single linkage: the next
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from index.photo_sets import PhotoDisjointSets
+from index.clustering.photo_sets import PhotoDisjointSets
 
 
 def single_linkage(photo_ids: np.ndarray, first: np.ndarray, second: np.ndarray, distance: np.ndarray) -> np.ndarray:

@@ -63,11 +63,11 @@ import numpy as np
 
 from facesim.config import CLUSTER_RULE_PARAMS, CLUSTER_RULES, DEFAULT_LINKAGE
 from facesim.model_card import is_same_person
-from index.dbscan import dbscan
-from index.hdbscan import hdbscan
-from index.single_linkage import single_linkage
-from index.two_stage import attach_to_cores
-from index.whispers import CHINESE_WHISPERS_ITERATIONS, whisper
+from index.clustering.dbscan import dbscan
+from index.clustering.hdbscan import hdbscan
+from index.clustering.single_linkage import single_linkage
+from index.clustering.two_stage import attach_to_cores
+from index.clustering.whispers import CHINESE_WHISPERS_ITERATIONS, whisper
 
 DEFAULT_K = 40
 EXACT_SEARCH_MAX_FACES = 20_000
@@ -164,7 +164,7 @@ def chinese_whispers(
     exact_search_max: int = EXACT_SEARCH_MAX_FACES,
 ) -> np.ndarray:
     """dlib's Chinese whispers as dlib ships it, without cannot-link: the baseline the benchmarks
-    compare against (index/whispers.py; `linkage="whispers"` is the candidate with cannot-link).
+    compare against (index/clustering/whispers.py; `linkage="whispers"` is the candidate with cannot-link).
 
     One difference from dlib, for scale: edges come from the same kNN graph as cluster_faces
     instead of all n^2 pairs.

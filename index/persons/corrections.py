@@ -1,7 +1,7 @@
 """`facesim merge`, `move`, `reject`, `unreject` and `split`: a user's corrections to persons.
 
 Each correction changes the stored persons at once and records what the user said
-(index.constraints), so that every later clustering, after new photos or with another rule,
+(index.persons.constraints), so that every later clustering, after new photos or with another rule,
 keeps it. A correction that contradicts an earlier one is refused with one line naming both,
 never half applied.
 """
@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from facesim.errors import FacesimError
-from index.constraints import SAME, add_links, add_rejects, ensure_schema, links, rejects
-from index.persons import META_NEXT_PERSON_ID, names, next_person_id, previous_assignment
-from index.store import Store
+from index.persons.constraints import SAME, add_links, add_rejects, ensure_schema, links, rejects
+from index.persons.persons import META_NEXT_PERSON_ID, names, next_person_id, previous_assignment
+from index.store.database import Store
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Chooses the one-to-many rule (index.match_rule) the way the pair threshold and the clustering
+"""Chooses the one-to-many rule (index.match.rule) the way the pair threshold and the clustering
 rule are chosen: on people the encoder never saw, never by hand.
 
 Each labelled source's validation people become galleries as a user's are: half the people (a
@@ -33,8 +33,8 @@ from facesim.config import (
     MATCH_RATIOS,
 )
 from facesim.model_card import ClusterRule, MatchRule
-from index.clustering import cluster_faces
-from index.match_rule import PersonDistances, accepted_persons, person_distances
+from index.clustering.cluster import cluster_faces
+from index.match.rule import PersonDistances, accepted_persons, person_distances
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def trial_gallery(labels: list[str], vectors: np.ndarray, seed: int, clustering:
 
 
 def listed_faces(trial: TrialGallery, rule: MatchRule) -> np.ndarray:
-    """What index.match_rule.same_person lists for every query, from the per-person distances
+    """What index.match.rule.same_person lists for every query, from the per-person distances
     computed once."""
     accepted = accepted_persons(trial.found.nearest, rule)
     return accepted[:, trial.found.face_person] & (trial.distances < rule.list_cut)

@@ -1,0 +1,1 @@
+"""Clustering: the graph of near faces, the linkages that cut it into persons, their metrics and calibration."""

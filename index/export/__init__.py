@@ -1,0 +1,1 @@
+"""Output: the gallery as CSV, JSON or HTML tables, XMP face regions beside the photos, thumbnails."""

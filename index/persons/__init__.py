@@ -1,0 +1,1 @@
+"""Persons: stable ids across re-clustering, names, and the corrections a user makes."""

@@ -1,0 +1,1 @@
+"""Storage: the SQLite database (the source of truth), the FAISS sidecar rebuilt from it, the write lock."""
