@@ -636,8 +636,8 @@ def photos(
     or every photo of one person: `facesim photos Ada`, or of whoever a photo shows:
     `facesim photos new.jpg` (by the same rule as `match`; nothing when nobody matches)."""
     with user_errors():
-        from index.store.database import STATUSES
         from index.store.gallery import Gallery
+        from index.store.rows import STATUSES
 
         if status not in (None, *STATUSES):
             raise FacesimError(f"unknown status {status!r}; choose one of: {', '.join(STATUSES)}")
@@ -1082,11 +1082,9 @@ def _faces_words(faces: list[int]) -> str:
 @contextmanager
 def _corrected(index: Path | None) -> Iterator[Any]:
     """The gallery's store under the writer's lock: a correction rewrites stored persons."""
-    from index.persons.constraints import ensure_schema
     from index.store.gallery import Gallery
 
     with Gallery.open(index, create=False) as gallery, gallery.write_lock():
-        ensure_schema(gallery.store)
         yield gallery.store
 
 

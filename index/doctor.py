@@ -22,9 +22,12 @@ import numpy as np
 
 from facesim import model_card
 from facesim.config import GALLERY_LOCK_NAME, GALLERY_VECTORS_NAME
-from index.store.database import STATUSES, DamagedDatabase, Salvage, Store, salvage_database
+from index.ingest.scan import is_inside
+from index.store.database import DamagedDatabase, Store
 from index.store.gallery import Gallery
 from index.store.lock import WriteLock
+from index.store.rows import STATUSES, RunRow
+from index.store.salvage import Salvage, salvage_database
 from index.store.vectors import VectorIndex, sidecar_path
 
 # Examples listed per finding; the count says how many there are in all.
@@ -183,27 +186,18 @@ def _reconcile(store: Store, salvage: Salvage) -> list[str]:
     one line per kind of loss."""
     notes: list[str] = []
     lost_faces = len(salvage.lost.get("faces", []))
-    damaged_vectors = _drop_damaged_vectors(store)
+    damaged_vectors = store.drop_damaged_vectors()
     known = salvage.known.get("photos", {})
     placed = {photo_id: columns["path"] for photo_id, columns in known.items() if columns.get("path") is not None}
     for photo_id, path in placed.items():
-        store.db.execute(
-            "INSERT INTO photos (id, path, status, n_faces, error) VALUES (?, ?, 'error', 0, ?)",
-            [photo_id, path, REREAD_NOTE],
-        )
+        store.put_back_photo(photo_id, path, REREAD_NOTE)
     # A photo whose faces are not all there (or that has faces and lost its row) is read again.
-    short = (
-        "SELECT p.id, p.path, (SELECT count(*) FROM faces f WHERE f.photo_id = p.id) AS found FROM photos p "
-        "WHERE p.status != 'gone' AND (found != p.n_faces OR p.error IS ?) ORDER BY p.path"
-    )
-    reread = store.db.execute(short, [REREAD_NOTE]).fetchall()
+    reread = store.photos_short_of_faces(REREAD_NOTE)
     for photo_id, _, found in reread:
-        status, error = ("indexed", None) if found else ("error", REREAD_NOTE)
-        store.db.execute(
-            "UPDATE photos SET status = ?, error = ?, n_faces = ?, content_hash = NULL, size = NULL, "
-            "mtime_ns = NULL, model_id = NULL WHERE id = ?",
-            [status, error, found, photo_id],
-        )
+        if found:
+            store.reset_photo(photo_id, status="indexed", error=None, n_faces=found)
+        else:
+            store.reset_photo(photo_id, status="error", error=REREAD_NOTE, n_faces=found)
     unplaced = len(salvage.lost.get("photos", [])) - len(placed)
     if placed:
         notes.append(f"could not read the rows of {len(placed)} photos: put back by their path, to be read again")
@@ -212,9 +206,9 @@ def _reconcile(store: Store, salvage: Salvage) -> list[str]:
     if lost_faces or damaged_vectors:
         notes.append(f"could not read {lost_faces + damaged_vectors} faces: their photos are marked to be read again")
     if reread:
-        examples = ", ".join(_text_path(path) for _, path, _ in reread[:MAX_EXAMPLES])
+        examples = ", ".join(path for _, path, _ in reread[:MAX_EXAMPLES])
         notes.append(f"{len(reread)} photos to be read again by `facesim index` (e.g. {examples})")
-    dangling = _drop_dangling_person_rows(store)
+    dangling = store.drop_person_rows_of_missing_faces()
     for table, rowids in salvage.lost.items():
         if table not in ("photos", "faces"):
             notes.append(f"could not read {len(rowids)} rows of {_LOST_WORDS.get(table, table)}")
@@ -235,33 +229,11 @@ _LOST_WORDS = {
 }
 
 
-def _drop_damaged_vectors(store: Store) -> int:
-    """Faces whose vector has another size than most: bytes read from a damaged page."""
-    common = store.db.execute(
-        "SELECT length(embedding) FROM faces GROUP BY length(embedding) ORDER BY count(*) DESC LIMIT 1"
-    ).fetchone()
-    if common is None:
-        return 0
-    return store.db.execute("DELETE FROM faces WHERE length(embedding) IS NOT ?", [common[0]]).rowcount
-
-
-def _drop_dangling_person_rows(store: Store) -> int:
-    """Persons and corrections hang on face ids; those of faces lost would name nothing."""
-    dropped = 0
-    tables = {name for (name,) in store.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    if "face_persons" in tables:
-        dropped += store.db.execute("DELETE FROM face_persons WHERE face_id NOT IN (SELECT id FROM faces)").rowcount
-    if "face_links" in tables:
-        faces = "(SELECT id FROM faces)"
-        sql = f"DELETE FROM face_links WHERE face_a NOT IN {faces} OR face_b NOT IN {faces}"
-        dropped += store.db.execute(sql).rowcount
-    return dropped
-
-
 def _examine(gallery: Gallery, shipped_model: str) -> _Evidence:
     evidence = _Evidence()
     store = gallery.store
-    roots = _run_roots(store)
+    runs = store.runs()
+    roots = sorted({_root(run) for run in runs})
     index_command = f"--index {shlex.quote(str(gallery.directory))}"
 
     missing, unreadable, changed, reread = _check_photos(store)
@@ -332,7 +304,7 @@ def _examine(gallery: Gallery, shipped_model: str) -> _Evidence:
         "`facesim doctor --repair` removes them",
     )
 
-    stale = _other_model_photos(store, shipped_model)
+    stale = store.paths_with_faces_of_other_models(shipped_model)
     if not stale and gallery.model_id not in (None, shipped_model):
         # No vectors, but `facesim index` still refuses the gallery until one --reembed relabels it.
         stale_items = [f"the gallery itself (labelled {gallery.model_id!r})"]
@@ -346,7 +318,7 @@ def _examine(gallery: Gallery, shipped_model: str) -> _Evidence:
         f"re-embed them: {_commands(roots, stale, index_command + ' --reembed')}",
     )
 
-    interrupted = _unresumed_runs(store)
+    interrupted = _unresumed_runs(runs)
     _add(
         evidence,
         "interrupted_runs",
@@ -434,60 +406,35 @@ def _check_vectors(gallery: Gallery) -> tuple[list[str], list[str], list[str]]:
 
 
 def _orphan_faces(store: Store) -> list[tuple[int, str]]:
-    """Faces whose photo row is gone or not `indexed`. Transactions should make this impossible;
-    a database edited by hand, or written without foreign keys, can still hold them."""
-    sql = (
-        "SELECT f.id, f.photo_id, p.status FROM faces f LEFT JOIN photos p ON p.id = f.photo_id "
-        "WHERE p.id IS NULL OR p.status != 'indexed' ORDER BY f.id"
-    )
+    """Faces whose photo row is gone or not `indexed`, each with a line that says which."""
     return [
         (face_id, f"face id {face_id} of {'missing' if status is None else status} photo {photo_id}")
-        for face_id, photo_id, status in store.db.execute(sql)
+        for face_id, photo_id, status in store.orphan_faces()
     ]
 
 
-def _other_model_photos(store: Store, shipped_model: str) -> list[str]:
-    """Photos with a face that another model made: comparing those vectors with the shipped
-    model's would be meaningless."""
-    sql = (
-        "SELECT DISTINCT p.path FROM faces f JOIN photos p ON p.id = f.photo_id "
-        "WHERE f.model_id IS NOT ? ORDER BY p.path"
-    )
-    return [_text_path(path) for (path,) in store.db.execute(sql, [shipped_model])]
-
-
-def _unresumed_runs(store: Store) -> list[tuple[int, str, str]]:
+def _unresumed_runs(runs: list[RunRow]) -> list[tuple[int, str, str]]:
     """Runs without finished_at that no later finished run over the same folder, or one around
     it, made good. Runs resumed that way are history, not problems."""
-    runs = store.db.execute("SELECT id, root, started_at, finished_at FROM runs ORDER BY id").fetchall()
-    finished = [(run_id, _text_path(root)) for run_id, root, _, end in runs if end is not None]
+    finished = [(run.id, _root(run)) for run in runs if run.finished_at is not None]
     return [
-        (run_id, _text_path(root), started)
-        for run_id, root, started, end in runs
-        if end is None and not any(later > run_id and _inside(_text_path(root), done) for later, done in finished)
+        (run.id, _root(run), run.started_at)
+        for run in runs
+        if run.finished_at is None
+        and not any(later > run.id and is_inside(_root(run), done) for later, done in finished)
     ]
 
 
-def _run_roots(store: Store) -> list[str]:
-    return sorted({_text_path(root) for (root,) in store.db.execute("SELECT DISTINCT root FROM runs")})
-
-
-def _text_path(value: str | bytes | None) -> str:
-    """Paths the store kept as bytes (non-UTF-8 names) back to str; None only in a hand-made row."""
-    if value is None:
-        return ""
-    return os.fsdecode(value) if isinstance(value, bytes) else value
+def _root(run: RunRow) -> str:
+    """The folder a run indexed; "" for a run without one (only a hand-made row lacks it)."""
+    return run.root or ""
 
 
 def _innermost(roots: list[str], path: str) -> str | None:
     """The innermost folder indexed so far that holds this photo (a photo indexed on its own
     is not its own folder)."""
-    around = [root for root in roots if root != path and _inside(path, root)]
+    around = [root for root in roots if root != path and is_inside(path, root)]
     return max(around, key=len) if around else None
-
-
-def _inside(path: str, folder: str) -> bool:
-    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 def _commands(roots: list[str], paths: Iterable[str], index_option: str) -> str:
@@ -509,9 +456,7 @@ def _repair(gallery: Gallery, evidence: _Evidence) -> list[str]:
         if marked:
             done.append(f"marked {marked} missing photos gone")
     if evidence.orphan_face_ids:
-        with store.transaction():
-            for face_id in evidence.orphan_face_ids:
-                store.db.execute("DELETE FROM faces WHERE id = ?", [face_id])
+        store.delete_faces(evidence.orphan_face_ids)
         done.append(f"removed {len(evidence.orphan_face_ids)} faces without an indexed photo")
     for temp in evidence.temp_files:
         temp.unlink(missing_ok=True)

@@ -15,8 +15,9 @@ from facesim.model_card import MatchRule
 from index.clustering.cluster import cluster_faces
 from index.match.rule import accepted_persons, person_distances
 from index.persons.persons import persons_of_faces
-from index.store.database import FaceHit, Store
+from index.store.database import Store
 from index.store.gallery import Gallery
+from index.store.rows import FaceHit
 
 # Nearest faces the rule looks at for each query before widening: enough for a cohort of people
 # after the best one in most galleries, and for the faces of a person met a few dozen times.

@@ -11,12 +11,13 @@ from urllib.parse import unquote, urlparse
 import numpy as np
 from PIL import Image
 
-from index.export.tables import ExportRow, build_rows, faces_in_no_person, hide_small, write_html
+from index.export.tables import faces_in_no_person, hide_small, write_html
+from index.persons.face_rows import FaceRow, build_rows
 
 PERSONS = [3] * 30 + [7] * 2 + [8, 9]  # a large person, a small named one, two faces in no person
 
 
-def rows_for(tmp_path: Path) -> list[ExportRow]:
+def rows_for(tmp_path: Path) -> list[FaceRow]:
     folder = tmp_path / "odd & <folder>"
     folder.mkdir()
     paths = [folder / f"photo {i}.jpg" for i in range(len(PERSONS))]
@@ -30,7 +31,7 @@ def rows_for(tmp_path: Path) -> list[ExportRow]:
     return build_rows(np.array(PERSONS), ids, vectors, [str(p) for p in paths], boxes, {7: "Ada"})
 
 
-def loader(row: ExportRow) -> bytes:
+def loader(row: FaceRow) -> bytes:
     buffer = io.BytesIO()
     Image.open(row.photo_path).save(buffer, "JPEG")
     return buffer.getvalue()

@@ -17,8 +17,8 @@ from facesim.errors import FacesimError
 from index.ingest import indexer
 from index.ingest.indexer import forget_path, index_folder
 from index.search import match
-from index.store.database import SCHEMA_VERSION
 from index.store.gallery import Gallery
+from index.store.schema import SCHEMA_VERSION
 
 from sample_gallery import single_face_photos
 

@@ -21,7 +21,6 @@ from facesim.errors import FacesimError
 from facesim.model_card import MatchRule
 from facesim.pipeline import Face
 from index.export.tables import hide_small
-from index.persons.constraints import ensure_schema
 from index.persons.corrections import merge_persons, move_faces, reject_faces, take_back, unreject_faces
 from index.persons.persons import (
     cluster_gallery,
@@ -117,7 +116,6 @@ def test_every_correction_stays_true_through_new_photos_and_apply(tmp_path_facto
         for number in range(8):
             _add_photo(store, rng, number, [number % 4] if number < 6 else [0, 1])
         cluster_gallery(store, CUT, "complete")
-        ensure_schema(store)
         model = UserModel()
         photos = 8
         for step in steps:

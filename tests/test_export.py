@@ -20,13 +20,12 @@ from facesim.errors import ImageError
 from index.export.tables import (
     CONTENT_SECURITY_POLICY,
     CSV_HEADER,
-    ExportRow,
-    build_rows,
     hide_small,
     write_csv,
     write_html,
     write_json,
 )
+from index.persons.face_rows import FaceRow, build_rows
 
 DIM = 8
 NASTY_NAME = '<script>document.body.dataset.pwned="name"</script> & "Bob"'
@@ -51,7 +50,7 @@ def photos(tmp_path: Path) -> list[Path]:
 
 
 @pytest.fixture()
-def rows(photos: list[Path]) -> list[ExportRow]:
+def rows(photos: list[Path]) -> list[FaceRow]:
     """Person 5: three faces; person 2: two faces; person 9: one face."""
     person_ids = np.array([2, 5, 9, 5, 2, 5])
     vectors = on_circle(0.3, 1.0, 2.0, 1.2, 0.5, 1.05)
@@ -60,7 +59,7 @@ def rows(photos: list[Path]) -> list[ExportRow]:
     return build_rows(person_ids, np.arange(100, 106), vectors, [str(p) for p in photos], boxes, names)
 
 
-def crop_loader(row: ExportRow) -> bytes:
+def crop_loader(row: FaceRow) -> bytes:
     with Image.open(row.photo_path) as image:
         crop = image.convert("RGB").crop(row.box)
     buffer = io.BytesIO()
@@ -68,7 +67,7 @@ def crop_loader(row: ExportRow) -> bytes:
     return buffer.getvalue()
 
 
-def test_rows_largest_person_first_then_nearest_to_centre(rows: list[ExportRow]) -> None:
+def test_rows_largest_person_first_then_nearest_to_centre(rows: list[FaceRow]) -> None:
     assert [r.person_id for r in rows] == [5, 5, 5, 2, 2, 9]
     # Person 5's faces at angles 1.0, 1.2, 1.05: centre at 1.0833, so 1.05 is nearest, 1.2 farthest.
     assert [r.face_id for r in rows[:3]] == [105, 101, 103]
@@ -81,7 +80,7 @@ def test_rows_largest_person_first_then_nearest_to_centre(rows: list[ExportRow])
     assert {r.face_id: r.box for r in rows}[100] == (-3, 0, 10, 10)
 
 
-def test_hide_small_reports_hidden_faces(rows: list[ExportRow]) -> None:
+def test_hide_small_reports_hidden_faces(rows: list[FaceRow]) -> None:
     kept, hidden = hide_small(rows, min_size=2)
     assert {r.person_id for r in kept} == {5, 2} and hidden == 1
     kept, hidden = hide_small(rows, min_size=3)
@@ -98,8 +97,8 @@ def test_build_rows_rejects_mismatched_input() -> None:
 
 @pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
 def test_csv_guards_every_formula_start(start: str, tmp_path: Path) -> None:
-    row = ExportRow(1, f"{start}SUM(A1:A9)", 7, f"{start}evil.jpg", (-3, 0, 10, 10), 0.25)
-    safe = ExportRow(2, "Ann Smith", 8, "/photos/ann.jpg", (0, 0, 10, 10), 0.5)
+    row = FaceRow(1, f"{start}SUM(A1:A9)", 7, f"{start}evil.jpg", (-3, 0, 10, 10), 0.25)
+    safe = FaceRow(2, "Ann Smith", 8, "/photos/ann.jpg", (0, 0, 10, 10), 0.5)
     path = tmp_path / "people.csv"
     write_csv([row, safe], path)
     with open(path, newline="", encoding="utf-8") as handle:
@@ -110,7 +109,7 @@ def test_csv_guards_every_formula_start(start: str, tmp_path: Path) -> None:
     assert plain == ["2", "Ann Smith", "8", "/photos/ann.jpg", "0", "0", "10", "10", "0.5"]
 
 
-def test_csv_to_an_open_stream(rows: list[ExportRow]) -> None:
+def test_csv_to_an_open_stream(rows: list[FaceRow]) -> None:
     buffer = io.StringIO(newline="")
     write_csv(rows, buffer)
     lines = list(csv.reader(io.StringIO(buffer.getvalue(), newline="")))
@@ -118,7 +117,7 @@ def test_csv_to_an_open_stream(rows: list[ExportRow]) -> None:
     assert lines[4][1] == "'=cmd|' /C calc'!A0"
 
 
-def test_json_is_a_list_of_persons(rows: list[ExportRow], tmp_path: Path) -> None:
+def test_json_is_a_list_of_persons(rows: list[FaceRow], tmp_path: Path) -> None:
     path = tmp_path / "people.json"
     write_json(rows, path)
     persons = json.loads(path.read_text(encoding="utf-8"))
@@ -152,7 +151,7 @@ def parse(page: str) -> _Elements:
     return parser
 
 
-def test_html_counts_and_embedded_thumbnails(rows: list[ExportRow]) -> None:
+def test_html_counts_and_embedded_thumbnails(rows: list[FaceRow]) -> None:
     kept, hidden = hide_small(rows, min_size=2)
     buffer = io.StringIO()
     write_html(kept, buffer, crop_loader, hidden_faces=hidden)
@@ -167,7 +166,7 @@ def test_html_counts_and_embedded_thumbnails(rows: list[ExportRow]) -> None:
     assert page.having("p", "summary")[0]["data-hidden-faces"] == "1"
 
 
-def test_html_escapes_names_and_paths(rows: list[ExportRow]) -> None:
+def test_html_escapes_names_and_paths(rows: list[FaceRow]) -> None:
     buffer = io.StringIO()
     write_html(rows, buffer, crop_loader, title="<i>mine</i>")
     page = buffer.getvalue()
@@ -179,8 +178,8 @@ def test_html_escapes_names_and_paths(rows: list[ExportRow]) -> None:
     assert f'content="{CONTENT_SECURITY_POLICY}"' in page
 
 
-def test_html_marks_unreadable_photos_instead_of_failing(rows: list[ExportRow]) -> None:
-    def loader(row: ExportRow) -> bytes:
+def test_html_marks_unreadable_photos_instead_of_failing(rows: list[FaceRow]) -> None:
+    def loader(row: FaceRow) -> bytes:
         if row.face_id == 101:
             raise ImageError(f"{row.photo_path}: no such file")
         return crop_loader(row)
@@ -219,7 +218,7 @@ def _dump_dom(page: Path, profile: Path) -> str:
 
 
 @pytest.mark.skipif(_chromium() is None, reason="no chromium binary (the CI script installs it)")
-def test_html_renders_in_a_real_browser(rows: list[ExportRow], tmp_path: Path) -> None:
+def test_html_renders_in_a_real_browser(rows: list[FaceRow], tmp_path: Path) -> None:
     """Every thumbnail decodes under the sheet's CSP, and no name or path runs as markup.
 
     A test copy of the page gets one inline script (and script-src in its CSP, so that an
@@ -282,7 +281,7 @@ def _requests_made(page: str, tmp_path: Path, name: str) -> list[str]:
 
 
 @pytest.mark.skipif(_chromium() is None, reason="no chromium binary (the CI script installs it)")
-def test_the_csp_blocks_network_requests_in_a_real_browser(rows: list[ExportRow], tmp_path: Path) -> None:
+def test_the_csp_blocks_network_requests_in_a_real_browser(rows: list[FaceRow], tmp_path: Path) -> None:
     """Markup that got into the sheet (an image, a stylesheet, a script, a frame pointing at a
     server) asks that server for nothing under the sheet's CSP; the same page without the CSP asks,
     so the probe itself works."""

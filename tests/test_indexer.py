@@ -23,8 +23,8 @@ from index.ingest import indexer, scan
 from index.ingest.indexer import index_folder
 from index.ingest.scan import scan_folder
 from index.search import match
-from index.store.database import PhotoRow
 from index.store.gallery import Gallery
+from index.store.rows import PhotoRow
 from index.store.vectors import VectorIndex, sidecar_path
 
 SAMPLE_PHOTOS = Path(__file__).resolve().parent.parent / "sample_data" / "photos"

@@ -12,7 +12,11 @@ from facesim.detection import DetectedFace
 from facesim.errors import FacesimError
 from facesim.pipeline import Face
 from index.store import database as store_module
-from index.store.database import SCHEMA_VERSION, Location, Store
+from index.store import photo_tables
+from index.store.database import Store
+from index.store.rows import Location
+from index.store.schema import SCHEMA_VERSION
+from index.store.sql import CHUNK
 
 MODEL = "model-a"
 
@@ -154,7 +158,7 @@ class FaceWriteFailed(Exception):
 @pytest.fixture
 def second_face_fails(monkeypatch):
     """The face rows fail to write after the photo row is written (and old faces deleted)."""
-    real = store_module._face_record
+    real = photo_tables._face_record
     calls = []
 
     def failing(photo_id, face, model_id):
@@ -163,7 +167,7 @@ def second_face_fails(monkeypatch):
             raise FaceWriteFailed
         return real(photo_id, face, model_id)
 
-    monkeypatch.setattr(store_module, "_face_record", failing)
+    monkeypatch.setattr(photo_tables, "_face_record", failing)
     return calls
 
 
@@ -213,7 +217,7 @@ def test_mark_gone_removes_faces_but_keeps_the_row(store):
 
 def test_mark_gone_covers_every_photo_across_chunks(store):
     """More photos than one SQL statement takes (_CHUNK ids), the last chunk a partial one."""
-    count = 2 * store_module._CHUNK + 7
+    count = 2 * CHUNK + 7
     with store.transaction():
         ids = [record(store, f"/p/{n}.jpg", [make_face(n)]) for n in range(count)]
     assert store.mark_gone(ids) == count
@@ -377,7 +381,7 @@ def test_other_paths_are_sorted_per_photo_across_chunks(store):
     store.add_location(photo, "/p/z.jpg", size=1, mtime_ns=1)
     store.add_location(photo, "/p/m.jpg", size=1, mtime_ns=1)
     with store.transaction():
-        many = [record(store, f"/q/{n}.jpg", []) for n in range(store_module._CHUNK + 1)]
+        many = [record(store, f"/q/{n}.jpg", []) for n in range(CHUNK + 1)]
     store.add_location(many[-1], "/q/last-copy.jpg", size=1, mtime_ns=1)
     found = store.other_paths([*many, photo, lonely])
     assert found == {photo: ["/p/m.jpg", "/p/z.jpg"], many[-1]: ["/q/last-copy.jpg"]}
@@ -411,7 +415,7 @@ def test_forgetting_photos_drops_rows_faces_and_locations_across_chunks(store):
     kept = record(store, "/p/kept.jpg", [make_face(1)])
     store.add_location(kept, "/p/kept-copy.jpg", size=1, mtime_ns=1)
     with store.transaction():
-        doomed = [record(store, f"/q/{n}.jpg", [make_face(n + 2)]) for n in range(store_module._CHUNK + 1)]
+        doomed = [record(store, f"/q/{n}.jpg", [make_face(n + 2)]) for n in range(CHUNK + 1)]
     store.add_location(doomed[-1], "/q/copy.jpg", size=1, mtime_ns=1)
     store.forget_photos(doomed)
     assert list(store.photos_by_path()) == ["/p/kept.jpg"]
@@ -524,7 +528,7 @@ def test_vectors_are_stored_as_float32_whatever_the_model_returns(store):
 
 def test_face_lookups_cover_every_chunk(store):
     """More faces than two SQL statements take (_CHUNK ids each): every one is found."""
-    count = 2 * store_module._CHUNK + 7
+    count = 2 * CHUNK + 7
     with store.transaction():
         photos = [record(store, f"/p/{n}.jpg", [make_face(n, dim=4)]) for n in range(count)]
     ids = store.face_ids()

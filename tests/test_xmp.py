@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from cli import app
 from facesim.images import upright_size
-from index.export.tables import ExportRow
 from index.export.xmp import sidecar_path, sidecar_xml, write_xmp_sidecars
+from index.persons.face_rows import FaceRow
 
 from sample_gallery import SAMPLE_PHOTOS
 
@@ -43,8 +43,8 @@ def _regions(xml: str) -> tuple[rdflib.Graph, list[dict[str, object]]]:
     return graph, regions
 
 
-def _row(person: int, name: str, face: int, path: Path, box: tuple[int, int, int, int]) -> ExportRow:
-    return ExportRow(person, name, face, str(path), box, 0.1)
+def _row(person: int, name: str, face: int, path: Path, box: tuple[int, int, int, int]) -> FaceRow:
+    return FaceRow(person, name, face, str(path), box, 0.1)
 
 
 def test_regions_are_normalised_centres_and_only_named_persons_get_a_name() -> None:
@@ -91,7 +91,7 @@ def test_sidecars_go_beside_every_copy_and_never_over_one_the_user_had(tmp_path:
     theirs = photos / "b.jpg.xmp"
     theirs.write_text("<x:xmpmeta>digiKam's rating</x:xmpmeta>\n")
     rows = [
-        ExportRow(1, "Jimmy", 1, str(photo), (67, 80, 175, 187), 0.1, other_paths=(str(copy),)),
+        FaceRow(1, "Jimmy", 1, str(photo), (67, 80, 175, 187), 0.1, other_paths=(str(copy),)),
         _row(2, "", 2, other, (40, 60, 150, 170)),
     ]
     done = write_xmp_sidecars(rows)
@@ -100,7 +100,7 @@ def test_sidecars_go_beside_every_copy_and_never_over_one_the_user_had(tmp_path:
     for place in (photo, copy):
         _, regions = _regions(sidecar_path(place).read_text())
         assert [str(region["name"]) for region in regions] == ["Jimmy"]
-    renamed = [ExportRow(1, "Jimmy Carter", 1, str(photo), (67, 80, 175, 187), 0.1)]
+    renamed = [FaceRow(1, "Jimmy Carter", 1, str(photo), (67, 80, 175, 187), 0.1)]
     assert write_xmp_sidecars(renamed).written == 1  # facesim's own sidecar is brought up to date
     assert "Jimmy Carter" in (photos / "a.jpg.xmp").read_text()
     assert write_xmp_sidecars(rows, replace=True).kept == ()

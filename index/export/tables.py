@@ -1,8 +1,7 @@
 """Export person clusters as CSV, JSON, or a self-contained HTML contact sheet.
 
-Rows are plain values (no store, no FAISS), so any caller that has labels, vectors and face
-metadata can export. Order is the one a person reviewing clusters wants: largest person first,
-and within a person the most typical faces (closest to the centre) first, outliers last.
+The rows are the persons' faces (index.persons.face_rows), written in the order they come in:
+largest person first, and within a person the most typical faces first, outliers last.
 """
 
 from __future__ import annotations
@@ -12,15 +11,13 @@ import csv
 import html
 import json
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path, PurePath
+from pathlib import Path
 from typing import TextIO
 
-import numpy as np
-
 from facesim.errors import ImageError
+from index.persons.face_rows import FaceRow
 
 CSV_HEADER = ("person_id", "name", "face_id", "photo_path", "left", "top", "right", "bottom", "distance")
 # Spreadsheets evaluate a cell that starts with one of these as a formula (OWASP "CSV injection").
@@ -40,66 +37,10 @@ _STYLE = (
 )
 
 Destination = str | os.PathLike[str] | TextIO
-ThumbnailLoader = Callable[["ExportRow"], bytes]
+ThumbnailLoader = Callable[[FaceRow], bytes]
 
 
-@dataclass(frozen=True)
-class ExportRow:
-    """One face of one person, as exported."""
-
-    person_id: int
-    name: str
-    face_id: int
-    photo_path: str
-    box: tuple[int, int, int, int]  # left, top, right, bottom, in the upright photo's pixels
-    distance: float  # to the person's centre (normalised mean vector)
-    other_paths: tuple[str, ...] = ()  # byte-identical copies of the photo elsewhere
-
-
-def build_rows(
-    person_ids: np.ndarray,
-    face_ids: np.ndarray,
-    vectors: np.ndarray,
-    photo_paths: Sequence[str | PurePath],
-    boxes: np.ndarray | Sequence[Sequence[int]],
-    names: Mapping[int, str] | None = None,
-) -> list[ExportRow]:
-    """Rows for every face, largest person first (ties: smaller id), then by distance to centre.
-
-    The centre is the normalised mean of a person's unit vectors, so distances are on the same
-    0..2 scale as the threshold and a face far from its centre is a candidate mistake.
-    """
-    person_ids = np.asarray(person_ids)
-    face_ids = np.asarray(face_ids)
-    vectors = np.asarray(vectors, dtype=np.float64)
-    boxes = np.asarray(boxes)
-    n = len(person_ids)
-    if not (face_ids.shape == (n,) and vectors.ndim == 2 and len(vectors) == n and len(photo_paths) == n):
-        raise ValueError("person_ids, face_ids, vectors and photo_paths must describe the same faces")
-    if boxes.shape != (n, 4):
-        raise ValueError(f"boxes must have shape ({n}, 4) as (left, top, right, bottom), not {boxes.shape}")
-    names = names or {}
-    people, person_index, sizes = np.unique(person_ids, return_inverse=True, return_counts=True)
-    person_index = person_index.reshape(-1)
-    centres = np.zeros((len(people), vectors.shape[1]))
-    np.add.at(centres, person_index, vectors)
-    centres /= np.maximum(np.linalg.norm(centres, axis=1, keepdims=True), np.finfo(np.float64).tiny)
-    distances = np.linalg.norm(vectors - centres[person_index], axis=1)
-    order = np.lexsort((face_ids, distances, person_ids, -sizes[person_index]))
-    return [
-        ExportRow(
-            person_id=int(person_ids[i]),
-            name=names.get(int(person_ids[i]), ""),
-            face_id=int(face_ids[i]),
-            photo_path=str(photo_paths[i]),
-            box=(int(boxes[i, 0]), int(boxes[i, 1]), int(boxes[i, 2]), int(boxes[i, 3])),
-            distance=float(distances[i]),
-        )
-        for i in order.tolist()
-    ]
-
-
-def hide_small(rows: Sequence[ExportRow], min_size: int) -> tuple[list[ExportRow], int]:
+def hide_small(rows: Sequence[FaceRow], min_size: int) -> tuple[list[FaceRow], int]:
     """Drop unnamed persons with fewer than min_size faces; returns the kept rows and the hidden
     face count.
 
@@ -114,7 +55,7 @@ def hide_small(rows: Sequence[ExportRow], min_size: int) -> tuple[list[ExportRow
     return kept, len(rows) - len(kept)
 
 
-def faces_in_no_person(rows: Sequence[ExportRow]) -> list[ExportRow]:
+def faces_in_no_person(rows: Sequence[FaceRow]) -> list[FaceRow]:
     """The faces that matched nobody: a person of one face is no person to the user, unless they
     named it."""
     sizes: dict[int, int] = {}
@@ -123,7 +64,7 @@ def faces_in_no_person(rows: Sequence[ExportRow]) -> list[ExportRow]:
     return [row for row in rows if sizes[row.person_id] == 1 and not row.name]
 
 
-def write_csv(rows: Sequence[ExportRow], file: Destination) -> None:
+def write_csv(rows: Sequence[FaceRow], file: Destination) -> None:
     """One line per face under CSV_HEADER, text cells guarded against formula injection.
 
     Only text cells (name, path) are guarded: they come from users and file systems. Numbers are
@@ -151,7 +92,7 @@ def guard_formula(text: str) -> str:
     return "'" + text if text.startswith(FORMULA_PREFIXES) else text
 
 
-def write_json(rows: Sequence[ExportRow], file: Destination) -> None:
+def write_json(rows: Sequence[FaceRow], file: Destination) -> None:
     """A list of persons in row order: {id, name, size, faces: [{face_id, photo_path, other_paths,
     box, distance}]}; box is [left, top, right, bottom], as in every command's JSON."""
     persons = [
@@ -178,12 +119,12 @@ def write_json(rows: Sequence[ExportRow], file: Destination) -> None:
 
 
 def write_html(
-    rows: Sequence[ExportRow],
+    rows: Sequence[FaceRow],
     file: Destination,
     thumbnail_loader: ThumbnailLoader,
     *,
     hidden_faces: int = 0,
-    unassigned: Sequence[ExportRow] = (),
+    unassigned: Sequence[FaceRow] = (),
     title: str = "facesim: people",
 ) -> None:
     """A self-contained offline contact sheet: one <section class="person"> per person, then one
@@ -233,7 +174,7 @@ def write_html(
         handle.write("</body>\n</html>\n")
 
 
-def _face_html(row: ExportRow, thumbnail_loader: ThumbnailLoader) -> str:
+def _face_html(row: FaceRow, thumbnail_loader: ThumbnailLoader) -> str:
     label = _escape(f"{row.photo_path} (distance {row.distance:.3f})")
     try:
         jpeg = thumbnail_loader(row)
@@ -251,9 +192,9 @@ def _escape(text: str) -> str:
     return html.escape(text, quote=True)
 
 
-def _by_person(rows: Sequence[ExportRow]) -> dict[int, list[ExportRow]]:
+def _by_person(rows: Sequence[FaceRow]) -> dict[int, list[FaceRow]]:
     """Rows grouped by person, persons in order of first appearance (build_rows' order)."""
-    persons: dict[int, list[ExportRow]] = {}
+    persons: dict[int, list[FaceRow]] = {}
     for row in rows:
         persons.setdefault(row.person_id, []).append(row)
     return persons

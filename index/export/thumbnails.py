@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 
 from facesim.images import load_rgb
-from index.export.tables import ExportRow
+from index.persons.face_rows import FaceRow
 
 THUMBNAIL_SIDE = 112
 # A little context around the detector's tight box makes a face recognisable at a glance.
@@ -22,7 +22,7 @@ def _photo(path: str) -> np.ndarray:
     return load_rgb(path)
 
 
-def face_thumbnail(row: ExportRow) -> bytes:
+def face_thumbnail(row: FaceRow) -> bytes:
     rgb = _photo(row.photo_path)
     left, top, right, bottom = row.box
     pad = int(THUMBNAIL_MARGIN * max(right - left, bottom - top))

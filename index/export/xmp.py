@@ -21,7 +21,7 @@ from xml.sax.saxutils import quoteattr
 
 from facesim.errors import ImageError
 from facesim.images import upright_size
-from index.export.tables import ExportRow
+from index.persons.face_rows import FaceRow
 
 _HEADER = (
     '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
@@ -39,7 +39,7 @@ _FOOTER = (
 )
 
 
-def sidecar_xml(faces: Sequence[ExportRow], width: int, height: int) -> str:
+def sidecar_xml(faces: Sequence[FaceRow], width: int, height: int) -> str:
     """A named person's region carries the name; an unnamed one only says which facesim person it
     is (in its description), so no photo manager files it under a made-up name."""
     parts = [_HEADER, f'    <mwg-rs:AppliedToDimensions stDim:w="{width}" stDim:h="{height}" stDim:unit="pixel"/>\n']
@@ -93,13 +93,13 @@ def written_by_facesim(sidecar: Path) -> bool:
 
 
 def write_xmp_sidecars(
-    rows: Sequence[ExportRow], out_dir: Path | None = None, *, naming: str = SIDECAR_NAMINGS[0], replace: bool = False
+    rows: Sequence[FaceRow], out_dir: Path | None = None, *, naming: str = SIDECAR_NAMINGS[0], replace: bool = False
 ) -> Sidecars:
     """Writes a sidecar for every location of every photo the rows name: beside it, or under
     `out_dir` in the mirrored tree. A sidecar there already that facesim did not write is kept
     unless `replace`; a photo that can no longer be read is skipped, since its regions could not
     be placed."""
-    by_photo: dict[str, list[ExportRow]] = {}
+    by_photo: dict[str, list[FaceRow]] = {}
     for row in rows:
         by_photo.setdefault(row.photo_path, []).append(row)
     if not by_photo:

@@ -31,8 +31,9 @@ from facesim.model_card import MatchRule
 from index.ingest.scan import FolderScan, is_excluded, is_inside, scan_folder
 from index.ingest.workers import default_workers
 from index.persons.persons import hold_persons, join_new_faces, restore_persons
-from index.store.database import Location, PhotoRow, Store
+from index.store.database import Store
 from index.store.gallery import META_MODEL_ID, Gallery
+from index.store.rows import Location, PhotoRow
 
 # The encoder, OpenCV and dlib (through the pipeline) are imported where photos are embedded:
 # with --workers only the workers embed, and the parent stays small.

@@ -17,60 +17,25 @@ import numpy as np
 from facesim.errors import FacesimError
 from index.store.database import Store
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS face_links (
-    id INTEGER PRIMARY KEY,
-    kind TEXT NOT NULL CHECK (kind IN ('same', 'different')),
-    face_a INTEGER NOT NULL REFERENCES faces (id) ON DELETE CASCADE,
-    face_b INTEGER NOT NULL REFERENCES faces (id) ON DELETE CASCADE,
-    correction TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS face_links_a ON face_links (face_a);
-CREATE INDEX IF NOT EXISTS face_links_b ON face_links (face_b);
-"""
-# "Face F is not person P": the person, not the faces it held then, so two faces rejected from one
-# person one at a time are not thereby different from each other.
-REJECTS_SCHEMA = """
-CREATE TABLE IF NOT EXISTS face_rejects (
-    id INTEGER PRIMARY KEY,
-    face_id INTEGER NOT NULL REFERENCES faces (id) ON DELETE CASCADE,
-    person_id INTEGER NOT NULL,
-    correction TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS face_rejects_face ON face_rejects (face_id);
-"""
 SAME, DIFFERENT = "same", "different"
-
-
-def ensure_schema(store: Store) -> None:
-    """Creates the tables once; a script would commit the caller's open transaction, so it runs
-    only where one is missing."""
-    if not (store.db["face_links"].exists() and store.db["face_rejects"].exists()):
-        store.ensure_schema(_SCHEMA + REJECTS_SCHEMA)
 
 
 def add_links(store: Store, kind: str, pairs: Iterable[tuple[int, int]], correction: str) -> None:
     """Records pairs inside the caller's transaction; `correction` says which command made them,
     so `split` can take back exactly what a merge added."""
-    rows = [{"kind": kind, "face_a": a, "face_b": b, "correction": correction} for a, b in pairs if a != b]
-    if rows:
-        store.db["face_links"].insert_all(rows)
+    store.add_links((kind, a, b, correction) for a, b in pairs if a != b)
 
 
 def add_rejects(store: Store, rejected: Iterable[tuple[int, int]], correction: str) -> None:
     """Records (face, person) pairs, "this face is not that person", inside the caller's
     transaction; one already recorded is not recorded twice."""
     known = set(rejects(store))
-    rows = [{"face_id": face, "person_id": person, "correction": correction} for face, person in rejected]
-    rows = [row for row in rows if (row["face_id"], row["person_id"]) not in known]
-    if rows:
-        store.db["face_rejects"].insert_all(rows)
+    store.add_rejects((face, person, correction) for face, person in rejected if (face, person) not in known)
 
 
 def rejects(store: Store) -> list[tuple[int, int]]:
     """(face, person) of every reject still standing: the face is never in that person."""
-    ensure_schema(store)
-    return [(face, person) for face, person in store.db.execute("SELECT face_id, person_id FROM face_rejects")]
+    return [(face, person) for _, face, person in store.face_rejects()]
 
 
 def standing_pairs(store: Store, previous: dict[int, int]) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
@@ -98,9 +63,8 @@ def standing_pairs(store: Store, previous: dict[int, int]) -> tuple[list[tuple[i
 
 def links(store: Store) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
     """(same pairs, different pairs) of every correction still standing."""
-    ensure_schema(store)
     found: dict[str, list[tuple[int, int]]] = {SAME: [], DIFFERENT: []}
-    for kind, a, b in store.db.execute("SELECT kind, face_a, face_b FROM face_links ORDER BY id"):
+    for _, kind, a, b in store.face_links():
         found[kind].append((a, b))
     return found[SAME], found[DIFFERENT]
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from facesim.errors import FacesimError
-from index.persons.constraints import SAME, add_links, add_rejects, ensure_schema, links, rejects
+from index.persons.constraints import SAME, add_links, add_rejects, links, rejects
 from index.persons.persons import META_NEXT_PERSON_ID, names, next_person_id, previous_assignment
 from index.store.database import Store
 
@@ -47,15 +47,10 @@ def _assignment_of(store: Store, faces: Sequence[int]) -> dict[int, int]:
     return assignment
 
 
-def _photo_of(store: Store, faces: list[int]) -> dict[int, int]:
-    marks = ",".join("?" * len(faces))
-    return dict(store.db.execute(f"SELECT id, photo_id FROM faces WHERE id IN ({marks})", faces).fetchall())
-
-
 def _shared_photo(store: Store, faces: list[int]) -> tuple[int, int] | None:
     """Two of the faces that are in one photo, or None: one photo's faces are never one person."""
     seen: dict[int, int] = {}
-    for face, photo in sorted(_photo_of(store, faces).items()):
+    for face, photo in sorted(store.photos_of_faces(faces).items()):
         if photo in seen:
             return seen[photo], face
         seen[photo] = face
@@ -80,7 +75,6 @@ def merge_persons(store: Store, keep: int, others: Sequence[int]) -> Correction:
     others = list(dict.fromkeys(others))
     if keep in others:
         raise FacesimError(f"person {keep} cannot be merged with itself")
-    ensure_schema(store)
     faces = {person: _faces_of(store, person) for person in [keep, *others]}
     owner = {face: person for person, held in faces.items() for face in held}
     for face, person in rejects(store):
@@ -99,7 +93,7 @@ def merge_persons(store: Store, keep: int, others: Sequence[int]) -> Correction:
     clash = _shared_photo(store, sorted(owner))
     if clash:
         first, second = sorted((owner[clash[0]], owner[clash[1]]))
-        photo = _photo_of(store, [clash[0]])[clash[0]]
+        photo = store.photos_of_faces([clash[0]])[clash[0]]
         raise FacesimError(f"persons {first} and {second} both appear in one photo (photo id {photo}); not merged")
     known = names(store)
     given = [person for person in [keep, *others] if person in known]
@@ -110,13 +104,13 @@ def merge_persons(store: Store, keep: int, others: Sequence[int]) -> Correction:
         correction = f"merge {keep} {' '.join(map(str, others))}"
         add_links(store, SAME, ((anchor, face) for face in faces[keep][1:] + moved), correction)
         for other in others:
-            store.db.execute("UPDATE face_persons SET person_id = ? WHERE person_id = ?", [keep, other])
-            store.db.execute("UPDATE face_rejects SET person_id = ? WHERE person_id = ?", [keep, other])
+            store.move_person_faces(other, into=keep)
+            store.move_person_rejects(other, into=keep)
         if given:
-            store.db["persons"].upsert({"id": keep, "name": known[given[0]]}, pk="id")
+            store.name_person(keep, known[given[0]])
         for person in given:
             if person != keep:
-                store.db["persons"].update(person, {"name": ""})
+                store.clear_name(person)
     return Correction(keep, len(moved), "; ".join(notes))
 
 
@@ -150,9 +144,8 @@ def move_faces(store: Store, faces: Sequence[int], person_id: int | None) -> Cor
         add_links(store, SAME, ((anchor, face) for face in moving if face != anchor), correction)
         left = [(face, assignment[face]) for face in moving if len(members[assignment[face]]) > 1]
         add_rejects(store, left, correction)
-        marks = ",".join("?" * len(moving))
-        store.db.execute(f"DELETE FROM face_rejects WHERE person_id = ? AND face_id IN ({marks})", [new_id, *moving])
-        store.db.execute(f"UPDATE face_persons SET person_id = ? WHERE face_id IN ({marks})", [new_id, *moving])
+        store.drop_rejects_from_person(moving, new_id)
+        store.move_faces_to_person(moving, new_id)
         if person_id is None:
             store.set_meta(META_NEXT_PERSON_ID, str(new_id + 1))
     return Correction(new_id, len(moving))
@@ -205,7 +198,7 @@ def reject_faces(
         if together:
             add_links(store, SAME, ((leaving[0], face) for face in leaving[1:]), correction)
         for face, person in new_persons.items():
-            store.db.execute("UPDATE face_persons SET person_id = ? WHERE face_id = ?", [person, face])
+            store.move_faces_to_person([face], person)
         if new_persons:
             store.set_meta(META_NEXT_PERSON_ID, str(max(new_persons.values()) + 1))
     return {face: new_persons.get(face, assignment[face]) for face in faces}
@@ -219,11 +212,10 @@ def unreject_faces(store: Store, faces: Sequence[int], person_id: int | None = N
     Returns each face's person now."""
     faces = list(dict.fromkeys(faces))
     assignment = _assignment_of(store, faces)
-    ensure_schema(store)
+    recorded = store.face_rejects()
     taken: dict[int, list[tuple[int, int]]] = {}
     for face in faces:
-        sql = "SELECT id, person_id FROM face_rejects WHERE face_id = ? ORDER BY id"
-        found = [(row, person) for row, person in store.db.execute(sql, [face]) if person_id in (None, person)]
+        found = [(row, person) for row, of, person in recorded if of == face and person_id in (None, person)]
         if not found:
             whence = "" if person_id is None else f" from person {person_id}"
             raise FacesimError(f"face {face} was not rejected{whence}; nothing to take back")
@@ -232,11 +224,8 @@ def unreject_faces(store: Store, faces: Sequence[int], person_id: int | None = N
     now = dict(assignment)
     with store.transaction():
         for face, found in taken.items():
-            store.db.conn.executemany("DELETE FROM face_rejects WHERE id = ?", [(row,) for row, _ in found])
-            store.db.execute(
-                "DELETE FROM face_links WHERE kind = 'same' AND correction LIKE 'reject %' AND ? IN (face_a, face_b)",
-                [face],
-            )
+            store.delete_rejects(row for row, _ in found)
+            store.drop_reject_ties(face)
         same, _ = links(store)
         refused = set(rejects(store))
         for face, found in taken.items():
@@ -246,7 +235,7 @@ def unreject_faces(store: Store, faces: Sequence[int], person_id: int | None = N
                 continue
             if _shared_photo(store, [face] + [f for f in members[back] if now[f] == back]):
                 continue
-            store.db.execute("UPDATE face_persons SET person_id = ? WHERE face_id = ?", [back, face])
+            store.move_faces_to_person([face], back)
             now[face] = back
     return {face: now[face] for face in faces}
 
@@ -255,17 +244,12 @@ def take_back(store: Store, person_id: int) -> int:
     """Takes back the corrections that made person `person_id`: the merges and moves into it and
     the rejects that pulled its faces out of other persons, so the next clustering may part what
     they joined or join what they parted; returns how many were dropped. The caller re-clusters."""
-    ensure_schema(store)
     faces = set(_faces_of(store, person_id))
-    pairs = [
-        row_id
-        for row_id, kind, a, b in store.db.execute("SELECT id, kind, face_a, face_b FROM face_links")
-        if a in faces or (kind == SAME and b in faces)
-    ]
-    refused = [row_id for row_id, face in store.db.execute("SELECT id, face_id FROM face_rejects") if face in faces]
+    pairs = [row_id for row_id, kind, a, b in store.face_links() if a in faces or (kind == SAME and b in faces)]
+    refused = [row_id for row_id, face, _ in store.face_rejects() if face in faces]
     if not pairs and not refused:
         raise FacesimError(f"person {person_id} holds no merge, move or reject to undo")
     with store.transaction():
-        store.db.conn.executemany("DELETE FROM face_links WHERE id = ?", [(row_id,) for row_id in pairs])
-        store.db.conn.executemany("DELETE FROM face_rejects WHERE id = ?", [(row_id,) for row_id in refused])
+        store.delete_links(pairs)
+        store.delete_rejects(refused)
     return len(pairs) + len(refused)

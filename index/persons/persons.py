@@ -16,23 +16,12 @@ from facesim.errors import FacesimError
 from facesim.geometry import box_iou
 from facesim.model_card import MatchRule
 from index.clustering.cluster import cluster_faces
-from index.export.tables import ExportRow, build_rows
 from index.match.rule import accepted_persons, person_distances
-from index.persons.constraints import honour_links, standing_pairs
+from index.persons.constraints import honour_links, rejects, standing_pairs
+from index.persons.face_rows import FaceRow, build_rows
 from index.persons.ids import assign_stable_ids
 from index.store.database import Store
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS persons (
-    id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL DEFAULT ''
-);
-CREATE TABLE IF NOT EXISTS face_persons (
-    face_id INTEGER PRIMARY KEY REFERENCES faces (id) ON DELETE CASCADE,
-    person_id INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS face_persons_person ON face_persons (person_id);
-"""
 META_NEXT_PERSON_ID = "next_person_id"
 # New faces compared with the whole gallery at once: 64 x 1M faces of float32 is 256 MB.
 _JOIN_BLOCK = 64
@@ -40,45 +29,26 @@ _JOIN_BLOCK = 64
 
 @dataclass(frozen=True)
 class Clustering:
-    rows: list[ExportRow]  # every indexed face, largest person first
+    rows: list[FaceRow]  # every indexed face, largest person first
     persons: int  # persons with at least two faces
     singletons: int  # faces that matched nobody
     # names whose person has no face in this clustering: kept, shown so the user can act on them
     faceless_names: dict[int, str] = field(default_factory=dict)
 
 
-def _ensure_schema(store: Store) -> None:
-    store.ensure_schema(_SCHEMA)
-
-
 def previous_assignment(store: Store) -> dict[int, int]:
-    _ensure_schema(store)
-    return dict(store.db.execute("SELECT face_id, person_id FROM face_persons").fetchall())
+    """face id -> person id, as the last clustering and the corrections since left them."""
+    return store.person_assignment()
 
 
 def names(store: Store) -> dict[int, str]:
-    _ensure_schema(store)
-    return {pid: name for pid, name in store.db.execute("SELECT id, name FROM persons") if name}
+    """person id -> name, for the persons the user named."""
+    return store.person_names()
 
 
 def persons_of_faces(store: Store, face_ids: list[int]) -> dict[int, tuple[int, str]]:
     """face id -> (person id, name) from the last clustering, for match output."""
-    if not face_ids or not store.db["face_persons"].exists():
-        return {}
-    marks = ",".join("?" * len(face_ids))
-    sql = (
-        "SELECT fp.face_id, fp.person_id, coalesce(p.name, '') FROM face_persons fp "
-        f"LEFT JOIN persons p ON p.id = fp.person_id WHERE fp.face_id IN ({marks})"
-    )
-    return {face: (person, name) for face, person, name in store.db.execute(sql, [int(f) for f in face_ids])}
-
-
-def person_count(store: Store, min_size: int = 2) -> int:
-    """Persons of the last `facesim clusters` run with at least `min_size` faces."""
-    if not store.db["face_persons"].exists():
-        return 0
-    sql = "SELECT count(*) FROM (SELECT person_id FROM face_persons GROUP BY person_id HAVING count(*) >= ?)"
-    return store.db.execute(sql, [min_size]).fetchone()[0]
+    return store.persons_of_faces(face_ids)
 
 
 def set_name(store: Store, person_id: int, name: str) -> None:
@@ -88,15 +58,14 @@ def set_name(store: Store, person_id: int, name: str) -> None:
     ambiguous, so a name another person with faces holds is refused (case aside). A name whose
     person has no face left moves to this one.
     """
-    _ensure_schema(store)
-    if not _has_faces(store, person_id):
+    if not store.person_has_faces(person_id):
         raise FacesimError(f"no person {person_id} in this gallery; run `facesim clusters` to see the ids")
     name = name.strip()
     holders = check_name_free(store, name, person_id)
     with store.transaction():
         for other in holders:
-            store.db["persons"].update(other, {"name": ""})
-        store.db["persons"].upsert({"id": person_id, "name": name}, pk="id")
+            store.clear_name(other)
+        store.name_person(person_id, name)
 
 
 def check_name_free(store: Store, name: str, person_id: int | None = None) -> list[int]:
@@ -109,7 +78,7 @@ def check_name_free(store: Store, name: str, person_id: int | None = None) -> li
         if other != person_id and name.strip() and other_name.casefold() == name.strip().casefold()
     ]
     for other in holders:
-        if _has_faces(store, other):
+        if store.person_has_faces(other):
             whom = "the new person" if person_id is None else f"person {person_id}"
             raise FacesimError(
                 f"person {other} is already named {known[other]!r}; names are unique: give {whom} "
@@ -118,25 +87,14 @@ def check_name_free(store: Store, name: str, person_id: int | None = None) -> li
     return holders
 
 
-def _has_faces(store: Store, person_id: int) -> bool:
-    sql = "SELECT 1 FROM face_persons WHERE person_id = ? LIMIT 1"
-    return store.db.execute(sql, [person_id]).fetchone() is not None
-
-
 def has_persons(store: Store) -> bool:
     """Whether the gallery keeps persons (from an applied clustering) for its faces."""
-    _ensure_schema(store)
-    return store.db.execute("SELECT 1 FROM face_persons LIMIT 1").fetchone() is not None
+    return store.has_persons()
 
 
 def unassigned_count(store: Store) -> int:
     """Indexed faces in no person yet: faces committed by an index run that has not ended."""
-    _ensure_schema(store)
-    sql = (
-        "SELECT count(*) FROM faces f JOIN photos p ON p.id = f.photo_id "
-        "WHERE p.status = 'indexed' AND f.id NOT IN (SELECT face_id FROM face_persons)"
-    )
-    return store.db.execute(sql).fetchone()[0]
+    return store.unassigned_face_count()
 
 
 @dataclass(frozen=True)
@@ -165,9 +123,8 @@ def join_new_faces(store: Store, rule: MatchRule) -> Joined:
     new = np.flatnonzero(person_of < 0)
     next_id = next_person_id(store, previous)
     refused: dict[int, set[int]] = {}
-    if store.db["face_rejects"].exists():
-        for face, person in store.db.execute("SELECT face_id, person_id FROM face_rejects"):
-            refused.setdefault(face, set()).add(person)
+    for face, person in rejects(store):
+        refused.setdefault(face, set()).add(person)
     old_persons = set(previous.values())
     existing = created = 0
     added: dict[int, int] = {}
@@ -189,9 +146,7 @@ def join_new_faces(store: Store, rule: MatchRule) -> Joined:
             person_of[position] = best
             added[int(face_ids[position])] = best
     with store.transaction():
-        store.db["face_persons"].insert_all(
-            ({"face_id": face, "person_id": person} for face, person in added.items()), batch_size=1000
-        )
+        store.add_face_persons(added)
         store.set_meta(META_NEXT_PERSON_ID, str(next_id))
     return Joined(existing, created)
 
@@ -230,33 +185,14 @@ class HeldPersons:
 
 
 def hold_persons(store: Store, photo_id: int) -> HeldPersons:
-    """Reads only, and creates no table: it runs inside the indexer's batch transaction, which a
-    schema script would commit early. A gallery that never clustered has nothing to hold."""
-    if not store.db["face_persons"].exists():
-        return HeldPersons({}, {}, [])
-    boxes = _face_boxes(store, photo_id)
+    """Reads only: it runs inside the indexer's batch transaction. A photo without faces has
+    nothing to hold."""
+    boxes = store.face_boxes(photo_id)
     if not boxes:
         return HeldPersons({}, {}, [])
-    marks = ",".join("?" * len(boxes))
     ids = list(boxes)
-    persons = dict(store.db.execute(f"SELECT face_id, person_id FROM face_persons WHERE face_id IN ({marks})", ids))
-    held_links = []
-    if store.db["face_links"].exists():
-        sql = (
-            f"SELECT kind, face_a, face_b, correction FROM face_links WHERE face_a IN ({marks}) OR face_b IN ({marks})"
-        )
-        held_links = list(store.db.execute(sql, ids + ids))
-    held_rejects = []
-    if store.db["face_rejects"].exists():
-        sql = f"SELECT face_id, person_id, correction FROM face_rejects WHERE face_id IN ({marks})"
-        held_rejects = list(store.db.execute(sql, ids))
-    return HeldPersons(boxes, persons, held_links, held_rejects)
-
-
-def _face_boxes(store: Store, photo_id: int) -> dict[int, tuple[int, int, int, int]]:
-    """Face id -> box, without decoding vectors: this is on the re-embed path, photo after photo."""
-    sql = 'SELECT id, "left", "top", "right", "bottom" FROM faces WHERE photo_id = ?'
-    return {face: tuple(box) for face, *box in store.db.execute(sql, [photo_id])}
+    persons = {face: person for face, (person, _) in store.persons_of_faces(ids).items()}
+    return HeldPersons(boxes, persons, store.links_of_faces(ids), store.rejects_of_faces(ids))
 
 
 def restore_persons(store: Store, held: HeldPersons, photo_id: int) -> int:
@@ -265,7 +201,7 @@ def restore_persons(store: Store, held: HeldPersons, photo_id: int) -> int:
     many faces kept their person. A face that moved too far is left for the next join."""
     if not held.persons and not held.links and not held.rejects:
         return 0
-    new_boxes = _face_boxes(store, photo_id)
+    new_boxes = store.face_boxes(photo_id)
     successor: dict[int, int] = {}
     pairs = sorted(
         (
@@ -281,23 +217,16 @@ def restore_persons(store: Store, held: HeldPersons, photo_id: int) -> int:
     kept = 0
     for old, new in successor.items():
         if old in held.persons:
-            store.db.execute(
-                "INSERT OR REPLACE INTO face_persons (face_id, person_id) VALUES (?, ?)", [new, held.persons[old]]
-            )
+            store.put_face_in_person(new, held.persons[old])
             kept += 1
+    links = []
     for kind, a, b, correction in held.links:
         a, b = successor.get(a, a), successor.get(b, b)
         if a in held.boxes or b in held.boxes:
             continue  # its face has no successor: the correction no longer names a face
-        store.db.execute(
-            "INSERT INTO face_links (kind, face_a, face_b, correction) VALUES (?, ?, ?, ?)", [kind, a, b, correction]
-        )
-    for face, person, correction in held.rejects:
-        if face in successor:
-            store.db.execute(
-                "INSERT INTO face_rejects (face_id, person_id, correction) VALUES (?, ?, ?)",
-                [successor[face], person, correction],
-            )
+        links.append((kind, a, b, correction))
+    store.add_links(links)
+    store.add_rejects((successor[face], person, said) for face, person, said in held.rejects if face in successor)
     return kept
 
 
@@ -317,7 +246,7 @@ def resolve_person(store: Store, person: str) -> int:
     return matches[0]
 
 
-def faces_of_person(store: Store, person: str) -> list[ExportRow]:
+def faces_of_person(store: Store, person: str) -> list[FaceRow]:
     """Every stored face of a person named by id or by name (names are unique, case aside), in
     photo path order."""
     wanted = resolve_person(store, person)
@@ -353,10 +282,7 @@ def cluster_gallery(
     assignment, next_id = assign_stable_ids(previous, face_ids, labels, next_person_id(store, previous), prefer=named)
     if save:
         with store.transaction():
-            store.db.execute("DELETE FROM face_persons")
-            store.db["face_persons"].insert_all(
-                ({"face_id": face, "person_id": person} for face, person in assignment.items()), batch_size=1000
-            )
+            store.replace_face_persons(assignment)
             store.set_meta(META_NEXT_PERSON_ID, str(next_id))
     person_ids = np.array([assignment[f] for f in face_ids.tolist()], dtype=np.int64)
     clustering = _clustering(store, person_ids, face_ids, vectors, photo_ids, paths_boxes)
@@ -368,7 +294,7 @@ def cluster_gallery(
 def next_person_id(store: Store, previous: dict[int, int]) -> int:
     """The first id never handed out: a fresh person must never inherit an old one's name."""
     next_id = int(store.get_meta(META_NEXT_PERSON_ID) or 1)
-    stored = store.db.execute("SELECT max(id) FROM persons").fetchone()[0] or 0
+    stored = store.largest_person_id()
     return max(next_id, max(previous.values(), default=0) + 1, stored + 1)
 
 

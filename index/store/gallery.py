@@ -16,7 +16,6 @@ from typing import Any
 
 from facesim.config import GALLERY_DB_NAME, GALLERY_LOCK_NAME, GALLERY_VECTORS_NAME, IVFPQ_MIN_FACES, resolve_index_dir
 from facesim.errors import FacesimError
-from index.persons.persons import person_count
 from index.store.database import Store
 from index.store.lock import WriteLock
 from index.store.vectors import VectorIndex, open_vectors
@@ -179,7 +178,7 @@ class Gallery:
     # --- counts -----------------------------------------------------------------------------
 
     def person_count(self, min_size: int = 2) -> int:
-        return person_count(self.store, min_size)
+        return self.store.person_count(min_size)
 
     def info(self, *, verify: bool = True) -> GalleryInfo:
         """The counts, once SQLite's quick check says the file is sound: counts read from the
