@@ -422,9 +422,23 @@ def test_forgetting_photos_drops_rows_faces_and_locations_across_chunks(store):
     assert store.face_count() == 1 and set(store.locations()) == {"/p/kept-copy.jpg"}
 
 
+# What a gallery of schema 4 (the persons and corrections tables were made on first use, if ever) lacked
+# when it was never clustered; older schemas lacked this and more.
+LAZY_TABLES = ("persons", "face_persons", "face_links", "face_rejects")
+
+
+def schema_of(store: Store) -> tuple[set[tuple[str, str, str]], dict[str, list[tuple]]]:
+    """The gallery's tables and indexes, and each table's columns (the SQL text differs after an
+    ALTER TABLE, what it made does not)."""
+    listed = set(store.db.execute("SELECT type, name, tbl_name FROM sqlite_master"))
+    tables = [name for kind, name, _ in listed if kind == "table"]
+    return listed, {name: store.db.execute(f'PRAGMA table_info("{name}")').fetchall() for name in tables}
+
+
 def test_a_schema_1_gallery_is_migrated_and_its_copies_merged(tmp_path):
     """Schema 1 had no locations: byte-identical copies were photos of their own. The oldest live
-    row of each content stays the photo; the other live rows become its locations."""
+    row of each content stays the photo; the other live rows become its locations. The migration
+    gives it every table, index and column a fresh gallery has."""
     path = tmp_path / "old.db"
     with Store(path) as fresh:
         oldest = record(fresh, "/p/a.jpg", [make_face(1)], content_hash="same", size=1, mtime_ns=11)
@@ -433,12 +447,38 @@ def test_a_schema_1_gallery_is_migrated_and_its_copies_merged(tmp_path):
         fresh.mark_gone([gone])
         single = record(fresh, "/p/d.jpg", [make_face(4)], content_hash="alone")
         fresh.db.execute("DROP TABLE photo_paths")
+        for table in LAZY_TABLES:
+            fresh.db.execute(f"DROP TABLE {table}")
+        fresh.db.execute("ALTER TABLE photos DROP COLUMN detector")
         fresh.db.execute("PRAGMA user_version = 1")
     with Store(path, create=False) as migrated:
         assert migrated.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert migrated.locations() == {"/p/b.jpg": Location("/p/b.jpg", oldest, 2, 22)}
         assert set(migrated.photos_by_path()) == {"/p/a.jpg", "/p/c.jpg", "/p/d.jpg"}
         assert migrated.photo("/p/d.jpg").id == single and migrated.face_count() == 2
+        with Store(tmp_path / "fresh.db") as fresh:
+            assert schema_of(migrated) == schema_of(fresh)
+
+
+def test_a_read_only_schema_4_gallery_never_clustered_opens_without_a_write(tmp_path):
+    """It cannot be migrated: the tables it lacks are empty stand-ins, so readers answer "no persons"
+    and the file stays as it was."""
+    path = tmp_path / "old.db"
+    with Store(path) as fresh:
+        record(fresh, "/p/a.jpg", [make_face(1)])
+        face = int(fresh.face_ids()[0])
+        for table in LAZY_TABLES:
+            fresh.db.execute(f"DROP TABLE {table}")
+        fresh.db.execute("PRAGMA user_version = 4")
+    before = path.read_bytes()
+    with Store(path, create=False, read_only=True) as reader:
+        assert reader.person_assignment() == {} and reader.person_names() == {}
+        assert reader.persons_of_faces([face]) == {} and reader.face_links() == [] and reader.face_rejects() == []
+        assert reader.unassigned_face_count() == 1 and not reader.has_persons()
+    assert path.read_bytes() == before
+    with Store(path, create=False) as writer:  # where it is writable, it is migrated once
+        assert writer.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert set(LAZY_TABLES) <= set(writer.db.table_names())
 
 
 def test_a_non_utf8_file_name_round_trips(store):
