@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from facesim.config import DEFAULT_DETECTOR
-from facesim.errors import FacesimError
+from facesim.errors import FacesimError, first_line
 
 # Each photo status as the text output says it.
 STATUS_WORDS = {"indexed": "indexed", "no_face": "without a face", "error": "error", "gone": "gone"}
@@ -123,7 +123,8 @@ def user_errors() -> Iterator[None]:
             err.print(f"error: {_printable(fault)}", markup=False, soft_wrap=True)
             raise typer.Exit(2) from None
         err.print(
-            f"error: unexpected {type(exc).__name__}: {_printable(_first_line(exc))} (FACESIM_DEBUG=1 shows details)",
+            f"error: unexpected {type(exc).__name__}: {_printable(first_line(exc, ''))} "
+            "(FACESIM_DEBUG=1 shows details)",
             markup=False,
             soft_wrap=True,
         )
@@ -175,13 +176,6 @@ def _invocation() -> str:
 def _printable(text: str | Path) -> str:
     """File names need not be UTF-8; escape what a terminal could not print."""
     return os.fsencode(text).decode("utf-8", "backslashreplace")
-
-
-def _first_line(exc: BaseException) -> str:
-    """An unexpected error's message can span lines (SQL, tracebacks of workers); the one-line
-    promise holds anyway, and FACESIM_DEBUG=1 shows the rest."""
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else ""
 
 
 def _absolute(path: Path | str) -> str:
@@ -541,7 +535,7 @@ def _report_query(answer: dict[str, Any], all_faces: bool, as_json: bool) -> Non
 def _gallery_photo_of(store: Any, query: Path) -> int | None:
     """The gallery's photo holding the query's very bytes (the query file or a copy of it), so a
     match of the query with itself is shown as such, not as a find at distance 0."""
-    from index.ingest.indexer import file_hash
+    from index.ingest.examine import file_hash
 
     try:
         same = store.photo_with_hash(file_hash(query))

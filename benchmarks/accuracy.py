@@ -30,7 +30,8 @@ from facesim.training.metrics import best_f1_threshold, stranger_hits, verificat
 from facesim.training.pair_eval import chips_for_pairs, pair_distances
 from facesim.training.workflow import DataRoots, calibration_distances, pooled, split_pool
 from index.clustering.calibration import calibrate_clustering
-from index.clustering.cluster import DEFAULT_K, chinese_whispers, cluster_faces
+from index.clustering.cluster import chinese_whispers, cluster_faces
+from index.clustering.graph import DEFAULT_K
 from index.clustering.metrics import bcubed
 
 DLIB_DOCUMENTED_THRESHOLD = 0.6

@@ -35,7 +35,8 @@ from facesim.model_card import threshold
 from facesim.training.metrics import best_f1_threshold
 from facesim.training.workflow import DataRoots, calibration_distances, pooled, split_pool
 from index.clustering.calibration import calibrate_clustering
-from index.clustering.cluster import DEFAULT_K, chinese_whispers, cluster_faces
+from index.clustering.cluster import chinese_whispers, cluster_faces
+from index.clustering.graph import DEFAULT_K
 from index.clustering.metrics import bcubed
 
 # dlib's face-clustering example runs Chinese whispers at 0.5 on its raw (not unit) vectors.

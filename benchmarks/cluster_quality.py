@@ -36,7 +36,8 @@ import numpy as np
 
 from facesim.config import CLUSTER_CUT_FRACTIONS
 from facesim.training.metrics import best_f1_threshold
-from index.clustering.cluster import DEFAULT_K, chinese_whispers, cluster_faces
+from index.clustering.cluster import chinese_whispers, cluster_faces
+from index.clustering.graph import DEFAULT_K
 from index.clustering.metrics import bcubed
 
 DIM = 128

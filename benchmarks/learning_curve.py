@@ -25,7 +25,8 @@ from facesim.training.chipset import UNLABELLED_PREFIX, ChipSet
 from facesim.training.metrics import best_f1_threshold, verification_report
 from facesim.training.torch_embedder import TorchEmbedder
 from facesim.training.workflow import DataRoots, calibration_distances, checkpoint_path, pooled, split_pool
-from index.clustering.cluster import DEFAULT_K, cluster_faces
+from index.clustering.cluster import cluster_faces
+from index.clustering.graph import DEFAULT_K
 from index.clustering.metrics import bcubed
 
 TRAIN_FACES = 1500

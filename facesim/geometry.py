@@ -1,7 +1,9 @@
-"""Box arithmetic shared by the gallery and the benchmarks, kept free of dlib and torch so that
-commands which embed nothing can use it without loading either."""
+"""Box and vector arithmetic shared by the face model, the gallery and the benchmarks, kept free of
+dlib and torch so that commands which embed nothing can use it without loading either."""
 
 from __future__ import annotations
+
+import numpy as np
 
 
 def box_iou(a: tuple[int, ...], b: tuple[int, ...]) -> float:
@@ -12,3 +14,12 @@ def box_iou(a: tuple[int, ...], b: tuple[int, ...]) -> float:
         return 0.0
     inter = width * height
     return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def distance_from_inner_product(products: np.ndarray | float) -> np.ndarray | np.floating:
+    """Euclidean distance between unit vectors from their inner product: |a - b|^2 = 2 - 2 a.b, so
+    one matrix product (or FAISS's inner-product search) gives a whole block of distances.
+
+    Rounding can take 2 - 2 a.b a hair below 0 for a vector and itself, where sqrt would give NaN,
+    hence the clamp at 0. The input's float type is kept: each caller chooses its precision."""
+    return np.sqrt(np.maximum(2.0 - 2.0 * products, 0.0))

@@ -9,7 +9,7 @@ import numpy as np
 from PIL import ExifTags, Image, UnidentifiedImageError
 
 from facesim.config import HEIC_SUFFIXES, IMAGE_SUFFIXES, MAX_IMAGE_PIXELS
-from facesim.errors import ImageError
+from facesim.errors import ImageError, first_line
 
 Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
 
@@ -54,7 +54,7 @@ def load_rgb(path: str | Path) -> np.ndarray:
     except UnidentifiedImageError:
         raise ImageError(f"{path}: not an image") from None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageError(f"{path}: unreadable image ({_first_line(exc)})") from None
+        raise ImageError(f"{path}: unreadable image ({first_line(exc, type(exc).__name__)})") from None
     if rgb.shape[0] < 2 or rgb.shape[1] < 2:
         raise ImageError(f"{path}: image too small ({rgb.shape[1]}x{rgb.shape[0]})")
     return np.ascontiguousarray(rgb)
@@ -70,7 +70,7 @@ def upright_size(path: str | Path) -> tuple[int, int]:
     except FileNotFoundError:
         raise ImageError(f"{path}: no such file") from None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageError(f"{path}: unreadable image ({_first_line(exc)})") from None
+        raise ImageError(f"{path}: unreadable image ({first_line(exc, type(exc).__name__)})") from None
     sideways = turned in (
         Image.Transpose.TRANSPOSE,
         Image.Transpose.ROTATE_270,
@@ -111,8 +111,3 @@ def _to_rgb(image: Image.Image) -> Image.Image:
         background.paste(image, mask=image.getchannel("A"))
         return background
     return image.convert("RGB")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

@@ -22,6 +22,7 @@ import numpy as np
 
 from facesim import model_card
 from facesim.config import GALLERY_LOCK_NAME, GALLERY_VECTORS_NAME
+from index.ingest.examine import file_hash
 from index.ingest.scan import is_inside
 from index.store.database import DamagedDatabase, Store
 from index.store.gallery import Gallery
@@ -372,21 +373,13 @@ def _check_photos(store: Store) -> tuple[list[tuple[int, str]], list[str], list[
             (reread if row.size is None else changed).append(path)
             continue
         try:
-            digest = _content_hash(path)
+            digest = file_hash(path)
         except OSError as exc:
             unreadable.append(f"{path} ({exc.strerror or type(exc).__name__})")
             continue
         if digest != row.content_hash:
             changed.append(path)
     return missing, unreadable, changed, reread
-
-
-def _content_hash(path: str) -> str:
-    """The indexer's own hash, so the two can never disagree; imported only here because the
-    indexer loads the encoder, which the checkup of a gallery whose photos are unchanged never needs."""
-    from index.ingest.indexer import file_hash
-
-    return file_hash(path)
 
 
 def _check_vectors(gallery: Gallery) -> tuple[list[str], list[str], list[str]]:

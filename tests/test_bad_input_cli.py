@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from cli import app
 from facesim.images import supported_suffixes
-from index.ingest import indexer
+from index.ingest import examine, indexer
 from index.store.gallery import Gallery
 
 from bad_inputs import FACE_PHOTO, LOADED, NON_UTF8_NAME, REFUSED, SAMPLE_PHOTOS, make_bad_corpus
@@ -174,11 +174,11 @@ def test_index_over_the_whole_corpus_records_counts_and_skips_bad_files(
     assert summary["duplicates"] == len(copies) > 0
     assert summary["photos_seen"] == len(rows) + len(copies)
 
-    real_hash, real_read = indexer.file_hash, indexer._hash_as_read
+    real_hash, real_read = indexer.file_hash, examine._hash_as_read
     read: list[str] = []
     # A known photo is hashed as it is read (_hash_as_read); a path new to the gallery, first by file_hash.
     monkeypatch.setattr(indexer, "file_hash", lambda path: read.append(Path(path).name) or real_hash(path))
-    monkeypatch.setattr(indexer, "_hash_as_read", lambda path: read.append(Path(path).name) or real_read(path))
+    monkeypatch.setattr(examine, "_hash_as_read", lambda path: read.append(Path(path).name) or real_read(path))
     # One process, so the hashing this test watches happens where it can see it.
     rerun = ["index", str(folder), "--index", str(gallery), "--json", "--workers", "1"]
     again = json.loads(runner.invoke(app, rerun).stdout)

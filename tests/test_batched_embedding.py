@@ -1,4 +1,4 @@
-"""Chips of several photos share one encoder call (indexer.examine_photos, used by both engines):
+"""Chips of several photos share one encoder call (examine.examine_photos, used by both engines):
 the faces and vectors must be those of one photo at a time, and a failure must stay with its photo.
 
 Expected faces come from faces_in_photo on each photo alone, so these hold for any weights.
@@ -13,7 +13,7 @@ import pytest
 
 from facesim.embedder import default_embedder
 from facesim.pipeline import faces_in_photo
-from index.ingest import indexer
+from index.ingest import examine
 
 SAMPLE_PHOTOS = Path(__file__).resolve().parent.parent / "sample_data" / "photos"
 
@@ -36,11 +36,11 @@ def test_one_encoder_call_gives_each_photos_own_faces_and_vectors(photos: list[P
         return default_embedder().embed(chips)
 
     missing = tmp_path / "gone.jpg"
-    outcomes = indexer.examine_photos([(str(path), None) for path in [*photos, missing]], "hog", embed)
+    outcomes = examine.examine_photos([(str(path), None) for path in [*photos, missing]], "hog", embed)
     assert len(calls) == 1  # every chip of the chunk in one call
     assert outcomes[-1] is None  # each engine decides what a missing file means
     for path, outcome in zip(photos, outcomes, strict=False):
-        assert outcome is not None and outcome.content_hash == indexer.file_hash(path)
+        assert outcome is not None and outcome.content_hash == examine.file_hash(path)
         if path.name == "bad_text.png":
             assert outcome.error and not outcome.faces
             continue
@@ -54,8 +54,8 @@ def test_one_encoder_call_gives_each_photos_own_faces_and_vectors(photos: list[P
 
 def test_a_photo_that_breaks_the_encoder_fails_alone(photos: list[Path]) -> None:
     group = next(path for path in photos if path.name.startswith("group_"))
-    found = indexer._detect(str(group), None, "hog")
-    assert isinstance(found, indexer._Found) and found.chips
+    found = examine._detect(str(group), None, "hog")
+    assert isinstance(found, examine._Found) and found.chips
     poison = {chip.tobytes() for chip in found.chips}
 
     def embed(chips: list[np.ndarray]) -> np.ndarray:
@@ -63,7 +63,7 @@ def test_a_photo_that_breaks_the_encoder_fails_alone(photos: list[Path]) -> None
             raise RuntimeError("the model broke\non this photo")
         return default_embedder().embed(chips)
 
-    outcomes = indexer.examine_photos([(str(path), None) for path in photos], "hog", embed)
+    outcomes = examine.examine_photos([(str(path), None) for path in photos], "hog", embed)
     for path, outcome in zip(photos, outcomes, strict=True):
         assert outcome is not None
         if path == group:

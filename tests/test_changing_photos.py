@@ -22,8 +22,9 @@ from typer.testing import CliRunner
 
 from cli import app
 from facesim.config import GALLERY_DB_NAME, INDEX_BATCH_SIZE
-from index.ingest import indexer
-from index.ingest.indexer import file_hash, index_folder
+from index.ingest import examine, indexer
+from index.ingest.examine import file_hash
+from index.ingest.indexer import index_folder
 from index.store.gallery import Gallery
 
 from index_runs import (
@@ -90,7 +91,7 @@ def test_a_photo_truncated_between_stat_and_read_is_reported_and_read_again_once
     victim = copies[1]
     original = victim.read_bytes()
     original_stat = victim.stat()
-    real_read = indexer._hash_as_read
+    real_read = examine._hash_as_read
     truncated: list[bool] = []
 
     def truncated_first(path: str) -> Any:
@@ -99,7 +100,7 @@ def test_a_photo_truncated_between_stat_and_read_is_reported_and_read_again_once
             another_process("import os, sys; os.truncate(sys.argv[1], 300)", victim)
         return real_read(path)
 
-    monkeypatch.setattr(indexer, "_hash_as_read", truncated_first)
+    monkeypatch.setattr(examine, "_hash_as_read", truncated_first)
     with Gallery.open(tmp_path / "gallery") as gallery:
         summary = index_folder(gallery, photos)
         assert [path for path, _ in summary.errors] == [victim]
@@ -127,7 +128,7 @@ def test_a_photo_rewritten_while_it_is_read_is_read_again_by_the_next_run(
     with open(replacement, "ab") as handle:
         handle.write(b"\0" * 64)  # other bytes, still the same picture
     real_open = open
-    real_read = indexer._hash_as_read
+    real_read = examine._hash_as_read
     rewritten: list[bool] = []
     reading: list[bool] = []  # the indexer's read of the photo, not the scan's hash of a new file
 
@@ -166,8 +167,8 @@ def test_a_photo_rewritten_while_it_is_read_is_read_again_by_the_next_run(
 
     with Gallery.open(tmp_path / "gallery") as gallery:
         with monkeypatch.context() as patch:
-            patch.setattr(indexer, "open", watched_open, raising=False)
-            patch.setattr(indexer, "_hash_as_read", read_photo)
+            patch.setattr(examine, "open", watched_open, raising=False)
+            patch.setattr(examine, "_hash_as_read", read_photo)
             summary = index_folder(gallery, photos)
         assert rewritten and [(path, message) for path, message in summary.errors] == [
             (victim, f"{victim}: changed while being read; the next run reads it again")

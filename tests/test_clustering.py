@@ -9,6 +9,8 @@ import pytest
 
 from facesim.config import CLUSTER_LINKAGES, CLUSTER_RULES
 from index.clustering import cluster as clustering
+from index.clustering import graph as knn_graph
+from index.clustering import linkages
 from index.clustering.cluster import chinese_whispers, cluster_faces
 from index.clustering.metrics import bcubed
 from index.persons.ids import assign_stable_ids
@@ -107,7 +109,7 @@ def test_one_close_pair_does_not_merge_two_far_groups() -> None:
 def test_exact_group_distances_cover_every_block(monkeypatch: pytest.MonkeyPatch, linkage: str) -> None:
     """Exact group distances are summed (average) or maxed (complete) block by block to bound
     memory; with one row per block, every block must count, or the far groups would merge."""
-    monkeypatch.setattr(clustering, "_BLOCK_ELEMENTS", 1)
+    monkeypatch.setattr(knn_graph, "_BLOCK_ELEMENTS", 1)
     vectors = two_cores_and_a_bridge()
     photo_ids = np.arange(len(vectors))
     labels = cluster_faces(vectors, photo_ids, threshold=0.9, k=5, linkage=linkage)
@@ -290,7 +292,7 @@ def test_exact_search_up_to_its_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     def no_hnsw(*args: object) -> None:
         raise AssertionError("HNSW built for a gallery within exact_search_max")
 
-    monkeypatch.setattr(clustering.faiss, "IndexHNSWFlat", no_hnsw)
+    monkeypatch.setattr(knn_graph.faiss, "IndexHNSWFlat", no_hnsw)
     labels = cluster_faces(vectors, np.arange(12), 0.9, exact_search_max=12)
     assert len(set(labels.tolist())) == 3
     assert len(set(chinese_whispers(vectors, 0.9, exact_search_max=12).tolist())) == 3
@@ -402,15 +404,15 @@ def test_the_knn_graph_holds_each_faces_k_nearest_and_their_radius() -> None:
     graph did not see can have) is its listed neighbour's distance, capped at T."""
     vectors = on_circle(np.array([0.0, 0.1, 0.25, 0.45, 0.7]))
     nearest = chord(np.array([0.1, 0.1, 0.15, 0.2, 0.25]))
-    graph = clustering._neighbour_graph(vectors, 2.0, 1, 100, None)
+    graph = knn_graph.neighbour_graph(vectors, 2.0, 1, 100, None)
     assert list(zip(graph.first.tolist(), graph.second.tolist(), strict=True)) == [(0, 1), (1, 2), (2, 3), (3, 4)]
     np.testing.assert_allclose(graph.distance, nearest[1:], atol=1e-6)
     np.testing.assert_allclose(graph.floor, nearest, atol=1e-6)
-    capped = clustering._neighbour_graph(vectors, chord(0.22), 1, 100, None)
+    capped = knn_graph.neighbour_graph(vectors, chord(0.22), 1, 100, None)
     assert capped.first.tolist() == [0, 1, 2] and capped.second.tolist() == [1, 2, 3]
     np.testing.assert_allclose(capped.floor, np.minimum(nearest, chord(0.22)), atol=1e-6)
     # Searched against every face, only pairs at T or more are missing: the floor is T.
-    assert clustering._neighbour_graph(vectors, 0.5, 4, 100, None).floor.tolist() == [0.5] * 5
+    assert knn_graph.neighbour_graph(vectors, 0.5, 4, 100, None).floor.tolist() == [0.5] * 5
 
 
 def test_average_linkage_defers_exact_sums_by_the_knn_radius(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -420,17 +422,17 @@ def test_average_linkage_defers_exact_sums_by_the_knn_radius(monkeypatch: pytest
     rng = np.random.default_rng(58)  # a gallery where a floor of 0 costs at least one more sum
     vectors = unit(rng.standard_normal((6, 16))[rng.integers(0, 6, 25)] + 0.5 * rng.standard_normal((25, 16)))
     sums = []
-    counting = clustering._distance_sums
-    monkeypatch.setattr(clustering, "_distance_sums", lambda left, right: sums.append(1) or counting(left, right))
+    counting = linkages.distance_sums
+    monkeypatch.setattr(linkages, "distance_sums", lambda left, right: sums.append(1) or counting(left, right))
     labels = cluster_faces(vectors, np.arange(25), 0.7, k=4, linkage="average")
     with_floor = len(sums)
-    searched = clustering._neighbour_graph
+    searched = clustering.neighbour_graph
 
-    def floorless(*args: object) -> clustering._Graph:
+    def floorless(*args: object) -> knn_graph.NeighbourGraph:
         graph = searched(*args)
         return replace(graph, floor=np.zeros_like(graph.floor))
 
-    monkeypatch.setattr(clustering, "_neighbour_graph", floorless)
+    monkeypatch.setattr(clustering, "neighbour_graph", floorless)
     sums.clear()
     assert cluster_faces(vectors, np.arange(25), 0.7, k=4, linkage="average").tolist() == labels.tolist()
     assert with_floor < len(sums)
@@ -440,10 +442,10 @@ def test_hnsw_is_built_on_one_thread_and_the_thread_count_restored(monkeypatch: 
     """A parallel HNSW build links faces in an order that depends on thread timing, so one gallery
     could give other persons from run to run; the caller's thread count must come back after."""
     vectors, _ = gallery(persons=3, faces_each=4, noise=0.5, seed=0)
-    before = clustering.faiss.omp_get_max_threads()
+    before = knn_graph.faiss.omp_get_max_threads()
     set_to: list[int] = []
-    setting = clustering.faiss.omp_set_num_threads
-    monkeypatch.setattr(clustering.faiss, "omp_set_num_threads", lambda n: set_to.append(n) or setting(n))
+    setting = knn_graph.faiss.omp_set_num_threads
+    monkeypatch.setattr(knn_graph.faiss, "omp_set_num_threads", lambda n: set_to.append(n) or setting(n))
     cluster_faces(vectors, np.arange(12), 0.9, exact_search_max=11)
     assert set_to == [1, before]
-    assert clustering.faiss.omp_get_max_threads() == before
+    assert knn_graph.faiss.omp_get_max_threads() == before

@@ -11,7 +11,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from facesim.config import CLUSTER_RULES
-from index.clustering import cluster as clustering
+from index.clustering import graph as knn_graph
 from index.clustering.cluster import cluster_faces
 from index.persons.ids import assign_stable_ids
 
@@ -147,5 +147,5 @@ def test_the_persons_do_not_depend_on_the_block_size(gallery, linkage, block: in
     vectors, photo_ids, threshold = gallery
     rule = rule_at(linkage, vectors, threshold)
     labels = cluster_faces(vectors, photo_ids, threshold, **rule)
-    with patch.object(clustering, "_BLOCK_ELEMENTS", block):
+    with patch.object(knn_graph, "_BLOCK_ELEMENTS", block):
         assert together(cluster_faces(vectors, photo_ids, threshold, **rule)) == together(labels)

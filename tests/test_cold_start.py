@@ -24,7 +24,7 @@ from facesim.detection import DetectedFace
 from facesim.errors import ImageError
 from facesim.images import load_rgb
 from facesim.pipeline import Face
-from index.ingest import indexer
+from index.ingest import examine
 from index.store.gallery import Gallery
 
 from sample_gallery import REPO, SAMPLE_PHOTOS
@@ -102,7 +102,7 @@ def test_indexer_parent_receiving_faces_from_workers_does_not_import_torch() -> 
     """With --workers the parent imports the indexer and unpickles the workers' faces, nothing
     more; torch there would cost 0.5 GB for a process that never embeds."""
     face = Face(DetectedFace((0, 0, 9, 9), 1.0, ((1, 1),) * 5), np.zeros(EMBEDDING_DIM, dtype=np.float32))
-    outcome = pickle.dumps(indexer._Outcome("hash", faces=(face,)))
+    outcome = pickle.dumps(examine.Outcome("hash", faces=(face,)))
     code = (
         "import json, pickle, sys, index.ingest.indexer; pickle.loads(sys.stdin.buffer.read()); "
         "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"

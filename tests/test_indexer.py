@@ -19,7 +19,7 @@ from facesim.config import GALLERY_VECTORS_NAME
 from facesim.errors import FacesimError
 from facesim.images import load_rgb
 from facesim.pipeline import faces_in_photo
-from index.ingest import indexer, scan
+from index.ingest import examine, indexer, scan
 from index.ingest.indexer import index_folder
 from index.ingest.scan import scan_folder
 from index.search import match
@@ -199,10 +199,10 @@ def test_touched_file_is_rehashed_and_changed_file_reindexed_alone(sample, tmp_p
         later = touched.stat().st_mtime_ns + 5_000_000_000
         os.utime(touched, ns=(later, later))
         hashed: list[str] = []
-        real_hash, real_read = indexer.file_hash, indexer._hash_as_read
+        real_hash, real_read = indexer.file_hash, examine._hash_as_read
         # A known photo is hashed as it is read (_hash_as_read); a path new to the gallery, first by file_hash.
         monkeypatch.setattr(indexer, "file_hash", lambda path: hashed.append(Path(path).name) or real_hash(path))
-        monkeypatch.setattr(indexer, "_hash_as_read", lambda path: hashed.append(Path(path).name) or real_read(path))
+        monkeypatch.setattr(examine, "_hash_as_read", lambda path: hashed.append(Path(path).name) or real_read(path))
         summary = index_folder(gallery, photos)
         assert hashed == [names[0]]
         assert (summary.indexed, summary.skipped, summary.faces) == (0, 3, 0)

@@ -219,31 +219,31 @@ def test_local_engine_never_imports_ray(tmp_path):
 
 
 def test_a_photo_the_driver_sees_but_a_worker_does_not_stops_the_run(tmp_path):
-    from index.ingest.indexer import _Task
+    from index.ingest.examine import Task
     from index.ingest.ray_engine import _unseen
 
     there = tmp_path / "there.jpg"
     there.write_bytes(b"x")
     with pytest.raises(FacesimError, match="same path on every node"):
-        _unseen(_Task(str(there), 1, 1, None, None))
-    gone = _unseen(_Task(str(tmp_path / "gone.jpg"), 1, 1, None, None))
+        _unseen(Task(str(there), 1, 1, None, None))
+    gone = _unseen(Task(str(tmp_path / "gone.jpg"), 1, 1, None, None))
     assert gone.error == f"{tmp_path / 'gone.jpg'}: cannot read (No such file or directory)"
 
 
 def test_an_encoder_failure_is_recorded_on_each_photo_with_faces_not_raised():
     from facesim.detection import DetectedFace
-    from index.ingest.indexer import _embed_all, _Found, _Outcome
+    from index.ingest.examine import Outcome, _embed_all, _Found
 
     def broken(_chips):
         raise RuntimeError("out of memory\nmore detail")
 
     face = DetectedFace((0, 0, 10, 10), 1.0, ((1, 1),) * 5)
     chip = np.zeros((150, 150, 3), dtype=np.uint8)
-    found = [_Found("h1", (face,), (chip,)), _Found("h2", (), ()), _Outcome("h3", unchanged=True), None]
+    found = [_Found("h1", (face,), (chip,)), _Found("h2", (), ()), Outcome("h3", unchanged=True), None]
     outcomes = _embed_all(["a.jpg", "b.jpg", "c.jpg", "d.jpg"], found, broken)
     assert outcomes == [
-        _Outcome("h1", error="a.jpg: RuntimeError: out of memory"),
-        _Outcome("h2"),
-        _Outcome("h3", unchanged=True),
+        Outcome("h1", error="a.jpg: RuntimeError: out of memory"),
+        Outcome("h2"),
+        Outcome("h3", unchanged=True),
         None,
     ]

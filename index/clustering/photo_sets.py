@@ -12,19 +12,15 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from index.clustering.disjoint_sets import DisjointSets
 
-class PhotoDisjointSets:
+
+class PhotoDisjointSets(DisjointSets):
     """Union-find over faces whose every set carries its photos."""
 
     def __init__(self, photo_ids: np.ndarray) -> None:
-        self.parent = list(range(len(photo_ids)))
+        super().__init__(len(photo_ids))
         self.photos = [{photo} for photo in photo_ids.tolist()]
-
-    def find(self, face: int) -> int:
-        while self.parent[face] != face:
-            self.parent[face] = self.parent[self.parent[face]]
-            face = self.parent[face]
-        return face
 
     def union(self, a: int, b: int) -> tuple[int, int] | None:
         """Joins the sets of faces a and b: (the root kept, the root absorbed), or None when they
@@ -37,9 +33,6 @@ class PhotoDisjointSets:
         self.photos[keep] |= self.photos[gone]
         self.photos[gone] = set()
         return keep, gone
-
-    def roots(self) -> np.ndarray:
-        return np.array([self.find(face) for face in range(len(self.parent))], dtype=np.int64)
 
 
 def attach_once(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from facesim.geometry import distance_from_inner_product
 from facesim.model_card import is_same_person
 from index.clustering.photo_sets import attach_once
 
@@ -45,7 +46,7 @@ def attach_to_cores(
     for c, rows in members.items():
         at = np.flatnonzero(pairs[:, 0] == c)
         products = vectors[pairs[at, 1]].astype(np.float64) @ vectors[rows].astype(np.float64).T
-        means[at] = np.sqrt(np.maximum(2.0 - 2.0 * products, 0.0)).mean(axis=1)
+        means[at] = distance_from_inner_product(products).mean(axis=1)
     keep = is_same_person(means, cut)
     pairs, means = pairs[keep], means[keep]
     photos = {c: set(photo_ids[rows].tolist()) for c, rows in members.items()}

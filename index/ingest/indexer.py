@@ -9,7 +9,6 @@ run resumes. Nothing here prints; progress goes to a callback.
 
 from __future__ import annotations
 
-import hashlib
 import multiprocessing
 import os
 import signal
@@ -19,7 +18,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -28,6 +27,7 @@ from facesim import model_card
 from facesim.config import DEFAULT_DETECTOR, INDEX_BATCH_SIZE, ONNX_PATH, PHOTOS_PER_ENCODER_CALL
 from facesim.errors import FacesimError
 from facesim.model_card import MatchRule
+from index.ingest.examine import EmbedChips, Outcome, Task, cannot_read, examine_photos, file_hash, missing
 from index.ingest.scan import FolderScan, is_excluded, is_inside, scan_folder
 from index.ingest.workers import default_workers
 from index.persons.persons import hold_persons, join_new_faces, restore_persons
@@ -40,19 +40,15 @@ from index.store.rows import Location, PhotoRow
 if TYPE_CHECKING:
     import numpy as np
 
-    from facesim.detection import DetectedFace, Detector
+    from facesim.detection import Detector
     from facesim.embedder import Embedder
-    from facesim.pipeline import Face
 
-# Chips in, one unit vector per chip out: Embedder.embed, or a stand-in that loads it on first use.
-EmbedChips = Callable[[list["np.ndarray"]], "np.ndarray"]
 # (total photos, photos done, photo just done or None for a bulk step such as the skips)
 ProgressCallback = Callable[[int, int, Path | None], None]
 # local: this process, or --workers processes on this machine; ray: a Ray cluster (index.ingest.ray_engine).
 Engine = Literal["local", "ray"]
 ENGINES: tuple[Engine, ...] = ("local", "ray")
 
-_HASH_CHUNK = 1 << 20
 # Chunks queued per worker: enough to keep workers busy, few enough that Ctrl-C stops promptly.
 _QUEUE_PER_WORKER = 2
 # How often a worker checks that the indexer that started it is still alive.
@@ -82,161 +78,15 @@ class IndexSummary:
         return {key: len(value) if isinstance(value, list) else value for key, value in asdict(self).items()}
 
 
-@dataclass(frozen=True)
-class _Task:
-    path: str
-    size: int | None  # None when the file could not even be stat'ed
-    mtime_ns: int | None
-    photo_id: int | None
-    known_hash: str | None  # the stored hash when a match means "unchanged"
-
-
-@dataclass(frozen=True)
-class _Outcome:
-    content_hash: str | None
-    unchanged: bool = False
-    faces: tuple[Face, ...] = ()
-    error: str | None = None
-    # (size, mtime_ns) of the bytes actually read, which the scan's stat may predate: a file
-    # truncated or rewritten in between is recorded with the stat of what was hashed, so the
-    # next run sees any later change. None: the scan's stat stands.
-    stat: tuple[int, int] | None = None
-    vanished: bool = False  # gone between the scan and the read: reported, not recorded
-
-
-class _ChangedWhileRead(Exception):
-    """The file's size or mtime moved while it was being hashed: the bytes are no one version."""
-
-
-def _hash_as_read(path: str) -> tuple[str, tuple[int, int]]:
-    """The file's hash and the (size, mtime_ns) of the very bytes hashed, taken from the open
-    file before and after reading; a file changed meanwhile raises _ChangedWhileRead."""
-    digest = hashlib.blake2b(digest_size=32)
-    with open(path, "rb") as handle:
-        before = os.fstat(handle.fileno())
-        while chunk := handle.read(_HASH_CHUNK):
-            digest.update(chunk)
-        after = os.fstat(handle.fileno())
-    stat = (after.st_size, after.st_mtime_ns)
-    if (before.st_size, before.st_mtime_ns) != stat:
-        raise _ChangedWhileRead
-    return digest.hexdigest(), stat
-
-
-def file_hash(path: str | Path) -> str:
-    digest = hashlib.blake2b(digest_size=32)
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def examine_photos(
-    photos: Sequence[tuple[str, str | None]], detector: Detector, embed: EmbedChips
-) -> list[_Outcome | None]:
-    """An outcome per (path, known hash), in order; None where the file is not there at all,
-    which each engine reads differently. Each photo is hashed, then (if changed) decoded,
-    detected and aligned on its own, and all their chips go through one encoder call, which
-    costs less per photo than a call per photo. Every failure becomes a one-line error for its
-    photo alone, because one bad file must not end a run over thousands; both engines use this,
-    so a gallery does not depend on the engine that built it."""
-    paths = [path for path, _ in photos]
-    return _embed_all(paths, [_detect(path, known_hash, detector) for path, known_hash in photos], embed)
-
-
-@dataclass(frozen=True)
-class _Found:
-    """A photo detected and aligned, waiting for its chunk's one encoder call."""
-
-    content_hash: str
-    detections: tuple[DetectedFace, ...]
-    chips: tuple[np.ndarray, ...]
-    stat: tuple[int, int] | None = None
-
-
-def _detect(path: str, known_hash: str | None, detector: Detector) -> _Found | _Outcome | None:
-    from facesim.alignment import align_face
-    from facesim.detection import detect_faces
-    from facesim.images import load_rgb
-
-    try:
-        digest, stat = _hash_as_read(path)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        return _Outcome(None, error=f"{path}: cannot read ({exc.strerror or type(exc).__name__})")
-    except _ChangedWhileRead:
-        # Recorded without a hash and with the scan's stat, which the change made stale: the
-        # next run reads it again.
-        return _Outcome(None, error=f"{path}: changed while being read; the next run reads it again")
-    if digest == known_hash:
-        return _Outcome(digest, unchanged=True, stat=stat)
-    try:
-        rgb = load_rgb(path)
-        detections = tuple(detect_faces(rgb, detector))
-        chips = tuple(align_face(rgb, detection) for detection in detections)
-    except FacesimError as exc:
-        return _Outcome(digest, error=_one_line(str(exc)), stat=stat)
-    except Exception as exc:  # a decoder bug on one photo: record it, keep going
-        return _Outcome(digest, error=f"{path}: {type(exc).__name__}: {_one_line(str(exc))}", stat=stat)
-    return _Found(digest, detections, chips, stat)
-
-
-def _embed_all(paths: list[str], found: list[_Found | _Outcome | None], embed: EmbedChips) -> list[_Outcome | None]:
-    """One encoder call for every chip of the chunk. Should it fail, each photo is embedded on
-    its own, so that only a photo that breaks the model is recorded as failed."""
-    with_chips = [item for item in found if isinstance(item, _Found) and item.chips]
-    vectors: np.ndarray | None = None
-    if len(with_chips) > 1:
-        # On failure, retried photo by photo below, which names the photo at fault.
-        with suppress(Exception):
-            vectors = embed([chip for item in with_chips for chip in item.chips])
-    outcomes: list[_Outcome | None] = []
-    start = 0
-    for path, item in zip(paths, found, strict=True):
-        if not isinstance(item, _Found):
-            outcomes.append(item)
-        elif not item.chips:
-            outcomes.append(_Outcome(item.content_hash, stat=item.stat))
-        elif vectors is not None:
-            end = start + len(item.chips)
-            outcomes.append(_with_faces(item, vectors[start:end]))
-            start = end
-        else:
-            outcomes.append(_embed_one(path, item, embed))
-    return outcomes
-
-
-def _embed_one(path: str, item: _Found, embed: EmbedChips) -> _Outcome:
-    try:
-        vectors = embed(list(item.chips))
-    except FacesimError as exc:  # e.g. the weights missing, on first use
-        return _Outcome(item.content_hash, error=_one_line(str(exc)), stat=item.stat)
-    except Exception as exc:  # the model failed on this photo: record it like any photo's failure
-        return _Outcome(item.content_hash, error=f"{path}: {type(exc).__name__}: {_one_line(str(exc))}", stat=item.stat)
-    return _with_faces(item, vectors)
-
-
-def _with_faces(item: _Found, vectors: np.ndarray) -> _Outcome:
-    from facesim.pipeline import Face
-
-    faces = tuple(Face(detection, vector) for detection, vector in zip(item.detections, vectors, strict=True))
-    return _Outcome(item.content_hash, faces=faces, stat=item.stat)
-
-
-def _missing(path: str) -> _Outcome:
-    return _Outcome(None, error=f"{path}: cannot read (No such file or directory)", vanished=True)
-
-
-def _chunks(tasks: Sequence[_Task], size: int = PHOTOS_PER_ENCODER_CALL) -> Iterator[Sequence[_Task]]:
+def _chunks(tasks: Sequence[Task], size: int = PHOTOS_PER_ENCODER_CALL) -> Iterator[Sequence[Task]]:
     for start in range(0, len(tasks), size):
         yield tasks[start : start + size]
 
 
-def _examine_chunk(tasks: Sequence[_Task], detector: Detector, embed: EmbedChips) -> list[_Outcome]:
+def _examine_chunk(tasks: Sequence[Task], detector: Detector, embed: EmbedChips) -> list[Outcome]:
     """The local engine's reading of examine_photos: a file gone since the scan failed to read."""
     outcomes = examine_photos([(task.path, task.known_hash) for task in tasks], detector, embed)
-    return [_missing(task.path) if outcome is None else outcome for task, outcome in zip(tasks, outcomes, strict=True)]
+    return [missing(task.path) if outcome is None else outcome for task, outcome in zip(tasks, outcomes, strict=True)]
 
 
 def index_folder(
@@ -327,7 +177,7 @@ def index_folder(
         done = len(paths) - len(plan.tasks) - len(plan.failed)
         report(len(paths), done, None)
 
-        pending = [(task, _Outcome(None, error=message)) for task, message in plan.failed]
+        pending = [(task, Outcome(None, error=message)) for task, message in plan.failed]
         for task, _ in pending:  # failed before reading (unreadable, empty): each still reported
             done += 1
             report(len(paths), done, Path(task.path))
@@ -457,8 +307,8 @@ class _Rerun:
 
 @dataclass
 class _Plan:
-    tasks: list[_Task] = field(default_factory=list)  # photos to decode and embed
-    failed: list[tuple[_Task, str]] = field(default_factory=list)  # cannot even be stat'ed or hashed
+    tasks: list[Task] = field(default_factory=list)  # photos to decode and embed
+    failed: list[tuple[Task, str]] = field(default_factory=list)  # cannot even be stat'ed or hashed
     vanished: list[int] = field(default_factory=list)  # ids of known photos gone since the scan
     # folders gone since the scan: their photos are left as they are, like an unreadable folder's
     unplugged: set[str] = field(default_factory=set)
@@ -518,7 +368,7 @@ def _plan(
             # be a "copy" of the first.
             if location is not None:
                 plan.lost_locations.append(key)
-            task = _Task(key, *stat, row.id if row else None, None)
+            task = Task(key, *stat, row.id if row else None, None)
             plan.failed.append((task, f"{key}: not an image"))
             continue
         if location is not None and (location.size, location.mtime_ns) == stat:
@@ -532,7 +382,7 @@ def _plan(
                     plan.known_errors.append((path, row.error or f"{path}: failed in an earlier run"))
             else:
                 known_hash = row.content_hash if trusted else None
-                plan.tasks.append(_Task(key, *stat, row.id, known_hash))
+                plan.tasks.append(Task(key, *stat, row.id, known_hash))
             continue
         try:
             digest = file_hash(path)
@@ -559,7 +409,7 @@ def _plan(
             plan.later_copies.append((digest, key, *stat))
         else:
             first_seen.add(digest)
-            plan.tasks.append(_Task(key, *stat, row.id if row else None, None))
+            plan.tasks.append(Task(key, *stat, row.id if row else None, None))
     plan.vanished = [photo_id for photo_id in plan.vanished if photo_id not in moved]
     return plan
 
@@ -595,14 +445,14 @@ def _record_later_copies(store: Store, plan: _Plan, summary: IndexSummary) -> No
                 summary.duplicates += 1
 
 
-def _unreadable(key: str, row: PhotoRow | None, exc: OSError) -> tuple[_Task, str]:
+def _unreadable(key: str, row: PhotoRow | None, exc: OSError) -> tuple[Task, str]:
     """A file the scan cannot stat or hash: recorded as failed, with the system's reason."""
-    task = _Task(key, None, None, row.id if row else None, None)
-    return task, f"{key}: cannot read ({exc.strerror or type(exc).__name__})"
+    task = Task(key, None, None, row.id if row else None, None)
+    return task, cannot_read(key, exc)
 
 
 def _commit(
-    store: Store, batch: list[tuple[_Task, _Outcome]], model_id: str, detector: Detector, summary: IndexSummary
+    store: Store, batch: list[tuple[Task, Outcome]], model_id: str, detector: Detector, summary: IndexSummary
 ) -> None:
     """One transaction for the batch; the summary counts only what was committed."""
     if not batch:
@@ -646,8 +496,8 @@ def _commit(
 
 @contextmanager
 def _outcomes(
-    tasks: list[_Task], workers: int, detector: Detector, weights: Path, engine: Engine = "local"
-) -> Iterator[Iterator[tuple[_Task, _Outcome]]]:
+    tasks: list[Task], workers: int, detector: Detector, weights: Path, engine: Engine = "local"
+) -> Iterator[Iterator[tuple[Task, Outcome]]]:
     """(task, outcome) in task order, which keeps face ids in scan order whatever the worker
     count. The pool, if any, is shut down however the caller leaves the block."""
     if engine == "ray":
@@ -674,7 +524,7 @@ def _outcomes(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _examine_here(tasks: list[_Task], detector: Detector, weights: Path) -> Iterator[tuple[_Task, _Outcome]]:
+def _examine_here(tasks: list[Task], detector: Detector, weights: Path) -> Iterator[tuple[Task, Outcome]]:
     embedder: list[Embedder] = []
 
     def embed(chips: list[np.ndarray]) -> np.ndarray:
@@ -690,9 +540,9 @@ def _examine_here(tasks: list[_Task], detector: Detector, weights: Path) -> Iter
 
 
 def _examine_in_pool(
-    pool: ProcessPoolExecutor, remaining: Iterator[Sequence[_Task]], depth: int
-) -> Iterator[tuple[_Task, _Outcome]]:
-    queue: deque[tuple[Sequence[_Task], Future[list[_Outcome]]]] = deque()
+    pool: ProcessPoolExecutor, remaining: Iterator[Sequence[Task]], depth: int
+) -> Iterator[tuple[Task, Outcome]]:
+    queue: deque[tuple[Sequence[Task], Future[list[Outcome]]]] = deque()
     for chunk in remaining:
         queue.append((chunk, pool.submit(_examine_in_worker, chunk)))
         if len(queue) >= depth:
@@ -739,13 +589,8 @@ def _exit_with_parent(parent: int) -> None:
     os._exit(1)
 
 
-def _examine_in_worker(tasks: Sequence[_Task]) -> list[_Outcome]:
+def _examine_in_worker(tasks: Sequence[Task]) -> list[Outcome]:
     embedder = _worker_embedder
     if embedder is None:
         raise RuntimeError("worker used before _init_worker ran")
     return _examine_chunk(tasks, _worker_detector, embedder.embed)
-
-
-def _one_line(text: str) -> str:
-    lines = text.strip().splitlines()
-    return lines[0] if lines else "unknown error"

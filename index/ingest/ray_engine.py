@@ -27,8 +27,8 @@ import numpy as np
 
 from facesim.config import PHOTOS_PER_ENCODER_CALL, RAY_CONNECT_TIMEOUT_S
 from facesim.embedder import onnx_bytes
-from facesim.errors import FacesimError
-from index.ingest.indexer import _missing, _one_line, _Outcome, _Task, examine_photos
+from facesim.errors import FacesimError, first_line
+from index.ingest.examine import Outcome, Task, examine_photos, missing
 
 try:
     import ray
@@ -86,10 +86,10 @@ def _connect(address: str | None) -> None:
     try:
         ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False)
     except ConnectionError as exc:
-        raise FacesimError(f"cannot connect to Ray: {_one_line(str(exc))}") from None
+        raise FacesimError(f"cannot connect to Ray: {first_line(exc, 'unknown error')}") from None
 
 
-def ray_outcomes(tasks: list[_Task], detector: Detector, weights: Path) -> Iterator[tuple[_Task, _Outcome]]:
+def ray_outcomes(tasks: list[Task], detector: Detector, weights: Path) -> Iterator[tuple[Task, Outcome]]:
     """(task, outcome) in task order, like the local engine's pool; needs ray_cluster's block."""
     if not tasks:  # everything unchanged: start no actor
         return
@@ -125,7 +125,7 @@ def ray_outcomes(tasks: list[_Task], detector: Detector, weights: Path) -> Itera
             yield task, outcome
 
 
-def _unseen(task: _Task) -> _Outcome:
+def _unseen(task: Task) -> Outcome:
     """A worker found no file where the driver had just seen one: the photos are not on storage
     that every node shares. Recording it as an error would hide every such photo from later runs,
     so the run stops instead; batches committed so far are kept."""
@@ -134,7 +134,7 @@ def _unseen(task: _Task) -> _Outcome:
             f"{task.path}: a Ray worker node cannot read it; --engine ray needs the photos "
             "at the same path on every node"
         )
-    return _missing(task.path)
+    return missing(task.path)
 
 
 class PhotoWorker:

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from facesim.errors import FacesimError
+from index.clustering.disjoint_sets import DisjointSets
 from index.store.database import Store
 
 SAME, DIFFERENT = "same", "different"
@@ -69,22 +70,6 @@ def links(store: Store) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
     return found[SAME], found[DIFFERENT]
 
 
-class _Sets:
-    """Union-find over 0..n-1."""
-
-    def __init__(self, n: int) -> None:
-        self.parent = list(range(n))
-
-    def find(self, i: int) -> int:
-        while self.parent[i] != i:
-            self.parent[i] = self.parent[self.parent[i]]
-            i = self.parent[i]
-        return i
-
-    def union(self, a: int, b: int) -> None:
-        self.parent[self.find(a)] = self.find(b)
-
-
 def honour_links(
     face_ids: np.ndarray,
     labels: np.ndarray,
@@ -109,7 +94,7 @@ def honour_links(
     contradiction, reported with both faces rather than resolved by guessing."""
     face_ids = np.asarray(face_ids)
     position = {int(face): i for i, face in enumerate(face_ids.tolist())}
-    groups = _Sets(len(face_ids))
+    groups = DisjointSets(len(face_ids))
     for a, b in same:
         if a in position and b in position:
             groups.union(position[a], position[b])

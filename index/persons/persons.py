@@ -13,7 +13,7 @@ import numpy as np
 
 from facesim.config import DEFAULT_LINKAGE
 from facesim.errors import FacesimError
-from facesim.geometry import box_iou
+from facesim.geometry import box_iou, distance_from_inner_product
 from facesim.model_card import MatchRule
 from index.clustering.cluster import cluster_faces
 from index.match.rule import accepted_persons, person_distances
@@ -131,7 +131,7 @@ def join_new_faces(store: Store, rule: MatchRule) -> Joined:
     for start in range(0, len(new), _JOIN_BLOCK):
         block = new[start : start + _JOIN_BLOCK]
         # Unit vectors: |a - b|^2 = 2 - 2 a.b, one matrix product for the whole block.
-        distances = np.sqrt(np.maximum(2.0 - 2.0 * (vectors[block] @ vectors.T), 0.0))
+        distances = distance_from_inner_product(vectors[block] @ vectors.T)
         for row, position in enumerate(block.tolist()):
             same_photo = np.unique(person_of[(photo_ids == photo_ids[position]) & (person_of >= 0)])
             kept_from = list(refused.get(int(face_ids[position]), set()))

@@ -33,6 +33,7 @@ from facesim.config import (
     IVFPQ_RERANK_FACTOR,
     IVFPQ_TRAIN_SAMPLE,
 )
+from facesim.geometry import distance_from_inner_product
 from index.store.database import Store
 
 IndexKind = Literal["flat", "ivfpq"]
@@ -78,11 +79,6 @@ class Fingerprint:
         ordered = np.sort(np.asarray(ids, dtype="<i8"))
         checksum = hashlib.blake2b(ordered.tobytes(), digest_size=16).hexdigest()
         return cls(int(ordered.size), int(ordered[-1]) if ordered.size else 0, checksum, model_id)
-
-
-def distances_from_scores(scores: np.ndarray) -> np.ndarray:
-    """Inner products of unit vectors to Euclidean distances; rounding can push 2 - 2ip below 0."""
-    return np.sqrt(np.maximum(0.0, 2.0 - 2.0 * np.asarray(scores, dtype=np.float64)))
 
 
 def train_ivfpq(vectors: np.ndarray) -> faiss.IndexIVFPQ:
@@ -207,7 +203,7 @@ class VectorIndex:
             scores, labels = self._reranked(queries, k)
         else:
             scores, labels = self.index.search(queries, k)
-        distances = distances_from_scores(scores)
+        distances = distance_from_inner_product(np.asarray(scores, dtype=np.float64))
         return [
             [(int(label), float(dist)) for label, dist in zip(row_labels, row_dists, strict=True) if label >= 0]
             for row_labels, row_dists in zip(labels, distances, strict=True)
