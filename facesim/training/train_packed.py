@@ -18,6 +18,7 @@ from pathlib import Path
 from facesim.errors import FacesimError
 from facesim.model_card import typed_command, write_card
 from facesim.training.pack import read_pack
+from facesim.training.targets import TARGETS, uses_sface
 from facesim.training.trainer import TrainSettings, train
 from facesim.training.training_card import training_card
 
@@ -35,6 +36,10 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--contrastive-weight", type=float, default=defaults.contrastive_weight)
     shape_help = 'FaceEncoder shape from scratch, e.g. {"stem_width": 32, "widths": [64, 128, 256]}'
     parser.add_argument("--encoder", type=json.loads, default=None, help=shape_help)
+    parser.add_argument("--target", choices=TARGETS, default=defaults.target, help="what the student distils")
+    parser.add_argument(
+        "--sface-weight", type=float, default=defaults.sface_weight, help="SFace's share of the concat target"
+    )
     return parser.parse_args(argv)
 
 
@@ -42,6 +47,8 @@ def main(argv: list[str] | None = None) -> dict:
     argv = sys.argv[1:] if argv is None else argv
     args = _arguments(argv)
     data, summary = read_pack(args.pack)
+    if uses_sface(args.target) and not data.has_sface.any():
+        raise FacesimError(f"{args.pack}: no SFace vectors in this pack, which the {args.target} target needs")
     settings = TrainSettings(
         epochs=args.epochs,
         max_steps=args.max_steps,
@@ -49,6 +56,8 @@ def main(argv: list[str] | None = None) -> dict:
         learning_rate=args.learning_rate,
         contrastive_weight=args.contrastive_weight,
         encoder=args.encoder,
+        target=args.target,
+        sface_weight=args.sface_weight,
     )
     with tempfile.TemporaryDirectory() as scratch:
         # The checkpoint guards a long CPU run; a packed run is short, and starts fresh.
