@@ -20,17 +20,20 @@ from facesim.detection import detect_faces, primary_face
 from facesim.errors import FacesimError
 from facesim.images import load_rgb
 from facesim.teacher import DlibTeacher
-from facesim.training import chip_cache
+from facesim.training import chip_cache, gpu_run
 from facesim.training.chip_cache import build_source_cache, load_source_cache
 from facesim.training.chipset import ChipSet
 from facesim.training.losses import distillation_loss, pairwise_distances
-from facesim.training.pack import read_pack, write_pack
+from facesim.training.pack import read_pack, read_packs, write_pack, write_pack_shards
 from facesim.training.sface_teacher import SFACE_FILE, SFACE_SHA256, SFaceTeacher, default_sface_dir, sface_model_path
 from facesim.training.sources import FaceJob, FaceSource, locate_in_photo
 from facesim.training.targets import teacher_targets, trainable_rows
 from facesim.training.teacher_set import DLIB_ALONE, TeacherSet
 from facesim.training.trainer import TrainSettings, projection_head, train
 from facesim.training.views import VIEW_KINDS, make_view, view_kind, view_path
+from facesim.training.workflow import DataRoots, split_pool
+
+from training_data import tiny_lfw_tree
 
 PHOTOS = Path(__file__).resolve().parents[1] / "sample_data" / "photos"
 PEOPLE = ("Abdullah_Gul", "Amelie_Mauresmo", "Condoleezza_Rice")
@@ -216,6 +219,21 @@ def test_the_pack_carries_both_teachers(tmp_path: Path) -> None:
     assert not old.has_sface.any() and old.labels == pool.labels
 
 
+def test_a_pack_in_shards_reads_back_as_one_pool(tmp_path: Path) -> None:
+    pool = _toy_pool()
+    write_pack(pool, {"sources": {}}, tmp_path / "pool.npz")
+    whole, summary = read_pack(tmp_path / "pool.npz")
+    shards = write_pack_shards(pool, {"sources": {}}, tmp_path / "pool.npz", shard_bytes=4 * 2**10)
+    assert len(shards) >= 3 and shards[0].name == f"pool-1of{len(shards)}.npz"
+    data, shard_summary = read_packs(shards)
+    assert shard_summary == summary and data.paths == whole.paths
+    np.testing.assert_array_equal(data.chips, whole.chips)
+    np.testing.assert_array_equal(data.sface, whole.sface)
+    write_pack(pool, {"sources": {"other": {}}}, tmp_path / "other.npz")
+    with pytest.raises(FacesimError, match="a shard of another pool"):
+        read_packs([shards[0], tmp_path / "other.npz"])
+
+
 def test_training_on_sface_skips_the_faces_it_did_not_label() -> None:
     pool = _toy_pool()
     assert list(trainable_rows(pool, "dlib")) == list(range(12))
@@ -301,3 +319,57 @@ def test_chunks_hold_both_teachers_arrays(tmp_path: Path, monkeypatch: pytest.Mo
         assert chunk["sface"].shape == (len(chunk["labels"]), 128) and np.isnan(chunk["sface"]).all()
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["labelling"] == DLIB_ALONE.labelling()
+
+
+@pytest.fixture(scope="module")
+def tiny_lfw(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_lfw_tree(tmp_path_factory.mktemp("lfw") / "lfw")
+
+
+def test_views_of_validation_people_never_reach_training_or_validation(tiny_lfw: Path, tmp_path: Path) -> None:
+    train_data, val, summary = split_pool(
+        DataRoots(tiny_lfw), tmp_path, log=lambda _: None, teachers=TeacherSet(views=1)
+    )
+    assert not val.views.any() and train_data.views.any()
+    assert not {path.split("#view")[0] for path in train_data.paths} & set(val.paths)
+    lfw = summary["sources"]["lfw"]
+    assert lfw["train_views"] == train_data.views.sum() == lfw["train_faces"]
+    assert lfw["faces_found"] == lfw["train_faces"] + lfw["validation_faces"]
+    assert summary["views"]["per_photo"] == 1 and summary["views"]["kinds"] == list(VIEW_KINDS)
+    assert [record["licence"] for record in summary["teachers"]] == ["public domain (Davis King, dlib-models)"]
+
+
+def test_the_gpu_run_builds_both_teachers_packs_and_trains(sface_dir: Path, tiny_lfw: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    shape = '{"stem_width": 8, "widths": [8, 8, 8], "blocks": [1, 1, 1]}'
+    build = ["--lfw", str(tiny_lfw), "--sface", str(sface_dir), "--views", "1", "--cache", str(tmp_path / "cache")]
+    training = ["--workers", "2", "--device", "cpu", "--max-steps", "2", "--anchors-per-batch", "8", "--encoder", shape]
+    card = gpu_run.main([*build, *training, "--out", str(out)])
+    assert card["training"]["settings"]["target"] == "concat"
+    assert [record["sha256"] for record in card["training"]["teachers"]][1] == SFACE_SHA256
+    assert card["training"]["views"]["per_photo"] == 1
+    assert "python -m facesim.training.gpu_run" in card["training"]["pack"]["command"]
+    assert card["training"]["command"].startswith("python -m facesim.training.train_packed")
+    steps = json.loads((out / "steps.json").read_text())
+    assert steps["cache_and_pack_seconds"] > 0 and steps["train_seconds"] > 0
+    pool, _ = read_pack(out / "pool.npz")
+    assert pool.has_sface.mean() > 0.9 and pool.views.any()
+
+    gpu_run.main([*build, *training, "--out", str(tmp_path / "shards"), "--pack-only", "--shard-mib", "0.05"])
+    shards = sorted((tmp_path / "shards").glob("pool-*of*.npz"))
+    assert len(shards) >= 2 and not (tmp_path / "shards" / "encoder.pt").exists()
+    again = gpu_run.main(["--pack", *map(str, shards), "--out", str(tmp_path / "again"), *training])
+    assert again["training"]["teachers"] == card["training"]["teachers"]
+    assert "cache_and_pack_seconds" not in json.loads((tmp_path / "again" / "steps.json").read_text())
+
+
+def test_the_gpu_run_refuses_a_target_without_its_teacher(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit):
+        gpu_run.main(["--lfw", str(tmp_path), "--out", str(tmp_path / "out"), "--target", "concat"])
+    assert "the concat target needs --sface" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        gpu_run.main(["--out", str(tmp_path / "out")])
+    assert "give --lfw" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        gpu_run.main(["--pack", str(tmp_path / "p.npz"), "--pack-only", "--out", str(tmp_path / "out")])
+    assert "--pack-only builds a pack" in capsys.readouterr().err

@@ -25,6 +25,9 @@ from facesim.training.chipset import TEACHER_DIM, ChipSet
 
 PACK_QUALITY = 70
 PACK_FORMAT = "facesim-pack-1"
+# What a row costs beside its WebP bytes once compressed (its int8 vectors, path and label), for
+# sizing shards; a shard's size is a target, not a bound.
+SHARD_ROW_OVERHEAD = 700
 
 
 def _quantise(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -46,7 +49,34 @@ def write_pack(
     data: ChipSet, summary: dict[str, Any], path: Path, size: int = INPUT_SIZE, quality: int = PACK_QUALITY
 ) -> int:
     """summary: the data description the model card will carry. Returns the file's size."""
+    return _save(data, [_encode(chip, size, quality) for chip in data.chips], summary, path, size)
+
+
+def write_pack_shards(
+    data: ChipSet,
+    summary: dict[str, Any],
+    path: Path,
+    shard_bytes: int,
+    size: int = INPUT_SIZE,
+    quality: int = PACK_QUALITY,
+) -> list[Path]:
+    """The pack as files of about shard_bytes each (POOL-1of3.npz, ...), each with the whole
+    summary: a lent GPU machine takes 64 MiB a call, and keeps what earlier calls brought, so a
+    pool too big for one call travels in several. read_packs puts them together again."""
     encoded = [_encode(chip, size, quality) for chip in data.chips]
+    row_bytes = np.array([len(chip) + SHARD_ROW_OVERHEAD for chip in encoded], dtype=np.int64)
+    shard_of = (np.cumsum(row_bytes) - 1) // shard_bytes
+    count = int(shard_of.max()) + 1 if len(encoded) else 1
+    written = []
+    for shard in range(count):
+        rows = np.flatnonzero(shard_of == shard)
+        target = path.with_name(f"{path.stem}-{shard + 1}of{count}{path.suffix}")
+        _save(data.subset(rows), [encoded[row] for row in rows], summary, target, size)
+        written.append(target)
+    return written
+
+
+def _save(data: ChipSet, encoded: list[bytes], summary: dict[str, Any], path: Path, size: int) -> int:
     offsets = np.cumsum([0] + [len(b) for b in encoded])
     flippable, has_sface = data.flippable, data.has_sface
     teacher, teacher_scale = _quantise(data.teacher)
@@ -120,3 +150,13 @@ def _sface_vectors(pack: np.lib.npyio.NpzFile, flippable: np.ndarray) -> tuple[n
     sface = np.where(has_sface, pack["sface"] * pack["sface_scale"], np.nan)
     mirrored = np.where(has_sface & flippable[:, None], pack["sface_flipped"] * pack["sface_flipped_scale"], np.nan)
     return sface.astype(np.float32), mirrored.astype(np.float32)
+
+
+def read_packs(paths: list[Path]) -> tuple[ChipSet, dict[str, Any]]:
+    """One pool from the shards of one pack (write_pack_shards), or from a single pack."""
+    parts = [read_pack(path) for path in paths]
+    summary = parts[0][1]
+    for path, (_, other) in zip(paths[1:], parts[1:], strict=True):
+        if other != summary:
+            raise FacesimError(f"{path}: a shard of another pool than {paths[0]}")
+    return ChipSet.concatenate([data for data, _ in parts]), summary

@@ -201,14 +201,25 @@ def pack_training_pool(
     command: str,
     log: Callable[[str], None] = print,
     teachers: TeacherSet = DLIB_ALONE,
-    workers: int = 2,
 ) -> int:
+    """The training chips of `split_pool` in one file for another machine (`python -m
+    facesim.training.train_packed`). Returns the file's size."""
+    return write_pack(*training_pool_to_pack(roots, cache, command, log, teachers), path)
+
+
+def training_pool_to_pack(
+    roots: DataRoots,
+    cache: Path | None,
+    command: str,
+    log: Callable[[str], None] = print,
+    teachers: TeacherSet = DLIB_ALONE,
+    workers: int = 2,
+) -> tuple[ChipSet, dict[str, Any]]:
     """The training chips of `split_pool`, with its data summary and the command that packed
-    them (the card of weights trained elsewhere must say how their data was made), in one file
-    for another machine (`python -m facesim.training.train_packed`). Returns the file's size."""
+    them: the card of weights trained elsewhere must say how their data was made."""
     train_data, _, summary = split_pool(roots, cache, log, teachers, workers)
     packing = {"command": command, "chip_size": INPUT_SIZE, "webp_quality": PACK_QUALITY}
-    return write_pack(train_data, {**summary, "pack": packing}, path)
+    return train_data, {**summary, "pack": packing}
 
 
 def calibration_distances(val: ChipSet, vectors: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
