@@ -150,8 +150,9 @@ def _views_summary(per_photo: int) -> dict[str, Any]:
     return {
         "per_photo": per_photo,
         "kinds": list(VIEW_KINDS),
-        "how": "each photo damaged before either crop is cut (its landmarks moved with the pixels), one kind a view, "
-        "labelled by the teachers like any photo, in one orientation (half stored mirrored); training people only",
+        "how": "each photo damaged before either crop is cut, one kind a view, its face found again on the damaged "
+        "photo (its landmarks moved with the pixels where detection loses it), labelled by the teachers like any "
+        "photo, in one orientation (half stored mirrored); training people only",
     }
 
 
