@@ -9,7 +9,14 @@ a 1,000-face gallery of held-out people gets a false "same person" hit. Then clu
 of `facesim clusters`' rule on a gallery of all photos of the CelebA validation people, beside
 dlib's vectors under a rule calibrated the same way and under Chinese whispers.
 
+With --sface (the folder holding SFace's model file, issue 23), a teacher table follows: the
+dlib ResNet, SFace (on its own crop of each face) and the two teachers' unit vectors side by side,
+beside facesim, on the same pairs of the validation faces SFace labelled, each at its own
+calibrated threshold; and on DevTest. The chip cache is then the two-teacher one (built once).
+
     python benchmarks/accuracy.py --lfw ../shared/data/lfw --celeba ~/.cache/facesim/sources
+    python benchmarks/accuracy.py --lfw ../shared/data/lfw --celeba ~/.cache/facesim/sources \
+        --sface ~/.cache/facesim/ctu
 """
 
 from __future__ import annotations
@@ -20,14 +27,20 @@ import time
 from datetime import date
 from pathlib import Path
 
+import cv2
 import numpy as np
 
+from facesim.detection import find_primary_face
 from facesim.embedder import default_embedder
+from facesim.images import load_rgb
 from facesim.model_card import clustering_rule, threshold
 from facesim.teacher import DlibTeacher
-from facesim.training.lfw import LfwLayout
+from facesim.training.chipset import ChipSet
+from facesim.training.lfw import LfwLayout, Pair
 from facesim.training.metrics import best_f1_threshold, stranger_hits, verification_report
-from facesim.training.pair_eval import chips_for_pairs, pair_distances
+from facesim.training.pair_eval import PairChips, central_box, chips_for_pairs, pair_distances
+from facesim.training.sface_teacher import SFACE_CROP, SFaceTeacher
+from facesim.training.teacher_set import DLIB_ALONE, TeacherSet
 from facesim.training.workflow import DataRoots, calibration_distances, pooled, split_pool
 from index.clustering.calibration import calibrate_clustering
 from index.clustering.cluster import chinese_whispers, cluster_faces
@@ -51,6 +64,84 @@ def row(name: str, model: str, report: dict, own: float | None = None) -> str:
     )
 
 
+def both_teachers(dlib: np.ndarray, sface: np.ndarray) -> np.ndarray:
+    """The two teachers' unit vectors side by side, renormalised: the target issue 23 measured."""
+    return unit(np.hstack([unit(dlib), unit(sface)]))
+
+
+def teacher_table(val: ChipSet, ours: np.ndarray) -> None:
+    """facesim, dlib, SFace and both teachers on the same pairs: those of the validation faces
+    SFace labelled (YuNet finds nearly every face the chips were cut for), each model at the
+    threshold calibrated on them the same way (max F1, pooled) and at each source's own best."""
+    rows = np.flatnonzero(val.has_sface)
+    faces = val.subset(rows)
+    print(f"\nteachers on the {len(rows)} of {len(val.labels)} validation faces SFace labelled (same pairs for all)")
+    print("| pairs | model | threshold | accuracy | F1 | precision | ROC AUC | TAR@FAR=1e-3 | own best threshold |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    models = {
+        "facesim": ours[rows],
+        "dlib ResNet": unit(faces.teacher),
+        "SFace": unit(faces.sface),
+        "dlib + SFace": both_teachers(faces.teacher, faces.sface),
+    }
+    for model, vectors in models.items():
+        per_source = calibration_distances(faces, vectors)
+        cut = best_f1_threshold(*pooled(per_source))
+        for source, (distances, same) in per_source.items():
+            own = best_f1_threshold(distances, same)
+            name = f"{source} validation ({len(distances)})"
+            print(row(name, model, verification_report(distances, same, cut), own))
+
+
+def sface_crops(pairs: list[Pair], teacher: SFaceTeacher) -> PairChips:
+    """SFace's own crop of each photo's main face (the one `chips_for_pairs` cuts the chip for);
+    where YuNet misses it, the central box resized, as the chips fall back to it."""
+    paths = sorted({p for pair in pairs for p in (pair.path_a, pair.path_b)})
+    crops, missed = {}, []
+    for path in paths:
+        rgb = load_rgb(path)
+        face = find_primary_face(rgb)
+        yunet = teacher.find_face(rgb, face) if face is not None else None
+        if yunet is None:
+            missed.append(path)
+            left, top, right, bottom = central_box(rgb.shape)
+            square = cv2.cvtColor(rgb[top:bottom, left:right], cv2.COLOR_RGB2BGR)
+            crops[path] = cv2.resize(square, (SFACE_CROP, SFACE_CROP), interpolation=cv2.INTER_AREA)
+        else:
+            crops[path] = teacher.crop(rgb, yunet)
+    return PairChips(crops, missed)
+
+
+def devtest_teachers(pairs: list[Pair], chips: PairChips, sface_dir: Path, thresholds: dict[str, float]) -> None:
+    """DevTest through SFace and both teachers, at the thresholds calibrated on validation faces."""
+    teacher = SFaceTeacher(sface_dir)
+    crops = sface_crops(pairs, teacher)
+    dlib = unit(DlibTeacher().embed_chips(list(chips.chips.values())))
+    sface = teacher.embed_crops(list(crops.chips.values()))
+    index = {path: i for i, path in enumerate(chips.chips)}
+    same = np.array([p.same for p in pairs])
+    name = f"LFW DevTest ({len(pairs)})"
+    for model, vectors in (("SFace", sface), ("dlib + SFace", both_teachers(dlib, sface))):
+        a = vectors[[index[p.path_a] for p in pairs]]
+        b = vectors[[index[p.path_b] for p in pairs]]
+        distances = np.linalg.norm(a - b, axis=1)
+        report = verification_report(distances, same, thresholds[model])
+        print(row(name, model, report, best_f1_threshold(distances, same)))
+    print(
+        f"SFace: YuNet missed {len(crops.undetected)} of the {len(crops.chips)} photos' main faces (central box used)"
+    )
+
+
+def teacher_thresholds(val: ChipSet) -> dict[str, float]:
+    faces = val.subset(np.flatnonzero(val.has_sface))
+    return {
+        "SFace": best_f1_threshold(*pooled(calibration_distances(faces, unit(faces.sface)))),
+        "dlib + SFace": best_f1_threshold(
+            *pooled(calibration_distances(faces, both_teachers(faces.teacher, faces.sface)))
+        ),
+    }
+
+
 def gallery_cluster_f(
     vectors: np.ndarray, labels: list[str], rule: str, cut: float, params: dict[str, float]
 ) -> tuple[float, float, float]:
@@ -69,10 +160,12 @@ def main() -> None:
     parser.add_argument("--lfw", type=Path, required=True)
     parser.add_argument("--celeba", type=Path, help="CelebA folder (celebA/ and identity_CelebA.txt)")
     parser.add_argument("--skip-devtest", action="store_true", help="validation sources only (model selection)")
+    parser.add_argument("--sface", type=Path, help="SFace's model folder: adds the teacher table (issue 23)")
     args = parser.parse_args()
     print(f"machine: {platform.processor() or platform.machine()}, Python {platform.python_version()}, {date.today()}")
 
-    _, val, _ = split_pool(DataRoots(args.lfw, args.celeba), None, log=lambda _: None)
+    teachers = TeacherSet(args.sface) if args.sface else DLIB_ALONE
+    _, val, _ = split_pool(DataRoots(args.lfw, args.celeba), None, log=lambda _: None, teachers=teachers)
     chips = np.asarray(val.chips)
     started = time.perf_counter()
     ours = default_embedder().embed(chips)
@@ -94,6 +187,8 @@ def main() -> None:
             print(row(name, f"{model} at its own best", verification_report(distances, same, own)))
         distances, same = dlib_pairs[source]
         print(row(name, "dlib ResNet at 0.6", verification_report(distances, same, DLIB_DOCUMENTED_THRESHOLD)))
+    if args.sface:
+        teacher_table(val, ours)
 
     if not args.skip_devtest:
         pairs = LfwLayout(args.lfw).devtest_pairs()
@@ -107,6 +202,8 @@ def main() -> None:
         print(row(name, "dlib ResNet", verification_report(dlib_d, same, dlib_t), best_f1_threshold(dlib_d, same)))
         print(row(name, "dlib ResNet at 0.6", verification_report(dlib_d, same, DLIB_DOCUMENTED_THRESHOLD)))
         print(f"dlib ResNet embeds {dlib_ms:.1f} ms/face here (one chip); {len(devtest_chips.undetected)} undetected")
+        if args.sface:
+            devtest_teachers(pairs, devtest_chips, args.sface, teacher_thresholds(val))
 
     print("\n| model | threshold | gallery faces | strangers | per-pair false accepts | strangers with a false hit |")
     print("|---|---|---|---|---|---|")

@@ -130,13 +130,8 @@ def _yunet_boxes(rgb: np.ndarray, min_face: float) -> list[tuple[tuple[float, fl
     across detectors (a re-index with another detector keeps persons by box overlap)."""
     from facesim.yunet import yunet_faces
 
-    boxes = []
-    for face in yunet_faces(rgb, min_face * YUNET_MIN_FACE_SLACK / YUNET_BOX_SCALE):
-        left, top, width, height = face.box
-        centre_x, centre_y = left + width / 2, top + height / 2
-        half = YUNET_BOX_SCALE * width / 2
-        boxes.append(((centre_x - half, centre_y - half, centre_x + half, centre_y + half), face.score))
-    return boxes
+    faces = yunet_faces(rgb, min_face * YUNET_MIN_FACE_SLACK / YUNET_BOX_SCALE)
+    return [(face.dlib_box(), face.score) for face in faces]
 
 
 def detect_faces(

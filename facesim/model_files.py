@@ -14,12 +14,13 @@ def file_sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def verified_bytes(path: Path, sha256: str) -> bytes:
-    """The file's bytes, once they are known to be the expected ones."""
+def verified_bytes(path: Path, sha256: str, remedy: str = "reinstall facesim") -> bytes:
+    """The file's bytes, once they are known to be the expected ones. remedy: what the refusal
+    tells the user to do (a training teacher lives in a cache, not in the package)."""
     try:
         data = Path(path).read_bytes()
     except FileNotFoundError:
         raise FacesimError(f"model file missing: {path}") from None
     if hashlib.sha256(data).hexdigest() != sha256:
-        raise FacesimError(f"model file {path} does not match its recorded sha256; reinstall facesim")
+        raise FacesimError(f"model file {path} does not match its recorded sha256; {remedy}")
     return data

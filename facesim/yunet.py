@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from facesim.config import (
+    YUNET_BOX_SCALE,
     YUNET_MAX_SIDE,
     YUNET_NMS_THRESHOLD,
     YUNET_PATH,
@@ -37,6 +38,20 @@ class YunetFace:
     box: tuple[float, float, float, float]  # left, top, width, height
     score: float
     points: tuple[tuple[float, float], ...]
+
+    def dlib_box(self) -> tuple[float, float, float, float]:
+        """The box dlib's detectors would draw around this face (left, top, right, bottom): the
+        same centre, YUNET_BOX_SCALE times YuNet's width a side (see config)."""
+        left, top, width, height = self.box
+        centre_x, centre_y = left + width / 2, top + height / 2
+        half = YUNET_BOX_SCALE * width / 2
+        return centre_x - half, centre_y - half, centre_x + half, centre_y + half
+
+    def row(self) -> np.ndarray:
+        """The face as `cv2.FaceDetectorYN` reports it (box, five points, score: 15 floats), the
+        form `cv2.FaceRecognizerSF.alignCrop` takes to cut SFace's own crop."""
+        points = [coordinate for point in self.points for coordinate in point]
+        return np.asarray([*self.box, *points, self.score], dtype=np.float32)
 
 
 @lru_cache(maxsize=1)

@@ -1,9 +1,10 @@
 """The training objective: contrastive loss on in-batch pairs (the Siamese objective) plus
-distillation from the dlib teacher, which is what keeps 10k LFW images from being overfitted."""
+distillation from the teachers, which is what keeps 10k LFW images from being overfitted."""
 
 from __future__ import annotations
 
 import torch
+from torch import nn
 from torch.nn import functional as F
 
 
@@ -29,10 +30,13 @@ def contrastive_loss(
     return positive_term + negative_term
 
 
-def distillation_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, head: nn.Module | None = None) -> torch.Tensor:
     """Match each vector's direction and the batch's pairwise distances, so the student learns
-    the teacher's geometry, not only its points."""
+    the teacher's geometry, not only its points. head: maps the student's vectors onto a longer
+    target (the two teachers side by side) for the direction term; the distance term always
+    compares the student's own vectors, so the shipped vector learns the target's geometry."""
     teacher = F.normalize(teacher, dim=1)
-    pointwise = (1 - (student * teacher).sum(dim=1)).mean()
+    pointed = student if head is None else F.normalize(head(student), dim=1)
+    pointwise = (1 - (pointed * teacher).sum(dim=1)).mean()
     relational = F.smooth_l1_loss(pairwise_distances(student), pairwise_distances(teacher), beta=0.1)
     return pointwise + relational

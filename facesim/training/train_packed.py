@@ -3,6 +3,8 @@ torch: the GPU box the wider encoders were trained on has no dlib, no faiss and 
 
     python -m facesim.training.train_packed POOL.npz --weights OUT.pt --device cuda --epochs 40
 
+(or every shard of one pack, POOL-1of3.npz POOL-2of3.npz POOL-3of3.npz, in place of POOL.npz).
+
 It writes OUT.pt and, beside it, OUT.json: the training part of the model card, with this very
 command and the data summary the pack carries. `facesim calibrate` completes the card.
 """
@@ -17,7 +19,8 @@ from pathlib import Path
 
 from facesim.errors import FacesimError
 from facesim.model_card import typed_command, write_card
-from facesim.training.pack import read_pack
+from facesim.training.pack import read_packs
+from facesim.training.targets import TARGETS, uses_sface
 from facesim.training.trainer import TrainSettings, train
 from facesim.training.training_card import training_card
 
@@ -25,7 +28,7 @@ from facesim.training.training_card import training_card
 def _arguments(argv: list[str]) -> argparse.Namespace:
     defaults = TrainSettings()
     parser = argparse.ArgumentParser(prog="python -m facesim.training.train_packed", description=__doc__)
-    parser.add_argument("pack", type=Path)
+    parser.add_argument("pack", type=Path, nargs="+", help="a pack, or every shard of one")
     parser.add_argument("--weights", type=Path, required=True)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--epochs", type=int, default=defaults.epochs)
@@ -35,13 +38,19 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--contrastive-weight", type=float, default=defaults.contrastive_weight)
     shape_help = 'FaceEncoder shape from scratch, e.g. {"stem_width": 32, "widths": [64, 128, 256]}'
     parser.add_argument("--encoder", type=json.loads, default=None, help=shape_help)
+    parser.add_argument("--target", choices=TARGETS, default=defaults.target, help="what the student distils")
+    parser.add_argument(
+        "--sface-weight", type=float, default=defaults.sface_weight, help="SFace's share of the concat target"
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> dict:
     argv = sys.argv[1:] if argv is None else argv
     args = _arguments(argv)
-    data, summary = read_pack(args.pack)
+    data, summary = read_packs(args.pack)
+    if uses_sface(args.target) and not data.has_sface.any():
+        raise FacesimError(f"{args.pack[0]}: no SFace vectors in this pack, which the {args.target} target needs")
     settings = TrainSettings(
         epochs=args.epochs,
         max_steps=args.max_steps,
@@ -49,6 +58,8 @@ def main(argv: list[str] | None = None) -> dict:
         learning_rate=args.learning_rate,
         contrastive_weight=args.contrastive_weight,
         encoder=args.encoder,
+        target=args.target,
+        sface_weight=args.sface_weight,
     )
     with tempfile.TemporaryDirectory() as scratch:
         # The checkpoint guards a long CPU run; a packed run is short, and starts fresh.

@@ -19,6 +19,7 @@ from facesim.encoder import FaceEncoder
 from facesim.training.augment import augment
 from facesim.training.chipset import ChipSet
 from facesim.training.losses import contrastive_loss, distillation_loss
+from facesim.training.targets import teacher_targets, trainable_rows
 from facesim.training.torch_embedder import prepare_batch, save_encoder
 
 # An epoch over the full pool takes several minutes on a laptop CPU; a run killed mid-epoch
@@ -40,6 +41,8 @@ class TrainSettings:
     max_steps: int | None = None  # for smoke runs
     init_from: str | None = None  # a weights file to fine-tune instead of starting from random weights
     encoder: dict[str, Any] | None = None  # FaceEncoder's shape (widths, blocks...) from scratch; None: its defaults
+    target: str = "dlib"  # what the student distils: one of targets.TARGETS
+    sface_weight: float = 0.5  # SFace's share of the concat target's similarity (targets.py)
 
 
 def _batches(labels: list[str], settings: TrainSettings, rng: random.Random) -> list[list[int]]:
@@ -63,20 +66,31 @@ def _batches(labels: list[str], settings: TrainSettings, rng: random.Random) -> 
 
 
 def _save(
-    checkpoint: Path, model: FaceEncoder, optimizer: torch.optim.Optimizer, generator: torch.Generator, state: dict
+    checkpoint: Path,
+    model: FaceEncoder,
+    head: torch.nn.Module | None,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+    state: dict,
 ) -> None:
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     tmp = checkpoint.with_suffix(".tmp")
-    torch.save(
-        {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "generator": generator.get_state(),
-            "state": json.dumps(state),
-        },
-        tmp,
-    )
+    saved = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "generator": generator.get_state(),
+        "state": json.dumps(state),
+    }
+    if head is not None:
+        saved["head"] = head.state_dict()
+    torch.save(saved, tmp)
     tmp.replace(checkpoint)
+
+
+def projection_head(student_dim: int, target_dim: int) -> torch.nn.Module | None:
+    """A linear map from the student's vector onto a longer target, for training only: it is
+    never saved with the weights, so the shipped encoder's output stays student_dim long."""
+    return None if target_dim == student_dim else torch.nn.Linear(student_dim, target_dim, bias=False)
 
 
 def train(
@@ -92,13 +106,25 @@ def train(
     """start: the encoder `settings.init_from` names, loaded by the caller before the (slow) chip
     pool, so a wrong path fails at once; None trains from random weights. device: where the
     arithmetic runs; random draws stay on a CPU generator, so a seed means the same run anywhere."""
+    keep = trainable_rows(data, settings.target)
+    if len(keep) < len(data.labels):
+        log(f"{len(data.labels) - len(keep)} of {len(data.labels)} faces have no SFace vector: left out of training")
+        data = data.subset(keep)
     torch.manual_seed(settings.seed)
     # Adam's second moments sink into denormal floats, which made each step 50x slower on CPU.
     torch.set_flush_denormal(True)
     generator = torch.Generator().manual_seed(settings.seed)
     model = start if start is not None else FaceEncoder(**{"input_size": INPUT_SIZE, **(settings.encoder or {})})
     model = model.float().to(device, memory_format=torch.channels_last)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    own_targets, mirror_targets = teacher_targets(
+        data, settings.target, settings.sface_weight, centre=settings.center_teacher
+    )
+    head = projection_head(model.config["embedding_dim"], own_targets.shape[1])
+    parameters = list(model.parameters())
+    if head is not None:
+        head = head.to(device)
+        parameters += list(head.parameters())
+    optimizer = torch.optim.AdamW(parameters, lr=settings.learning_rate, weight_decay=settings.weight_decay)
     label_ids = {name: i for i, name in enumerate(sorted(set(data.labels)))}
     labels = torch.tensor([label_ids[name] for name in data.labels], device=device)
     steps_per_epoch = math.ceil(len(data.labels) / settings.anchors_per_batch)
@@ -115,6 +141,8 @@ def train(
     if resume and checkpoint.is_file():
         saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
         model.load_state_dict(saved["model"])
+        if head is not None:
+            head.load_state_dict(saved["head"])
         optimizer.load_state_dict(saved["optimizer"])
         generator.set_state(saved["generator"])
         state = json.loads(saved["state"])
@@ -122,13 +150,11 @@ def train(
 
     chips = torch.from_numpy(np.ascontiguousarray(data.chips)).to(device)
     flippable = torch.from_numpy(data.flippable).to(device)
-    teacher = torch.from_numpy(data.teacher).to(device)
-    teacher_flipped = torch.from_numpy(data.teacher_of_mirrors()).to(device)
-    if settings.center_teacher:
-        # The dlib vectors share a large common direction (same/different people sit only 0.30
-        # vs 0.57 apart); matching it is free cosine, so remove it and distil what tells people apart.
-        centre = torch.from_numpy(data.teacher_centre()).to(device)
-        teacher, teacher_flipped = teacher - centre, teacher_flipped - centre
+    # center_teacher: the dlib vectors share a large common direction (same/different people sit
+    # only 0.30 vs 0.57 apart); matching it is free cosine, so it is removed and the student
+    # distils what tells people apart (teacher_targets removes each teacher's own).
+    teacher = torch.from_numpy(own_targets).to(device)
+    teacher_flipped = torch.from_numpy(mirror_targets).to(device)
     step = state["step"]
     while step < total_steps:
         epoch = state["epoch"]
@@ -148,7 +174,7 @@ def train(
             targets = torch.where(flip[:, None], teacher_flipped[index], teacher[index])
             inputs = augment(images, generator, INPUT_SIZE).contiguous(memory_format=torch.channels_last)
             vectors = model(inputs)
-            distill = distillation_loss(vectors, targets)
+            distill = distillation_loss(vectors, targets, head)
             contrast = contrastive_loss(vectors, labels[index], settings.margin)
             loss = settings.distill_weight * distill + settings.contrastive_weight * contrast
             for group in optimizer.param_groups:
@@ -165,6 +191,7 @@ def train(
                 _save(
                     checkpoint,
                     model,
+                    head,
                     optimizer,
                     generator,
                     {**state, "step": step, "seconds": seconds, "partial": totals},
@@ -177,7 +204,7 @@ def train(
             epoch=epoch + 1, step=step, epoch_start_step=step, seconds=state["seconds"] + record["seconds"], partial={}
         )
         log(json.dumps(record))
-        _save(checkpoint, model, optimizer, generator, state)
+        _save(checkpoint, model, head, optimizer, generator, state)
     model.eval()
     save_encoder(model.cpu(), weights_out)
     return {

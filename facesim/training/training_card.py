@@ -76,13 +76,24 @@ DETECTION = (
 
 def objective(settings: TrainSettings) -> str:
     """Worded from the settings, so a fine-tune's card describes the loss its weights last saw."""
-    distillation = (
-        "distillation (cosine and pairwise-distance matching) from the dlib ResNet teacher, its vectors "
-        "centred on the training faces' mean first"
-    )
+    distillation = f"distillation (cosine and pairwise-distance matching) from {_target_words(settings)}"
     if settings.contrastive_weight == 0:
         return f"{distillation}, alone"
     return f"contrastive loss on in-batch pairs with hard-negative mining + {distillation}"
+
+
+def _target_words(settings: TrainSettings) -> str:
+    centred = " centred on the training faces' mean first" if settings.center_teacher else ""
+    if settings.target == "dlib":
+        return f"the dlib ResNet teacher, its vectors{centred}"
+    if settings.target == "sface":
+        return f"the SFace teacher (on its own crop of each face), its vectors{centred}"
+    return (
+        f"both teachers: the dlib ResNet's and SFace's vectors, each{centred}, at unit length side by side "
+        f"(SFace's share of the similarity {settings.sface_weight:g}); a linear head, used in training only, "
+        "maps the student's 128-d vector onto the 256-d target for the cosine term, and the distance term "
+        "compares the student's own vectors"
+    )
 
 
 def lineage(settings: TrainSettings) -> dict[str, Any]:

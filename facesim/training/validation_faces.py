@@ -23,10 +23,12 @@ from facesim.config import CHIP_SIZE, cache_dir
 from facesim.detection import DetectedFace, detection_key
 from facesim.errors import FacesimError
 from facesim.images import load_rgb
-from facesim.training.chip_cache import CACHE_VERSION
 from facesim.training.sources import FaceJob, FaceSource, validation_people
 
 CACHE_FOLDER = "validation-faces"
+# These chips carry no teacher's vectors, so they stay where they were when the training cache
+# moved on to two teachers (chip_cache.CACHE_VERSION); their file names hold the detection.
+CACHE_VERSION = "pool-v2"
 _PROCESSES = 2
 
 _locate: Callable | None = None  # the source being read, inherited by the forked workers

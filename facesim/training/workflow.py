@@ -13,6 +13,7 @@ import numpy as np
 
 from facesim.config import INPUT_SIZE, MODEL_CARD_PATH, ONNX_PATH, WEIGHTS_PATH, cache_dir
 from facesim.embedder import Embedder
+from facesim.errors import FacesimError
 from facesim.model_card import card_or_empty, write_card
 from facesim.model_files import file_sha256
 from facesim.training.chip_cache import CACHE_VERSION, build_source_cache, load_source_cache, source_cache_dir
@@ -30,8 +31,11 @@ from facesim.training.sources import (
     utkface_source,
     validation_people,
 )
+from facesim.training.targets import uses_sface
+from facesim.training.teacher_set import DLIB_ALONE, TeacherSet
 from facesim.training.torch_extra import require_torch
 from facesim.training.validation_faces import cached_vectors, validation_chips
+from facesim.training.views import VIEW_KINDS
 
 if TYPE_CHECKING:
     from facesim.training.trainer import TrainSettings
@@ -60,14 +64,21 @@ def face_sources(roots: DataRoots) -> list[FaceSource]:
     return sources
 
 
-def load_pool(sources: list[FaceSource], cache: Path | None, log: Callable[[str], None] = print) -> dict[str, ChipSet]:
-    """Each source's chips, built where missing; every source's own refusal rule (DevTest people,
-    reserved identities) is checked again on what the cache holds, not only on what it was asked."""
+def load_pool(
+    sources: list[FaceSource],
+    cache: Path | None,
+    log: Callable[[str], None] = print,
+    teachers: TeacherSet = DLIB_ALONE,
+    workers: int = 2,
+) -> dict[str, ChipSet]:
+    """Each source's chips, built where missing on `workers` processes; every source's own
+    refusal rule (DevTest people, reserved identities) is checked again on what the cache holds,
+    not only on what it was asked."""
     base = cache or cache_dir()
     pools = {}
     for source in sources:
         folder = source_cache_dir(base, source.name)
-        build_source_cache(source, folder, log=log)
+        build_source_cache(source, folder, workers=workers, log=log, teachers=teachers)
         data = load_source_cache(folder, source.name)
         source.refuse(set(data.labels))
         pools[source.name] = data
@@ -75,13 +86,18 @@ def load_pool(sources: list[FaceSource], cache: Path | None, log: Callable[[str]
 
 
 def split_pool(
-    roots: DataRoots, cache: Path | None, log: Callable[[str], None] = print
+    roots: DataRoots,
+    cache: Path | None,
+    log: Callable[[str], None] = print,
+    teachers: TeacherSet = DLIB_ALONE,
+    workers: int = 2,
 ) -> tuple[ChipSet, ChipSet, dict[str, Any]]:
     """Training and validation chips, split by person within each labelled source (by the frozen
-    lists where a source has one); unlabelled sources only train. The summary is counted from the
-    chips actually used."""
+    lists where a source has one); unlabelled sources only train. Augmented views of validation
+    people are dropped: validation is measured on the photos themselves, and training never sees
+    those people. The summary is counted from the chips actually used."""
     sources = face_sources(roots)
-    pools = load_pool(sources, cache, log)
+    pools = load_pool(sources, cache, log, teachers, workers)
     train_parts, val_parts, summary = [], [], {}
     for source in sources:
         data = pools[source.name]
@@ -90,23 +106,27 @@ def split_pool(
         if labelled:
             val_set = validation_people(source, set(data.labels))
             in_val = np.array([label in val_set for label in data.labels], dtype=bool)
-        train, val = data.subset(np.flatnonzero(~in_val)), data.subset(np.flatnonzero(in_val))
+        views = data.views
+        train, val = data.subset(np.flatnonzero(~in_val)), data.subset(np.flatnonzero(in_val & ~views))
         train_parts.append(train)
         val_parts.append(val)
         summary[source.name] = {
             "terms": source.terms,
             "images_offered": len(source.jobs),
-            "faces_found": len(data.labels),
-            "train_faces": len(train.labels),
+            "faces_found": int((~views).sum()),
+            "train_faces": int((~in_val & ~views).sum()),
             "train_people": len(set(train.labels)) if labelled else None,
             "validation_faces": len(val.labels),
             "validation_people": len(set(val.labels)),
         }
-    return ChipSet.concatenate(train_parts), ChipSet.concatenate(val_parts), _pool_summary(summary, roots)
+        if teachers.views:
+            summary[source.name]["train_views"] = int((~in_val & views).sum())
+    return ChipSet.concatenate(train_parts), ChipSet.concatenate(val_parts), _pool_summary(summary, roots, teachers)
 
 
-def _pool_summary(per_source: dict[str, dict[str, Any]], roots: DataRoots) -> dict[str, Any]:
+def _pool_summary(per_source: dict[str, dict[str, Any]], roots: DataRoots, teachers: TeacherSet) -> dict[str, Any]:
     layout = LfwLayout(roots.lfw)
+    views = {"views": _views_summary(teachers.views)} if teachers.views else {}
     return {
         "sources": per_source,
         "excluded": [
@@ -117,7 +137,22 @@ def _pool_summary(per_source: dict[str, dict[str, Any]], roots: DataRoots) -> di
         f"LFW {VALIDATION_FRACTION:.0%}, CelebA {CELEBA_VALIDATION_FRACTION:.0%}",
         "faces": "found by dlib HOG and aligned by 5 landmarks; UTKFace crops padded by edge pixels first",
         "teacher": "dlib ResNet (face_recognition_models) vectors of each chip: LFW chips and their mirror images, "
-        "CelebA and UTKFace chips in one orientation each (half stored mirrored)",
+        "CelebA and UTKFace chips in one orientation each (half stored mirrored)"
+        + (
+            "; SFace vectors of its own crop of the same faces, in the same orientations" if teachers.with_sface else ""
+        ),
+        "teachers": teachers.card_records(),
+        **views,
+    }
+
+
+def _views_summary(per_photo: int) -> dict[str, Any]:
+    return {
+        "per_photo": per_photo,
+        "kinds": list(VIEW_KINDS),
+        "how": "each photo damaged before either crop is cut, one kind a view, its face found again on the damaged "
+        "photo (its landmarks moved with the pixels where detection loses it), labelled by the teachers like any "
+        "photo, in one orientation (half stored mirrored); training people only",
     }
 
 
@@ -136,14 +171,17 @@ def train_encoder(
     cache: Path | None = None,
     resume: bool = True,
     log: Callable[[str], None] = print,
+    teachers: TeacherSet = DLIB_ALONE,
 ) -> dict[str, Any]:
+    """teachers: who labels the chips; settings.target must only ask for teachers it holds."""
     require_torch()
     from facesim.training.torch_embedder import load_encoder
     from facesim.training.trainer import train
     from facesim.training.training_card import training_card
 
+    _check_target(settings.target, teachers)
     start = load_encoder(Path(settings.init_from)) if settings.init_from else None
-    train_data, _, summary = split_pool(roots, cache, log)
+    train_data, _, summary = split_pool(roots, cache, log, teachers)
     checkpoint = checkpoint_path(weights, cache)
     result = train(train_data, settings, checkpoint, weights, resume=resume, log=log, start=start)
     card = training_card(weights, summary, settings, result, command)
@@ -151,15 +189,38 @@ def train_encoder(
     return card
 
 
+def _check_target(target: str, teachers: TeacherSet) -> None:
+    """Refused before the (slow) cache build, not after it."""
+    if uses_sface(target) and not teachers.with_sface:
+        raise FacesimError(f"the {target} target needs the SFace teacher: give the folder holding its model file")
+
+
 def pack_training_pool(
-    roots: DataRoots, cache: Path | None, path: Path, command: str, log: Callable[[str], None] = print
+    roots: DataRoots,
+    cache: Path | None,
+    path: Path,
+    command: str,
+    log: Callable[[str], None] = print,
+    teachers: TeacherSet = DLIB_ALONE,
 ) -> int:
+    """The training chips of `split_pool` in one file for another machine (`python -m
+    facesim.training.train_packed`). Returns the file's size."""
+    return write_pack(*training_pool_to_pack(roots, cache, command, log, teachers), path)
+
+
+def training_pool_to_pack(
+    roots: DataRoots,
+    cache: Path | None,
+    command: str,
+    log: Callable[[str], None] = print,
+    teachers: TeacherSet = DLIB_ALONE,
+    workers: int = 2,
+) -> tuple[ChipSet, dict[str, Any]]:
     """The training chips of `split_pool`, with its data summary and the command that packed
-    them (the card of weights trained elsewhere must say how their data was made), in one file
-    for another machine (`python -m facesim.training.train_packed`). Returns the file's size."""
-    train_data, _, summary = split_pool(roots, cache, log)
+    them: the card of weights trained elsewhere must say how their data was made."""
+    train_data, _, summary = split_pool(roots, cache, log, teachers, workers)
     packing = {"command": command, "chip_size": INPUT_SIZE, "webp_quality": PACK_QUALITY}
-    return write_pack(train_data, {**summary, "pack": packing}, path)
+    return train_data, {**summary, "pack": packing}
 
 
 def calibration_distances(val: ChipSet, vectors: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
