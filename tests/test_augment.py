@@ -9,7 +9,7 @@ from facesim.images import load_rgb
 from facesim.training.augment import augment, random_jpeg, random_low_light
 from facesim.training.torch_embedder import prepare_batch
 
-from sample_gallery import SAMPLE_PHOTOS
+from support.sample_gallery import SAMPLE_PHOTOS
 
 
 def _faces() -> torch.Tensor:

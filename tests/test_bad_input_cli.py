@@ -18,8 +18,8 @@ from facesim.images import supported_suffixes
 from index.ingest import indexer
 from index.store.gallery import Gallery
 
-from bad_inputs import FACE_PHOTO, LOADED, NON_UTF8_NAME, REFUSED, SAMPLE_PHOTOS, make_bad_corpus
-from index_runs import facesim, message_lines
+from support.bad_inputs import FACE_PHOTO, LOADED, NON_UTF8_NAME, REFUSED, SAMPLE_PHOTOS, make_bad_corpus
+from support.index_runs import facesim, message_lines
 
 runner = CliRunner()
 

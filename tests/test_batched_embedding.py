@@ -15,7 +15,7 @@ from facesim.embedder import default_embedder
 from facesim.pipeline import faces_in_photo
 from index.ingest import indexer
 
-SAMPLE_PHOTOS = Path(__file__).resolve().parent.parent / "sample_data" / "photos"
+from support.sample_gallery import SAMPLE_PHOTOS
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ from index.ingest import indexer
 from index.ingest.indexer import file_hash, index_folder
 from index.store.gallery import Gallery
 
-from index_runs import (
+from support.index_runs import (
     facesim,
     integrity_problems,
     make_copies,

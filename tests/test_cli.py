@@ -22,8 +22,8 @@ from facesim.images import load_rgb
 from index.clustering.metrics import bcubed
 from index.store.gallery import Gallery
 
-from cli_runs import answers_of, match_rows
-from sample_gallery import SAMPLE_DATA, SAMPLE_PHOTOS, single_face_photos
+from support.cli_runs import answers_of, match_rows
+from support.sample_gallery import SAMPLE_DATA, SAMPLE_PHOTOS, single_face_photos
 
 runner = CliRunner()
 GROUPS = json.loads((SAMPLE_DATA / "groups.json").read_text())

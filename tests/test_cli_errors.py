@@ -18,10 +18,10 @@ from cli import app
 from facesim import pipeline
 from index.store.gallery import Gallery
 
-from bad_inputs import FACE_PHOTO
+from support.bad_inputs import FACE_PHOTO
+from support.sample_gallery import REPO
 
 runner = CliRunner()
-REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture

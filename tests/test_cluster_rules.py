@@ -8,7 +8,7 @@ import pytest
 
 from index.clustering.cluster import chinese_whispers, cluster_faces
 
-from unit_vectors import chord, on_circle, together
+from support.unit_vectors import chord, on_circle, together
 
 DIM = 16
 

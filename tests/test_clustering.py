@@ -13,7 +13,7 @@ from index.clustering.cluster import chinese_whispers, cluster_faces
 from index.clustering.metrics import bcubed
 from index.persons.ids import assign_stable_ids
 
-from unit_vectors import chord, on_circle
+from support.unit_vectors import chord, on_circle
 
 DIM = 128
 

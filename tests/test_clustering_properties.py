@@ -15,7 +15,7 @@ from index.clustering import cluster as clustering
 from index.clustering.cluster import cluster_faces
 from index.persons.ids import assign_stable_ids
 
-from unit_vectors import together
+from support.unit_vectors import together
 
 DIM = 16
 

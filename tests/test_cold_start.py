@@ -27,7 +27,7 @@ from facesim.pipeline import Face
 from index.ingest import indexer
 from index.store.gallery import Gallery
 
-from sample_gallery import REPO, SAMPLE_PHOTOS
+from support.sample_gallery import REPO, SAMPLE_PHOTOS
 
 TORCH = {"torch", "torchvision"}
 # Modules only face detection and embedding need; pandas is imported by sqlite_utils if not kept out.
@@ -141,7 +141,7 @@ def test_verify_reports_a_bad_second_photo_before_the_encoder_loads(
     from decoding and detection alone, so it must be reported without asking for the encoder."""
     from facesim import pipeline
 
-    from cli_runs import run
+    from support.cli_runs import run
 
     def no_encoder(embedder: object) -> None:
         raise AssertionError("the encoder was asked for before both photos were checked")
@@ -156,7 +156,7 @@ def test_train_without_torch_is_one_line_naming_the_extra(monkeypatch: pytest.Mo
     """torch is the train extra: a default install's `facesim train` says how to get it, no traceback."""
     import importlib.util
 
-    from cli_runs import run
+    from support.cli_runs import run
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a))

@@ -20,8 +20,8 @@ from typer.testing import CliRunner
 from cli import app
 from facesim.config import GALLERY_DB_NAME, GALLERY_VECTORS_NAME, INDEX_BATCH_SIZE
 
-from cli_runs import answers_of, photo_rows
-from index_runs import (
+from support.cli_runs import answers_of, photo_rows
+from support.index_runs import (
     facesim,
     integrity_problems,
     make_copies,

@@ -20,7 +20,7 @@ from index.search import match
 from index.store.database import SCHEMA_VERSION
 from index.store.gallery import Gallery
 
-from sample_gallery import single_face_photos
+from support.sample_gallery import single_face_photos
 
 
 def run(*args: str | Path) -> tuple[int, str, str]:

@@ -25,8 +25,8 @@ from index.ingest.indexer import index_folder
 from index.store.gallery import Gallery
 from index.store.vectors import VectorIndex, sidecar_path
 
-from index_runs import message_lines
-from sample_gallery import SAMPLE_PHOTOS
+from support.index_runs import message_lines
+from support.sample_gallery import SAMPLE_PHOTOS
 
 runner = CliRunner()
 

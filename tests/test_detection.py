@@ -8,8 +8,6 @@ upsample, and a 12 MP photo, which is scanned on a reduced copy), and that half 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from PIL import Image
@@ -27,7 +25,8 @@ from facesim.detection import (
 )
 from facesim.images import load_rgb
 
-SAMPLE_PHOTOS = Path(__file__).resolve().parent.parent / "sample_data" / "photos"
+from support.sample_gallery import SAMPLE_PHOTOS
+
 SAMPLE_PHOTO = SAMPLE_PHOTOS / "Abdullah_Gul_0001.jpg"
 # Where the fixed floor and the fraction of the long side meet.
 CROSSOVER = round(MIN_FACE_PX / MIN_FACE_FRACTION)

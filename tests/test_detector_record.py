@@ -15,8 +15,8 @@ from index.ingest.indexer import index_folder
 from index.persons.persons import names, persons_of_faces
 from index.store.gallery import Gallery
 
-from cli_runs import run, run_json
-from sample_gallery import SAMPLE_PHOTOS
+from support.cli_runs import run, run_json
+from support.sample_gallery import SAMPLE_PHOTOS
 
 PHOTOS = ["Abdullah_Gul_0001.jpg", "Abdullah_Gul_0002.jpg", "Salma_Hayek_0001.jpg"]
 

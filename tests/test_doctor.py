@@ -24,7 +24,7 @@ from index.ingest.indexer import index_folder
 from index.store.gallery import Gallery
 from index.store.vectors import VectorIndex
 
-from sample_gallery import SAMPLE_PHOTOS
+from support.sample_gallery import SAMPLE_PHOTOS
 
 runner = CliRunner()
 PHOTOS = ("Salma_Hayek_0001.jpg", "Jiang_Zemin_0001.jpg", "group_01.jpg", "no_face.jpg", "bad_text.png")

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from index.clustering import hdbscan as hdbscan_module
 from index.clustering.hdbscan import core_distances, hdbscan
 
-from unit_vectors import together
+from support.unit_vectors import together
 
 
 def _components(live: set[int], edges: list[tuple[int, int, float]], under: float) -> list[set[int]]:

@@ -22,7 +22,7 @@ from facesim.detection import detect_faces, primary_face
 from facesim.errors import ImageError
 from facesim.images import load_rgb
 
-from bad_inputs import LOADED, REFUSED, SAMPLE_PHOTOS, face_rgb, make_bad_corpus, portrait_face
+from support.bad_inputs import LOADED, REFUSED, SAMPLE_PHOTOS, face_rgb, make_bad_corpus, portrait_face
 
 SAMPLE_DATA = SAMPLE_PHOTOS.parent
 

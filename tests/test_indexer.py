@@ -27,7 +27,8 @@ from index.store.database import PhotoRow
 from index.store.gallery import Gallery
 from index.store.vectors import VectorIndex, sidecar_path
 
-SAMPLE_PHOTOS = Path(__file__).resolve().parent.parent / "sample_data" / "photos"
+from support.sample_gallery import SAMPLE_PHOTOS
+
 BAD = ["bad_empty.jpg", "bad_text.png", "bad_truncated.jpg"]
 
 

@@ -25,7 +25,7 @@ from facesim.pipeline import Face, faces_in_photo
 from index.store.gallery import Gallery
 from index.store.vectors import VectorIndex
 
-from index_runs import (
+from support.index_runs import (
     Snapshot,
     children_of,
     facesim,

@@ -147,7 +147,7 @@ def test_frozen_validation_people_hold_no_devtest_person_and_no_reserved_identit
     """The committed lists decide every split; they must keep the two rules the split code keeps."""
     from facesim.training.sources import CELEBA_LABEL_PREFIX, frozen_validation_people, reserved_celeba_identities
 
-    from sample_gallery import lfw_root_or_skip
+    from support.sample_gallery import lfw_root_or_skip
 
     frozen = frozen_validation_people()
     assert len(frozen["lfw"]) == 476 and len(frozen["celeba"]) == 1051  # the card's validation people

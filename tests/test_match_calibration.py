@@ -16,7 +16,7 @@ from index.match.calibration import (
 )
 from index.match.rule import same_person
 
-from unit_vectors import at_distance
+from support.unit_vectors import at_distance
 
 DIM = 32
 CLUSTERING = ClusterRule("complete", 0.5, {})

@@ -19,7 +19,7 @@ from facesim.images import load_rgb
 from facesim.model_card import is_same_person, threshold
 from facesim.model_files import file_sha256
 
-from sample_gallery import SAMPLE_PHOTOS
+from support.sample_gallery import SAMPLE_PHOTOS
 
 torch_embedder = pytest.importorskip("facesim.training.torch_embedder")
 

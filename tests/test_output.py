@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 from facesim import __version__
 from facesim.model_card import model_id
 
-from cli_runs import match_rows, run, run_json
-from sample_gallery import REPO, SAMPLE_DATA, SAMPLE_PHOTOS
+from support.cli_runs import match_rows, run, run_json
+from support.sample_gallery import REPO, SAMPLE_DATA, SAMPLE_PHOTOS
 
 runner = CliRunner()
 PHOTOS = ("Salma_Hayek_0001.jpg", "Salma_Hayek_0002.jpg", "group_01.jpg", "no_face.jpg", "bad_text.png")

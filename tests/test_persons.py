@@ -30,9 +30,9 @@ from index.persons.persons import (
 from index.store.database import Store
 from index.store.gallery import Gallery
 
-from cli_runs import run, run_json
-from sample_gallery import single_face_photos
-from unit_vectors import chord
+from support.cli_runs import run, run_json
+from support.sample_gallery import single_face_photos
+from support.unit_vectors import chord
 
 runner = CliRunner()
 

@@ -28,8 +28,7 @@ from cli import app
 from facesim.config import GALLERY_DB_NAME, INDEX_BATCH_SIZE
 from facesim.errors import FacesimError
 
-from index_runs import (
-    SAMPLE_PHOTOS,
+from support.index_runs import (
     facesim,
     integrity_problems,
     kill_hard,
@@ -40,7 +39,8 @@ from index_runs import (
     stderr_of,
     wait_until,
 )
-from ray_cluster import LocalCluster, free_port, start_cluster
+from support.ray_cluster import LocalCluster, free_port, start_cluster
+from support.sample_gallery import SAMPLE_PHOTOS
 
 if importlib.util.find_spec("ray") is None:
     if os.environ.get("FACESIM_REQUIRE_RAY"):

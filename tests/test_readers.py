@@ -18,7 +18,16 @@ import pytest
 
 from facesim.config import GALLERY_DB_NAME, INDEX_BATCH_SIZE
 
-from index_runs import facesim, make_copies, message_lines, single_face_sources, snapshot, start, stderr_of, wait_until
+from support.index_runs import (
+    facesim,
+    make_copies,
+    message_lines,
+    single_face_sources,
+    snapshot,
+    start,
+    stderr_of,
+    wait_until,
+)
 
 pytestmark = pytest.mark.skipif(not single_face_sources(), reason="sample_data/photos is not built")
 

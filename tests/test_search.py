@@ -15,7 +15,7 @@ from index.persons.persons import previous_assignment
 from index.search import MATCH_CANDIDATES, Answer, PersonMatch, match
 from index.store.gallery import Gallery
 
-from unit_vectors import at_distance
+from support.unit_vectors import at_distance
 
 MODEL = "model-a"
 DIM = 128

@@ -21,7 +21,7 @@ from facesim.config import WEIGHTS_PATH
 from facesim.errors import FacesimError
 from facesim.training.torch_embedder import load_encoder
 
-from sample_gallery import SAMPLE_PHOTOS
+from support.sample_gallery import SAMPLE_PHOTOS
 
 runner = CliRunner()
 # Every write-ish flag os.open knows; a photo opened with any of them could be changed.

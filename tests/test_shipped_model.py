@@ -12,7 +12,7 @@ from cli import app
 from facesim.config import WEIGHTS_PATH
 from facesim.model_card import read_card
 
-from sample_gallery import SAMPLE_DATA
+from support.sample_gallery import SAMPLE_DATA
 
 runner = CliRunner()
 

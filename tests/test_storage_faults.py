@@ -30,7 +30,7 @@ from facesim.config import GALLERY_DB_NAME, GALLERY_VECTORS_NAME, INDEX_BATCH_SI
 from index.store import database as store_module
 from index.store.database import Store
 
-from index_runs import facesim, integrity_problems, make_copies, message_lines, single_face_sources
+from support.index_runs import facesim, integrity_problems, make_copies, message_lines, single_face_sources
 
 pytestmark = pytest.mark.skipif(not single_face_sources(), reason="sample_data/photos is not built")
 runner = CliRunner()

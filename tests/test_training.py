@@ -17,8 +17,8 @@ from facesim.training.lfw import LfwLayout, assert_no_devtest, sample_pairs, spl
 from facesim.training.sources import lfw_source
 from facesim.training.workflow import load_pool
 
-from sample_gallery import lfw_root_or_skip, single_face_photos
-from training_data import forge_cache, tiny_lfw_tree
+from support.sample_gallery import lfw_root_or_skip, single_face_photos
+from support.training_data import forge_cache, tiny_lfw_tree
 
 runner = CliRunner()
 

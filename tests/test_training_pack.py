@@ -17,10 +17,10 @@ from facesim.errors import FacesimError
 from facesim.training.pack import PACK_QUALITY, read_pack, write_pack
 from facesim.training.workflow import DataRoots, split_pool
 
-from training_data import tiny_lfw_tree
+from support.sample_gallery import REPO
+from support.training_data import tiny_lfw_tree
 
 runner = CliRunner()
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")

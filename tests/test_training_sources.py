@@ -24,8 +24,8 @@ from facesim.training.sources import (
 )
 from facesim.training.workflow import DataRoots, split_pool
 
-from sample_gallery import LFW_ROOT, single_face_photos
-from training_data import make_celeba, tiny_lfw_tree
+from support.sample_gallery import LFW_ROOT, single_face_photos
+from support.training_data import make_celeba, tiny_lfw_tree
 
 
 @pytest.fixture(scope="module")

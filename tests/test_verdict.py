@@ -22,8 +22,8 @@ from facesim.pipeline import Face
 from index.clustering.cluster import cluster_faces
 from index.store.gallery import Gallery
 
-from cli_runs import answers_of, photo_rows
-from unit_vectors import at_distance
+from support.cli_runs import answers_of, photo_rows
+from support.unit_vectors import at_distance
 
 runner = CliRunner()
 MODEL = "model-under-test"

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from cli import app
 
-from sample_gallery import SAMPLE_DATA, SAMPLE_PHOTOS, single_face_photos
+from support.sample_gallery import SAMPLE_DATA, SAMPLE_PHOTOS, single_face_photos
 
 runner = CliRunner()
 GROUP = SAMPLE_PHOTOS / "group_01.jpg"

@@ -17,7 +17,7 @@ from facesim.images import upright_size
 from index.export.tables import ExportRow
 from index.export.xmp import sidecar_path, sidecar_xml, write_xmp_sidecars
 
-from sample_gallery import SAMPLE_PHOTOS
+from support.sample_gallery import SAMPLE_PHOTOS
 
 MWG = rdflib.Namespace("http://www.metadataworkinggroup.com/schemas/regions/")
 AREA = rdflib.Namespace("http://ns.adobe.com/xmp/sType/Area#")

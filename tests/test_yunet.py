@@ -16,7 +16,7 @@ from facesim.errors import FacesimError, ImageError
 from facesim.images import load_rgb
 from facesim.yunet import scan_zoom
 
-from sample_gallery import SAMPLE_PHOTOS
+from support.sample_gallery import SAMPLE_PHOTOS
 
 
 def test_photos_up_to_the_scan_size_are_scanned_as_they_are() -> None:

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 from PIL import ExifTags, Image
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SAMPLE_PHOTOS = REPO_ROOT / "sample_data" / "photos"
+from support.sample_gallery import SAMPLE_PHOTOS
+
 # A 250x250 LFW photo in which dlib's HOG finds exactly one face, at the centre.
 FACE_PHOTO = SAMPLE_PHOTOS / "Salma_Hayek_0001.jpg"
 # Portrait crop for the EXIF sample, so that ignoring the tag gives the wrong shape, not just the wrong pixels.

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from process_tree import descendants
+from support.process_tree import descendants
 
 RAY_CLI = Path(sys.executable).with_name("ray")
 # How long a node may take to come up on a busy 2-core machine.

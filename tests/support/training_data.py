@@ -12,7 +12,7 @@ import numpy as np
 from facesim.training.chip_cache import CACHE_VERSION, chunk_count, jobs_digest
 from facesim.training.sources import CELEBA_IDENTITY_FILE, CELEBA_IMAGES, FaceSource, reserved_celeba_identities
 
-from sample_gallery import single_face_photos
+from support.sample_gallery import single_face_photos
 
 
 def forge_cache(folder: Path, source: FaceSource, labels: list[str]) -> None:

@@ -1,19 +1,25 @@
-"""The CLI run in-process, as the persons and output tests drive it."""
+"""The CLI run in-process through one `CliRunner`, which the tests share (conftest's `cli_runner`
+hands the same one to a test): a runner holds no state between calls, so one is enough."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from cli import app
 
 runner = CliRunner()
 
 
+def invoke(*args: str | Path) -> Result:
+    """`facesim ARGS...` in this process; paths may be given as they are."""
+    return runner.invoke(app, [str(a) for a in args])
+
+
 def run(*args: str | Path) -> tuple[int, str, str]:
-    result = runner.invoke(app, [str(a) for a in args])
+    result = invoke(*args)
     return result.exit_code, result.stdout, result.stderr
 
 

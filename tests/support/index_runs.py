@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-SAMPLE_PHOTOS = REPO / "sample_data" / "photos"
+from support.sample_gallery import REPO, SAMPLE_PHOTOS
+
 # How often a waiting test looks at the gallery; small next to a batch of photos.
 POLL_SECONDS = 0.02
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SAMPLE_DATA = REPO / "sample_data"
 SAMPLE_PHOTOS = SAMPLE_DATA / "photos"
 LFW_ROOT = REPO.parent / "shared" / "data" / "lfw"
