@@ -34,17 +34,18 @@ def cli_runner() -> CliRunner:
 
 @pytest.fixture(scope="session")
 def fake_face() -> Callable[..., Face]:
-    """support.fake_faces.fake_face, for a test body that makes up its own faces."""
+    """support.fake_faces.fake_face, for a test body that makes up its own faces (helpers import it)."""
     return make_fake_face
 
 
 @pytest.fixture(scope="session")
 def indexed_sample(tmp_path_factory: pytest.TempPathFactory) -> IndexedSample:
-    """The sample photos indexed once for the whole session: only read it; see sample_copy."""
+    """The sample photos indexed once for the whole session, since indexing is what a real gallery
+    costs to set up; only read it (a test that writes takes sample_gallery_copy)."""
     return index_sample(tmp_path_factory.mktemp("indexed_sample"))
 
 
 @pytest.fixture
-def sample_copy(indexed_sample: IndexedSample, tmp_path: Path) -> Path:
+def sample_gallery_copy(indexed_sample: IndexedSample, tmp_path: Path) -> Path:
     """A fresh copy of the session's sample gallery, for a test that writes to it."""
     return indexed_sample.copy_to(tmp_path / "gallery")

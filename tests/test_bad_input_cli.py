@@ -18,10 +18,9 @@ from facesim.images import supported_suffixes
 from index.ingest import indexer
 from index.store.gallery import Gallery
 
-from support.bad_inputs import FACE_PHOTO, LOADED, NON_UTF8_NAME, REFUSED, SAMPLE_PHOTOS, make_bad_corpus
+from support.bad_inputs import FACE_PHOTO, LOADED, NON_UTF8_NAME, REFUSED, make_bad_corpus
 from support.index_runs import facesim, message_lines
-
-runner = CliRunner()
+from support.indexed_sample import IndexedSample
 
 # chmod 000 stops everyone but root, and CI may run as root.
 UNREADABLE = "unreadable"
@@ -33,16 +32,9 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def gallery(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small healthy gallery for `match` to search."""
-    base = tmp_path_factory.mktemp("gallery")
-    photos = base / "photos"
-    photos.mkdir()
-    for name in ("Salma_Hayek_0001.jpg", "Jiang_Zemin_0001.jpg"):
-        (photos / name).write_bytes((SAMPLE_PHOTOS / name).read_bytes())
-    result = runner.invoke(app, ["index", str(photos), "--index", str(base / "g")])
-    assert result.exit_code == 0, result.stderr
-    return base / "g"
+def gallery(indexed_sample: IndexedSample) -> Path:
+    """A healthy gallery for `match` to search: the session's sample gallery, only read here."""
+    return indexed_sample.gallery
 
 
 def refused(corpus: dict[str, Path]) -> dict[str, str]:
@@ -69,23 +61,27 @@ def test_every_corpus_entry_has_an_expectation(corpus: dict[str, Path]) -> None:
 
 
 @pytest.mark.parametrize("key", sorted(REFUSED) + [UNREADABLE])
-def test_verify_and_match_refuse_a_bad_file_in_one_line(corpus: dict[str, Path], gallery: Path, key: str) -> None:
+def test_verify_and_match_refuse_a_bad_file_in_one_line(
+    corpus: dict[str, Path], gallery: Path, key: str, cli_runner: CliRunner
+) -> None:
     reason = refused(corpus).get(key)
     if reason is None:
         pytest.skip("running as root: chmod 000 does not stop this user reading the file")
     path = corpus[key]
-    assert_one_line_refusal(runner.invoke(app, ["verify", str(path), str(FACE_PHOTO)]), path, reason)
-    assert_one_line_refusal(runner.invoke(app, ["verify", str(FACE_PHOTO), str(path)]), path, reason)
-    assert_one_line_refusal(runner.invoke(app, ["match", str(path), "--index", str(gallery)]), path, reason)
+    assert_one_line_refusal(cli_runner.invoke(app, ["verify", str(path), str(FACE_PHOTO)]), path, reason)
+    assert_one_line_refusal(cli_runner.invoke(app, ["verify", str(FACE_PHOTO), str(path)]), path, reason)
+    assert_one_line_refusal(cli_runner.invoke(app, ["match", str(path), "--index", str(gallery)]), path, reason)
 
 
 @pytest.mark.parametrize("key", [*LOADED, UNREADABLE])
-def test_verify_and_match_accept_an_odd_but_valid_picture(corpus: dict[str, Path], gallery: Path, key: str) -> None:
+def test_verify_and_match_accept_an_odd_but_valid_picture(
+    corpus: dict[str, Path], gallery: Path, key: str, cli_runner: CliRunner
+) -> None:
     path = entry(corpus, key)
     if key in refused(corpus):
         pytest.skip("not running as root: this file really is unreadable")
     for args in (["verify", str(path), str(FACE_PHOTO), "--json"], ["match", str(path), "--index", str(gallery)]):
-        result = runner.invoke(app, args)
+        result = cli_runner.invoke(app, args)
         if result.exit_code != 0:  # allowed, but only as a clean "no face"
             assert result.exit_code == 2 and "no face" in result.stderr and result.stderr.count("\n") == 1
         elif args[0] == "verify":
@@ -114,40 +110,42 @@ def test_a_real_process_names_a_non_utf8_file_it_refuses(tmp_path: Path) -> None
     assert done.stderr.count(b"\n") == 1 and b"caf\\xe9_notes.jpg: not an image" in done.stderr
 
 
-def test_a_folder_given_to_verify_is_refused(tmp_path: Path) -> None:
+def test_a_folder_given_to_verify_is_refused(tmp_path: Path, cli_runner: CliRunner) -> None:
     for args in (["verify", str(tmp_path), str(FACE_PHOTO)], ["verify", str(FACE_PHOTO), str(tmp_path)]):
-        assert_one_line_refusal(runner.invoke(app, args), tmp_path, "is a folder")
+        assert_one_line_refusal(cli_runner.invoke(app, args), tmp_path, "is a folder")
 
 
-def test_index_of_one_photo_indexes_just_that_photo(tmp_path: Path, corpus: dict[str, Path]) -> None:
+def test_index_of_one_photo_indexes_just_that_photo(
+    tmp_path: Path, corpus: dict[str, Path], cli_runner: CliRunner
+) -> None:
     gallery = tmp_path / "g"
-    good = runner.invoke(app, ["index", str(FACE_PHOTO), "--index", str(gallery), "--json"])
+    good = cli_runner.invoke(app, ["index", str(FACE_PHOTO), "--index", str(gallery), "--json"])
     assert good.exit_code == 0, good.stderr
     assert (json.loads(good.stdout)["photos_seen"], json.loads(good.stdout)["indexed"]) == (1, 1)
-    bad = runner.invoke(app, ["index", str(corpus["truncated"]), "--index", str(gallery), "--json"])
+    bad = cli_runner.invoke(app, ["index", str(corpus["truncated"]), "--index", str(gallery), "--json"])
     assert bad.exit_code == 0, bad.stderr
     assert [Path(error["path"]).name for error in json.loads(bad.stdout)["errors"]] == ["truncated.jpg"]
     with Gallery.open(gallery, create=False) as opened:
         assert sorted(opened.store.photos_by_path()) == sorted([str(FACE_PHOTO), str(corpus["truncated"])])
     if "non_utf8_name" in corpus:  # a root that is not UTF-8 is recorded with its run too
-        odd = runner.invoke(app, ["index", str(corpus["non_utf8_name"]), "--index", str(gallery), "--json"])
+        odd = cli_runner.invoke(app, ["index", str(corpus["non_utf8_name"]), "--index", str(gallery), "--json"])
         # The same bytes as FACE_PHOTO are another location of that photo, not a photo of their own.
         same = corpus["non_utf8_name"].read_bytes() == FACE_PHOTO.read_bytes()
         assert odd.exit_code == 0 and json.loads(odd.stdout)["duplicates" if same else "indexed"] == 1, odd.stderr
         with Gallery.open(gallery, create=False) as opened:
             assert opened.store.last_run()["root"] == str(corpus["non_utf8_name"])
-        assert runner.invoke(app, ["doctor", "--index", str(gallery)]).exit_code == 0
-    dangling = runner.invoke(app, ["index", str(corpus["broken_symlink"]), "--index", str(gallery)])
+        assert cli_runner.invoke(app, ["doctor", "--index", str(gallery)]).exit_code == 0
+    dangling = cli_runner.invoke(app, ["index", str(corpus["broken_symlink"]), "--index", str(gallery)])
     (message,) = message_lines(dangling.stderr)
     assert dangling.exit_code == 2 and "no such file" in message
 
 
 def test_index_over_the_whole_corpus_records_counts_and_skips_bad_files(
-    corpus: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    corpus: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli_runner: CliRunner
 ) -> None:
     folder = corpus["empty"].parent
     gallery = tmp_path / "g"
-    first = runner.invoke(app, ["index", str(folder), "--index", str(gallery), "--json"])
+    first = cli_runner.invoke(app, ["index", str(folder), "--index", str(gallery), "--json"])
     assert first.exit_code == 0, first.stderr
     summary = json.loads(first.stdout)
     reported = {Path(error["path"]).name: error["error"] for error in summary["errors"]}
@@ -181,15 +179,15 @@ def test_index_over_the_whole_corpus_records_counts_and_skips_bad_files(
     monkeypatch.setattr(indexer, "_hash_as_read", lambda path: read.append(Path(path).name) or real_read(path))
     # One process, so the hashing this test watches happens where it can see it.
     rerun = ["index", str(folder), "--index", str(gallery), "--json", "--workers", "1"]
-    again = json.loads(runner.invoke(app, rerun).stdout)
+    again = json.loads(cli_runner.invoke(app, rerun).stdout)
     assert read == [] and again["unchanged"] == len(rows) + len(copies)
     assert {Path(error["path"]).name for error in again["errors"]} == dead_links  # links are re-reported, unread
 
-    retried = json.loads(runner.invoke(app, [*rerun, "--retry-errors"]).stdout)
+    retried = json.loads(cli_runner.invoke(app, [*rerun, "--retry-errors"]).stdout)
     # Each bad file is read again, but an empty one: its size alone says it is no photo.
     assert sorted(read) == sorted(corpus[key].name for key in bad_files if corpus[key].stat().st_size)
     assert {Path(error["path"]).name for error in retried["errors"]} == set(reported)
 
     if "non_utf8_name" in corpus:  # stored losslessly and found again by its real name
         assert rows[corpus["non_utf8_name"].name].status == "indexed"
-    assert runner.invoke(app, ["doctor", "--index", str(gallery)]).exit_code == 0
+    assert cli_runner.invoke(app, ["doctor", "--index", str(gallery)]).exit_code == 0

@@ -39,7 +39,6 @@ from support.index_runs import (
 )
 
 pytestmark = pytest.mark.skipif(not single_face_sources(), reason="sample_data/photos is not built")
-runner = CliRunner()
 
 
 def another_process(code: str, *args: str | Path) -> None:
@@ -203,16 +202,16 @@ def test_a_folder_unplugged_between_scan_and_read_keeps_its_photos(
 
 
 def test_a_root_unplugged_between_scan_and_read_stops_the_run_in_one_line(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, cli_runner: CliRunner
 ) -> None:
     photos = tmp_path / "photos"
     copies = distinct_copies(tmp_path, 4)
     move_to(photos, copies[:2])
     gallery = tmp_path / "gallery"
-    assert runner.invoke(app, ["index", str(photos), "--index", str(gallery)]).exit_code == 0
+    assert cli_runner.invoke(app, ["index", str(photos), "--index", str(gallery)]).exit_code == 0
     move_to(photos / "new", copies[2:])
     unplug_after_scan(monkeypatch, photos, tmp_path / "away")
-    result = runner.invoke(app, ["index", str(photos), "--index", str(gallery)])
+    result = cli_runner.invoke(app, ["index", str(photos), "--index", str(gallery)])
     assert (result.exit_code, result.stdout) == (2, "")
     assert message_lines(result.stderr) == [
         f"error: {photos}: disappeared during the run (an unplugged drive?); everything committed so far is kept "
@@ -222,13 +221,15 @@ def test_a_root_unplugged_between_scan_and_read_stops_the_run_in_one_line(
         assert all_read(opened) and len(statuses(opened)) == 2
 
 
-def test_a_root_unplugged_mid_run_keeps_every_commit_and_marks_nothing_gone(tmp_path: Path) -> None:
+def test_a_root_unplugged_mid_run_keeps_every_commit_and_marks_nothing_gone(
+    tmp_path: Path, cli_runner: CliRunner
+) -> None:
     """A real indexer, frozen after its first commit while its folder is taken away."""
     photos = tmp_path / "photos"
     copies = distinct_copies(tmp_path, 4 + 2 * INDEX_BATCH_SIZE)
     move_to(photos / "earlier", copies[:4])
     gallery = tmp_path / "gallery"
-    assert runner.invoke(app, ["index", str(photos), "--index", str(gallery)]).exit_code == 0
+    assert cli_runner.invoke(app, ["index", str(photos), "--index", str(gallery)]).exit_code == 0
     move_to(photos / "later", copies[4:])
     db = gallery / GALLERY_DB_NAME
     log = tmp_path / "logs" / "index"
@@ -247,6 +248,6 @@ def test_a_root_unplugged_mid_run_keeps_every_commit_and_marks_nothing_gone(tmp_
         assert opened.store.status_counts()["gone"] == 0
 
     (tmp_path / "away").rename(photos)
-    assert runner.invoke(app, ["index", str(photos), "--index", str(gallery)]).exit_code == 0
+    assert cli_runner.invoke(app, ["index", str(photos), "--index", str(gallery)]).exit_code == 0
     with Gallery.open(gallery, create=False) as opened:
         assert all_read(opened) and len(statuses(opened)) == 4 + 2 * INDEX_BATCH_SIZE

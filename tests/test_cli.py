@@ -22,23 +22,12 @@ from facesim.images import load_rgb
 from index.clustering.metrics import bcubed
 from index.store.gallery import Gallery
 
-from support.cli_runs import answers_of, match_rows
+from support.cli_runs import answers_of, match_rows, run, run_json
+from support.indexed_sample import IndexedSample
 from support.sample_gallery import SAMPLE_DATA, SAMPLE_PHOTOS, single_face_photos
 
-runner = CliRunner()
 GROUPS = json.loads((SAMPLE_DATA / "groups.json").read_text())
 BAD_FILES = ("bad_empty.jpg", "bad_text.png", "bad_truncated.jpg")
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    result = runner.invoke(app, [str(a) for a in args])
-    return result.exit_code, result.stdout, result.stderr
-
-
-def run_json(*args: str) -> object:
-    code, stdout, stderr = run(*args, "--json")
-    assert code == 0, stderr
-    return json.loads(stdout)
 
 
 @lru_cache(maxsize=1)
@@ -70,14 +59,11 @@ def person_of(path: str, box: list[int]) -> str:
 
 
 @pytest.fixture(scope="module")
-def gallery(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict]:
-    """A gallery of a copy of the sample photos, indexed once for the whole module."""
-    base = tmp_path_factory.mktemp("cli")
-    photos = base / "photos"
-    shutil.copytree(SAMPLE_PHOTOS, photos)
-    index_dir = base / "gallery"
-    summary = run_json("index", photos, "--index", index_dir)
-    return photos, index_dir, summary
+def gallery(indexed_sample: IndexedSample, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict]:
+    """The session's sample gallery, copied once for this module: its tests rerun `index` over it
+    and store persons, each on what the tests before left."""
+    index_dir = indexed_sample.copy_to(tmp_path_factory.mktemp("cli") / "gallery")
+    return indexed_sample.photos, index_dir, indexed_sample.summary
 
 
 def test_index_finds_every_face_and_reports_bad_files(gallery: tuple[Path, Path, dict]) -> None:
@@ -144,7 +130,7 @@ def test_match_all_faces_of_a_group_photo(gallery: tuple[Path, Path, dict]) -> N
 
 
 def test_match_answers_several_queries_and_reports_a_bad_one_in_one_line(
-    gallery: tuple[Path, Path, dict], tmp_path: Path
+    gallery: tuple[Path, Path, dict], tmp_path: Path, cli_runner: CliRunner
 ) -> None:
     photos, index_dir, _ = gallery
     folder = tmp_path / "new"
@@ -152,7 +138,9 @@ def test_match_answers_several_queries_and_reports_a_bad_one_in_one_line(
     for name in ("Jiang_Zemin_0001.jpg", "bad_text.png"):
         shutil.copy(photos / name, folder / name)
     query = photos / "Salma_Hayek_0001.jpg"
-    result = runner.invoke(app, ["match", str(query), str(folder), "--index", str(index_dir), "--json", "--top-k", "1"])
+    result = cli_runner.invoke(
+        app, ["match", str(query), str(folder), "--index", str(index_dir), "--json", "--top-k", "1"]
+    )
     assert result.exit_code == 2
     (line,) = result.stderr.strip().splitlines()
     assert "bad_text.png" in line and "not an image" in line

@@ -21,8 +21,6 @@ from index.store.gallery import Gallery
 from support.bad_inputs import FACE_PHOTO
 from support.sample_gallery import REPO
 
-runner = CliRunner()
-
 
 @pytest.fixture
 def main_face_raises(monkeypatch: pytest.MonkeyPatch):
@@ -52,33 +50,37 @@ def denied(monkeypatch: pytest.MonkeyPatch):
     return lambda path: refused.add(str(path))
 
 
-def test_an_unexpected_exception_is_one_line_and_exit_1(main_face_raises, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unexpected_exception_is_one_line_and_exit_1(
+    main_face_raises, monkeypatch: pytest.MonkeyPatch, cli_runner: CliRunner
+) -> None:
     monkeypatch.delenv("FACESIM_DEBUG", raising=False)
     main_face_raises(RuntimeError("the encoder fell over"))
-    result = runner.invoke(app, ["verify", "a.jpg", "b.jpg"])
+    result = cli_runner.invoke(app, ["verify", "a.jpg", "b.jpg"])
     assert result.exit_code == 1 and result.stdout == ""
     assert isinstance(result.exception, SystemExit)  # ended by the CLI, not escaped from it
     assert result.stderr == "error: unexpected RuntimeError: the encoder fell over (FACESIM_DEBUG=1 shows details)\n"
 
 
-def test_a_multi_line_exception_message_still_prints_one_line(main_face_raises) -> None:
+def test_a_multi_line_exception_message_still_prints_one_line(main_face_raises, cli_runner: CliRunner) -> None:
     main_face_raises(ValueError("first line\n  second line\nthird"))
-    result = runner.invoke(app, ["verify", "a.jpg", "b.jpg"])
+    result = cli_runner.invoke(app, ["verify", "a.jpg", "b.jpg"])
     assert result.exit_code == 1
     assert result.stderr == "error: unexpected ValueError: first line (FACESIM_DEBUG=1 shows details)\n"
 
 
-def test_facesim_debug_lets_the_exception_through(main_face_raises, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_facesim_debug_lets_the_exception_through(
+    main_face_raises, monkeypatch: pytest.MonkeyPatch, cli_runner: CliRunner
+) -> None:
     monkeypatch.setenv("FACESIM_DEBUG", "1")
     boom = RuntimeError("the encoder fell over")
     main_face_raises(boom)
-    result = runner.invoke(app, ["verify", "a.jpg", "b.jpg"])
+    result = cli_runner.invoke(app, ["verify", "a.jpg", "b.jpg"])
     assert result.exception is boom and result.stderr == ""
 
 
-def test_interrupt_keeps_the_work_and_exits_130(main_face_raises) -> None:
+def test_interrupt_keeps_the_work_and_exits_130(main_face_raises, cli_runner: CliRunner) -> None:
     main_face_raises(KeyboardInterrupt())
-    result = runner.invoke(app, ["verify", "a.jpg", "b.jpg"])
+    result = cli_runner.invoke(app, ["verify", "a.jpg", "b.jpg"])
     assert result.exit_code == 130 and isinstance(result.exception, SystemExit)
     assert result.stderr == "interrupted: everything committed so far is kept; run again to resume\n"
 
@@ -102,28 +104,28 @@ def test_a_real_process_hides_the_traceback_of_an_unexpected_exception() -> None
     assert done.stderr == "error: unexpected RuntimeError: the encoder fell over (FACESIM_DEBUG=1 shows details)\n"
 
 
-def test_verify_of_an_unreadable_photo_is_one_line(denied) -> None:
+def test_verify_of_an_unreadable_photo_is_one_line(denied, cli_runner: CliRunner) -> None:
     denied(FACE_PHOTO)
-    result = runner.invoke(app, ["verify", str(FACE_PHOTO), "other.jpg"])
+    result = cli_runner.invoke(app, ["verify", str(FACE_PHOTO), "other.jpg"])
     assert result.exit_code == 2 and result.stdout == ""
     assert result.stderr == f"error: {FACE_PHOTO}: permission denied\n"
 
 
-def test_match_of_an_unreadable_photo_is_one_line(denied, tmp_path: Path) -> None:
+def test_match_of_an_unreadable_photo_is_one_line(denied, tmp_path: Path, cli_runner: CliRunner) -> None:
     Gallery.open(tmp_path / "g").close()
     denied(FACE_PHOTO)
-    result = runner.invoke(app, ["match", str(FACE_PHOTO), "--index", str(tmp_path / "g")])
+    result = cli_runner.invoke(app, ["match", str(FACE_PHOTO), "--index", str(tmp_path / "g")])
     assert result.exit_code == 2 and result.stdout == ""
     assert result.stderr == f"error: {FACE_PHOTO}: permission denied\n"
 
 
-def test_index_records_an_unreadable_photo_and_carries_on(denied, tmp_path: Path) -> None:
+def test_index_records_an_unreadable_photo_and_carries_on(denied, tmp_path: Path, cli_runner: CliRunner) -> None:
     photos = tmp_path / "photos"
     photos.mkdir()
     locked = photos / "locked.jpg"
     locked.write_bytes(FACE_PHOTO.read_bytes())
     denied(locked)
-    result = runner.invoke(app, ["index", str(photos), "--index", str(tmp_path / "g"), "--json"])
+    result = cli_runner.invoke(app, ["index", str(photos), "--index", str(tmp_path / "g"), "--json"])
     assert result.exit_code == 0, result.stderr
     summary = json.loads(result.stdout)
     assert (summary["indexed"], summary["faces"]) == (0, 0)

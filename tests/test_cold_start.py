@@ -12,6 +12,7 @@ import json
 import pickle
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import dlib
@@ -20,7 +21,6 @@ import pytest
 
 from facesim import detection
 from facesim.config import EMBEDDING_DIM, HOG_DETECTOR_PATH
-from facesim.detection import DetectedFace
 from facesim.errors import ImageError
 from facesim.images import load_rgb
 from facesim.pipeline import Face
@@ -98,10 +98,10 @@ def test_commands_that_embed_run_the_encoder_without_torch(tmp_path: Path) -> No
         assert not loaded & TORCH, command[0]
 
 
-def test_indexer_parent_receiving_faces_from_workers_does_not_import_torch() -> None:
+def test_indexer_parent_receiving_faces_from_workers_does_not_import_torch(fake_face: Callable[..., Face]) -> None:
     """With --workers the parent imports the indexer and unpickles the workers' faces, nothing
     more; torch there would cost 0.5 GB for a process that never embeds."""
-    face = Face(DetectedFace((0, 0, 9, 9), 1.0, ((1, 1),) * 5), np.zeros(EMBEDDING_DIM, dtype=np.float32))
+    face = fake_face(np.zeros(EMBEDDING_DIM, dtype=np.float32), (0, 0, 9, 9))
     outcome = pickle.dumps(indexer._Outcome("hash", faces=(face,)))
     code = (
         "import json, pickle, sys, index.ingest.indexer; pickle.loads(sys.stdin.buffer.read()); "

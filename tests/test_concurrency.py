@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from cli import app
 from facesim.config import GALLERY_DB_NAME, GALLERY_VECTORS_NAME, INDEX_BATCH_SIZE
 
-from support.cli_runs import answers_of, photo_rows
+from support.cli_runs import answers_of, invoke, photo_rows
 from support.index_runs import (
     facesim,
     integrity_problems,
@@ -34,7 +34,6 @@ from support.index_runs import (
 )
 
 pytestmark = pytest.mark.skipif(not single_face_sources(), reason="sample_data/photos is not built")
-runner = CliRunner()
 
 
 def committed_paths(db: Path) -> set[str]:
@@ -49,7 +48,7 @@ def assert_healthy(gallery: Path, photos: int) -> None:
     db = gallery / GALLERY_DB_NAME
     assert integrity_problems(db) == []
     assert snapshot(db).photos == photos
-    checkup = runner.invoke(app, ["doctor", "--index", str(gallery), "--json"])
+    checkup = invoke("doctor", "--index", gallery, "--json")
     assert checkup.exit_code == 0, checkup.stdout
 
 
@@ -111,9 +110,9 @@ def test_two_indexers_started_together_on_a_new_gallery(tmp_path: Path) -> None:
     assert_healthy(gallery, len(copies))
 
 
-def test_match_without_a_gallery_says_so_in_one_line(tmp_path: Path) -> None:
+def test_match_without_a_gallery_says_so_in_one_line(tmp_path: Path, cli_runner: CliRunner) -> None:
     photo = single_face_sources()[0]
-    result = runner.invoke(app, ["match", str(photo), "--index", str(tmp_path / "nowhere")])
+    result = cli_runner.invoke(app, ["match", str(photo), "--index", str(tmp_path / "nowhere")])
     assert result.exit_code == 2 and result.stdout == ""
     assert result.stderr.count("\n") == 1 and "no gallery" in result.stderr
     assert not (tmp_path / "nowhere").exists()  # a reader creates nothing

@@ -9,9 +9,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from cli import app
 from facesim.config import GALLERY_DB_NAME
 from facesim.errors import FacesimError
 from index.ingest import indexer
@@ -20,12 +18,8 @@ from index.search import match
 from index.store.database import SCHEMA_VERSION
 from index.store.gallery import Gallery
 
+from support.cli_runs import run
 from support.sample_gallery import single_face_photos
-
-
-def run(*args: str | Path) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, [str(a) for a in args])
-    return result.exit_code, result.stdout, result.stderr
 
 
 def people(count: int, each: int) -> list[Path]:

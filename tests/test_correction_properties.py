@@ -16,10 +16,8 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from facesim.detection import DetectedFace
 from facesim.errors import FacesimError
 from facesim.model_card import MatchRule
-from facesim.pipeline import Face
 from index.export.tables import hide_small
 from index.persons.constraints import ensure_schema
 from index.persons.corrections import merge_persons, move_faces, reject_faces, take_back, unreject_faces
@@ -33,12 +31,15 @@ from index.persons.persons import (
 )
 from index.store.database import Store
 
+from support.fake_faces import fake_face
+
 CUT = 1.0  # complete linkage: every two faces of a person closer than this
 DIMENSIONS = 8
 # Four people; 0 and 1 close enough that the clustering may make them one person.
 CENTRES = np.array(
     [[1, 0, 0, 0, 0, 0, 0, 0], [0.85, 0.53, 0, 0, 0, 0, 0, 0], [0, 0, 1, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 1, 0, 0]]
 )
+
 STEPS = ("reject", "reject_each", "move", "move_new", "merge", "split", "unreject", "name", "photo", "apply")
 
 
@@ -64,7 +65,7 @@ def _add_photo(store: Store, rng: np.random.Generator, number: int, people: list
     for slot, person in enumerate(people):
         vector = CENTRES[person] + 0.12 * rng.normal(size=DIMENSIONS)
         box = (10 + 60 * slot, 10, 50 + 60 * slot, 50)
-        faces.append(Face(DetectedFace(box, 1.0, ((1, 1),) * 5), (vector / np.linalg.norm(vector)).astype(np.float32)))
+        faces.append(fake_face((vector / np.linalg.norm(vector)).astype(np.float32), box))
     path = f"/photos/{number}.jpg"
     store.record_photo(path, status="indexed", content_hash=path, size=1, mtime_ns=1, model_id="m", faces=faces)
 

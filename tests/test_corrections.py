@@ -11,18 +11,16 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from typer.testing import CliRunner
 
-from cli import app
 from facesim import model_card
-from facesim.detection import DetectedFace
 from facesim.errors import FacesimError
-from facesim.pipeline import Face
 from index.persons.constraints import honour_links
 from index.persons.persons import names, previous_assignment
 from index.store.gallery import Gallery
 
-runner = CliRunner()
+from support.cli_runs import invoke
+from support.fake_faces import fake_face
+
 MODEL = "model-under-test"
 CARD = {
     "threshold": 1.0,
@@ -70,19 +68,14 @@ def _three_photos_each(index_dir: Path, rng: np.random.Generator, centres: dict,
             for number in range(3):
                 _add_photo(opened, f"/photos/{name}{number}.jpg", _unit(rng, centre, spread))
         faces = {name: _faces_named(opened, name) for name in centres}
-    assert cli("clusters", "--index", index_dir).exit_code == 0
+    assert invoke("clusters", "--index", index_dir).exit_code == 0
     return faces
 
 
 def _add_photo(opened: Gallery, path: str, vector: np.ndarray) -> None:
-    detected = DetectedFace((10, 10, 50, 50), 1.0, ((1, 1), (2, 2), (3, 3), (4, 4), (5, 5)))
     opened.store.record_photo(
-        path, status="indexed", content_hash=path, size=1, mtime_ns=1, model_id=MODEL, faces=[Face(detected, vector)]
+        path, status="indexed", content_hash=path, size=1, mtime_ns=1, model_id=MODEL, faces=[fake_face(vector)]
     )
-
-
-def cli(*args: str | Path):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def persons(index_dir: Path) -> dict[int, int]:
@@ -104,15 +97,15 @@ def test_the_three_people_start_apart(gallery) -> None:
 def test_a_merge_holds_through_apply_every_other_rule_and_new_photos(gallery) -> None:
     index_dir, faces = gallery
     (a,), (b,) = person_of(index_dir, faces["A"]), person_of(index_dir, faces["B"])
-    assert cli("name", b, "Bea", "--index", index_dir).exit_code == 0
-    result = cli("merge", a, b, "--index", index_dir)
+    assert invoke("name", b, "Bea", "--index", index_dir).exit_code == 0
+    result = invoke("merge", a, b, "--index", index_dir)
     assert result.exit_code == 0, result.output
     assert person_of(index_dir, faces["A"] + faces["B"]) == {a}
     with Gallery.open(index_dir, create=False) as opened:
         assert names(opened.store)[a] == "Bea"  # the only name moves to the merged person
         _add_photo(opened, "/photos/new.jpg", np.eye(128, dtype=np.float32)[0])
     for args in (["--apply"], *(["--linkage", rule, "--apply"] for rule in OTHER_RULES)):
-        assert cli("clusters", "--index", index_dir, *args).exit_code == 0, args
+        assert invoke("clusters", "--index", index_dir, *args).exit_code == 0, args
         assert person_of(index_dir, faces["A"] + faces["B"]) == {a}
         assert person_of(index_dir, faces["C"]) != {a}
 
@@ -121,12 +114,12 @@ def test_reject_and_move_hold_through_a_new_clustering(gallery) -> None:
     index_dir, faces = gallery
     (a,), (c,) = person_of(index_dir, faces["A"]), person_of(index_dir, faces["C"])
     rejected, moved = faces["A"][0], faces["A"][1]
-    result = cli("reject", rejected, "--index", index_dir)
+    result = invoke("reject", rejected, "--index", index_dir)
     assert result.exit_code == 0, result.output
-    assert cli("move", moved, c, "--index", index_dir).exit_code == 0
+    assert invoke("move", moved, c, "--index", index_dir).exit_code == 0
     for args in ([], ["--apply"], *(["--linkage", rule, "--apply"] for rule in OTHER_RULES)):
         if args:
-            assert cli("clusters", "--index", index_dir, *args).exit_code == 0, args
+            assert invoke("clusters", "--index", index_dir, *args).exit_code == 0, args
         assignment = persons(index_dir)
         assert assignment[rejected] != a and assignment[rejected] not in person_of(index_dir, faces["A"][2:])
         assert assignment[moved] == c and assignment[faces["A"][2]] == a
@@ -135,9 +128,9 @@ def test_reject_and_move_hold_through_a_new_clustering(gallery) -> None:
 def test_a_contradiction_is_one_line_and_changes_nothing(gallery) -> None:
     index_dir, faces = gallery
     (a,), (b,) = person_of(index_dir, faces["A"]), person_of(index_dir, faces["B"])
-    assert cli("merge", a, b, "--index", index_dir).exit_code == 0
+    assert invoke("merge", a, b, "--index", index_dir).exit_code == 0
     before = persons(index_dir)
-    result = cli("reject", faces["B"][0], "--from", a, "--index", index_dir)
+    result = invoke("reject", faces["B"][0], "--from", a, "--index", index_dir)
     assert result.exit_code == 2
     assert result.stderr.count("\n") == 1 and f"split {a}" in result.stderr
     assert persons(index_dir) == before
@@ -146,17 +139,17 @@ def test_a_contradiction_is_one_line_and_changes_nothing(gallery) -> None:
 def test_split_undoes_a_merge(gallery) -> None:
     index_dir, faces = gallery
     (a,), (b,) = person_of(index_dir, faces["A"]), person_of(index_dir, faces["B"])
-    assert cli("merge", a, b, "--index", index_dir).exit_code == 0
-    result = cli("split", a, "--index", index_dir)
+    assert invoke("merge", a, b, "--index", index_dir).exit_code == 0
+    result = invoke("split", a, "--index", index_dir)
     assert result.exit_code == 0, result.output
     assert person_of(index_dir, faces["A"]) == {a}
     assert len(person_of(index_dir, faces["B"])) == 1 and person_of(index_dir, faces["B"]) != {a}
-    assert cli("split", a, "--index", index_dir).exit_code == 2  # nothing left to undo
+    assert invoke("split", a, "--index", index_dir).exit_code == 2  # nothing left to undo
 
 
 def test_clusters_export_shows_face_ids_to_correct_with(gallery) -> None:
     index_dir, faces = gallery
-    result = cli("clusters", "--index", index_dir, "--export", "json")
+    result = invoke("clusters", "--index", index_dir, "--export", "json")
     listed = {face["face_id"] for person in json.loads(result.stdout) for face in person["faces"]}
     assert listed == {face for ids in faces.values() for face in ids}
 
@@ -300,26 +293,26 @@ def test_contradicting_corrections_are_refused_whatever_the_clustering(gallery) 
 def test_photos_lists_every_photo_of_a_person_by_id_or_name(gallery) -> None:
     index_dir, faces = gallery
     (a,) = person_of(index_dir, faces["A"])
-    assert cli("name", a, "Ada", "--index", index_dir).exit_code == 0
-    by_id = json.loads(cli("photos", a, "--index", index_dir, "--json").stdout)
-    by_name = json.loads(cli("photos", "ada", "--index", index_dir, "--json").stdout)
+    assert invoke("name", a, "Ada", "--index", index_dir).exit_code == 0
+    by_id = json.loads(invoke("photos", a, "--index", index_dir, "--json").stdout)
+    by_name = json.loads(invoke("photos", "ada", "--index", index_dir, "--json").stdout)
     assert by_id == by_name
     assert [row["path"] for row in by_id] == [f"/photos/A{n}.jpg" for n in range(3)]
     assert {row["face_id"] for row in by_id} == set(faces["A"]) and {row["name"] for row in by_id} == {"Ada"}
-    csv_rows = cli("photos", "Ada", "--index", index_dir, "--export", "csv").stdout.strip().splitlines()
+    csv_rows = invoke("photos", "Ada", "--index", index_dir, "--export", "csv").stdout.strip().splitlines()
     assert len(csv_rows) == 4 and csv_rows[0].startswith("person_id,name,face_id")
-    missing = cli("photos", "Nobody", "--index", index_dir)
+    missing = invoke("photos", "Nobody", "--index", index_dir)
     assert missing.exit_code == 2 and "no person named 'Nobody'" in missing.stderr
 
 
 def test_info_counts_named_persons_and_faces_alone_and_the_sheet_shows_face_ids(gallery) -> None:
     index_dir, faces = gallery
     (a,) = person_of(index_dir, faces["A"])
-    assert cli("name", a, "Ada", "--index", index_dir).exit_code == 0
-    assert cli("reject", faces["B"][0], "--index", index_dir).exit_code == 0
-    info = json.loads(cli("info", "--index", index_dir, "--json").stdout)
+    assert invoke("name", a, "Ada", "--index", index_dir).exit_code == 0
+    assert invoke("reject", faces["B"][0], "--index", index_dir).exit_code == 0
+    info = json.loads(invoke("info", "--index", index_dir, "--json").stdout)
     assert (info["persons"], info["named_persons"], info["faces_alone"], info["faces_in_no_person"]) == (3, 1, 1, 0)
-    sheet = cli("clusters", "--index", index_dir, "--export", "html", "--min-size", "1").stdout
+    sheet = invoke("clusters", "--index", index_dir, "--export", "html", "--min-size", "1").stdout
     assert all(f'<figcaption class="face-id">face {face}</figcaption>' in sheet for face in faces["A"])
 
 
@@ -329,15 +322,15 @@ def test_faces_rejected_one_at_a_time_can_still_be_one_person(gallery) -> None:
     index_dir, faces = gallery
     (a,) = person_of(index_dir, faces["A"])
     first, second, third = faces["A"]
-    assert cli("reject", first, "--index", index_dir).exit_code == 0
-    assert cli("reject", second, "--index", index_dir).exit_code == 0
+    assert invoke("reject", first, "--index", index_dir).exit_code == 0
+    assert invoke("reject", second, "--index", index_dir).exit_code == 0
     one, two = persons(index_dir)[first], persons(index_dir)[second]
     assert len({one, two, a}) == 3
-    result = cli("merge", one, two, "--index", index_dir)
+    result = invoke("merge", one, two, "--index", index_dir)
     assert result.exit_code == 0, result.output
     assert person_of(index_dir, [first, second]) == {one} and persons(index_dir)[third] == a
     for args in (["--apply"], *(["--linkage", rule, "--apply"] for rule in OTHER_RULES)):
-        assert cli("clusters", "--index", index_dir, *args).exit_code == 0
+        assert invoke("clusters", "--index", index_dir, *args).exit_code == 0
         assert (
             len(person_of(index_dir, [first, second])) == 1 and persons(index_dir)[first] != persons(index_dir)[third]
         )
@@ -346,13 +339,13 @@ def test_faces_rejected_one_at_a_time_can_still_be_one_person(gallery) -> None:
 def test_reject_pulls_several_faces_out_as_one_person_or_each_alone(gallery) -> None:
     index_dir, faces = gallery
     (a,), (b,) = person_of(index_dir, faces["A"]), person_of(index_dir, faces["B"])
-    result = cli("reject", faces["A"][0], faces["A"][1], "--name", "Pulled", "--index", index_dir)
+    result = invoke("reject", faces["A"][0], faces["A"][1], "--name", "Pulled", "--index", index_dir)
     assert result.exit_code == 0, result.output
     (pulled,) = person_of(index_dir, faces["A"][:2])
     assert pulled not in (a, b) and persons(index_dir)[faces["A"][2]] == a
     with Gallery.open(index_dir, create=False) as opened:
         assert names(opened.store)[pulled] == "Pulled"
-    result = cli("reject", faces["B"][0], faces["B"][1], "--each", "--index", index_dir)
+    result = invoke("reject", faces["B"][0], faces["B"][1], "--each", "--index", index_dir)
     assert result.exit_code == 0, result.output
     each = person_of(index_dir, faces["B"][:2])
     assert len(each) == 2 and not each & {a, b, pulled}
@@ -360,11 +353,10 @@ def test_reject_pulls_several_faces_out_as_one_person_or_each_alone(gallery) -> 
 
 def test_reject_refuses_what_would_leave_nothing_or_put_one_photo_in_one_person(gallery) -> None:
     index_dir, faces = gallery
-    result = cli("reject", *faces["C"], "--index", index_dir)
+    result = invoke("reject", *faces["C"], "--index", index_dir)
     assert result.exit_code == 2 and f"faces {','.join(map(str, faces['C']))} are all of person" in result.stderr
     with Gallery.open(index_dir, create=False) as opened:
         _, vectors = opened.store.face_vectors([faces["A"][0], faces["B"][0]])
-        detected = [DetectedFace((x, 10, x + 40, 50), 1.0, ((1, 1),) * 5) for x in (10, 60)]
         opened.store.record_photo(
             "/photos/pair.jpg",
             status="indexed",
@@ -372,42 +364,42 @@ def test_reject_refuses_what_would_leave_nothing_or_put_one_photo_in_one_person(
             size=1,
             mtime_ns=1,
             model_id=MODEL,
-            faces=[Face(box, vector) for box, vector in zip(detected, vectors, strict=True)],
+            faces=[fake_face(vector, (x, 10, x + 40, 50)) for x, vector in zip((10, 60), vectors, strict=True)],
         )
-    assert cli("clusters", "--index", index_dir).exit_code == 0  # the new faces join A and B
+    assert invoke("clusters", "--index", index_dir).exit_code == 0  # the new faces join A and B
     pair = sorted(set(persons(index_dir)) - {face for ids in faces.values() for face in ids})
     assert [persons(index_dir)[face] for face in pair] == [persons(index_dir)[faces[name][0]] for name in "AB"]
     before = persons(index_dir)
-    result = cli("reject", *pair, "--index", index_dir)
+    result = invoke("reject", *pair, "--index", index_dir)
     assert result.exit_code == 2 and "are in one photo" in result.stderr and "--each" in result.stderr
     assert persons(index_dir) == before
-    assert cli("reject", *pair, "--each", "--index", index_dir).exit_code == 0
+    assert invoke("reject", *pair, "--each", "--index", index_dir).exit_code == 0
     assert len(person_of(index_dir, pair)) == 2
 
 
 def test_move_several_faces_to_a_new_person_and_names_everywhere(gallery) -> None:
     index_dir, faces = gallery
     (a,), (b,), (c,) = (person_of(index_dir, faces[name]) for name in "ABC")
-    assert cli("name", a, "Ada", "--index", index_dir).exit_code == 0
-    assert cli("name", "ada", "Ada Lovelace", "--index", index_dir).exit_code == 0  # a rename, by name
-    result = cli("move", faces["A"][0], faces["A"][1], "new", "--index", index_dir)
+    assert invoke("name", a, "Ada", "--index", index_dir).exit_code == 0
+    assert invoke("name", "ada", "Ada Lovelace", "--index", index_dir).exit_code == 0  # a rename, by name
+    result = invoke("move", faces["A"][0], faces["A"][1], "new", "--index", index_dir)
     assert result.exit_code == 0, result.output
     (fresh,) = person_of(index_dir, faces["A"][:2])
     assert (
         fresh not in (a, b, c)
         and result.stdout.strip() == f"faces {faces['A'][0]}, {faces['A'][1]} are now in person {fresh}"
     )
-    result = cli("move", faces["A"][0], faces["A"][1], "Ada Lovelace", "--index", index_dir)
+    result = invoke("move", faces["A"][0], faces["A"][1], "Ada Lovelace", "--index", index_dir)
     assert result.exit_code == 0, result.output  # moving back into a person they left is the user's word
     assert person_of(index_dir, faces["A"]) == {a}
-    assert cli("name", b, "Bea", "--index", index_dir).exit_code == 0
-    result = cli("merge", "Ada Lovelace", "BEA", c, "--index", index_dir)
+    assert invoke("name", b, "Bea", "--index", index_dir).exit_code == 0
+    result = invoke("merge", "Ada Lovelace", "BEA", c, "--index", index_dir)
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == f"persons {b}, {c} merged into person {a} (6 faces)"
     assert person_of(index_dir, [face for ids in faces.values() for face in ids]) == {a}
     assert "'Bea' was given up for 'Ada Lovelace'" in result.stderr
     for args in (["merge", "Nobody", a], ["split", "Nobody"], ["reject", faces["A"][0], "--from", "Nobody"]):
-        result = cli(*args, "--index", index_dir)
+        result = invoke(*args, "--index", index_dir)
         assert result.exit_code == 2, args
         assert result.stderr == "error: no person named 'Nobody'; `facesim clusters` lists ids and names\n", args
 
@@ -416,23 +408,23 @@ def test_unreject_puts_a_face_back_and_split_undoes_a_reject(gallery) -> None:
     index_dir, faces = gallery
     (a,) = person_of(index_dir, faces["A"])
     first, second, _ = faces["A"]
-    assert cli("reject", first, second, "--index", index_dir).exit_code == 0
+    assert invoke("reject", first, second, "--index", index_dir).exit_code == 0
     (pulled,) = person_of(index_dir, [first, second])
-    result = cli("unreject", first, "--index", index_dir)
+    result = invoke("unreject", first, "--index", index_dir)
     assert result.exit_code == 0 and result.stdout.strip() == f"face {first} is in person {a}"
     assert persons(index_dir)[first] == a and persons(index_dir)[second] == pulled
-    assert cli("unreject", first, "--index", index_dir).exit_code == 2  # nothing left to take back
-    result = cli("split", pulled, "--index", index_dir)
+    assert invoke("unreject", first, "--index", index_dir).exit_code == 2  # nothing left to take back
+    result = invoke("split", pulled, "--index", index_dir)
     assert result.exit_code == 0, result.output
     assert person_of(index_dir, faces["A"]) == {a}  # the clustering's person again: the reject is undone
 
 
 def test_a_named_person_is_never_hidden_by_min_size(gallery) -> None:
     index_dir, faces = gallery
-    assert cli("reject", faces["A"][0], "--name", "Lone", "--index", index_dir).exit_code == 0
-    shown = json.loads(cli("clusters", "--index", index_dir, "--json").stdout)
+    assert invoke("reject", faces["A"][0], "--name", "Lone", "--index", index_dir).exit_code == 0
+    shown = json.loads(invoke("clusters", "--index", index_dir, "--json").stdout)
     assert [person["name"] for person in shown if person["size"] == 1] == ["Lone"]
-    table = cli("clusters", "--index", index_dir).stdout
+    table = invoke("clusters", "--index", index_dir).stdout
     assert "Lone" in table
 
 
@@ -441,11 +433,11 @@ def test_a_new_face_never_joins_a_person_it_was_rejected_from(gallery) -> None:
     index_dir, faces = gallery
     (a,) = person_of(index_dir, faces["A"])
     face = faces["A"][0]
-    assert cli("reject", face, "--index", index_dir).exit_code == 0
+    assert invoke("reject", face, "--index", index_dir).exit_code == 0
     with Gallery.open(index_dir, create=False) as opened:
         opened.store.db.execute("DELETE FROM face_persons WHERE face_id = ?", [face])
         opened.store.db.conn.commit()
-    assert cli("clusters", "--index", index_dir).exit_code == 0
+    assert invoke("clusters", "--index", index_dir).exit_code == 0
     assert persons(index_dir)[face] != a
 
 
@@ -468,14 +460,14 @@ def test_a_gallery_of_the_old_version_keeps_its_rejects_as_what_the_user_said(ga
                 )
         db.execute("PRAGMA user_version = 2")
         db.conn.commit()
-    result = cli("merge", 90, 91, "--index", index_dir)
+    result = invoke("merge", 90, 91, "--index", index_dir)
     assert result.exit_code == 0, result.output
     with Gallery.open(index_dir, create=False) as opened:
         assert sorted(opened.store.db.execute("SELECT face_id, person_id FROM face_rejects")) == [
             (first, a),
             (second, a),
         ]
-    assert cli("clusters", "--index", index_dir, "--apply").exit_code == 0
+    assert invoke("clusters", "--index", index_dir, "--apply").exit_code == 0
     assert person_of(index_dir, [first, second]) == {90} and persons(index_dir)[third] == a
 
 
@@ -502,8 +494,8 @@ def _faces_named(opened: Gallery, who: str) -> list[int]:
 def test_a_person_holding_two_people_becomes_two_named_persons_in_two_commands_and_stays(two_in_one) -> None:
     index_dir, faces, centres = two_in_one
     (both,) = person_of(index_dir, faces["Alice"] + faces["Bob"])
-    assert cli("name", both, "Alice", "--index", index_dir).exit_code == 0
-    result = cli("reject", *faces["Bob"], "--name", "Bob", "--index", index_dir)
+    assert invoke("name", both, "Alice", "--index", index_dir).exit_code == 0
+    result = invoke("reject", *faces["Bob"], "--name", "Bob", "--index", index_dir)
     assert result.exit_code == 0, result.output
     (bob,) = person_of(index_dir, faces["Bob"])
     assert person_of(index_dir, faces["Alice"]) == {both} and bob != both
@@ -513,23 +505,23 @@ def test_a_person_holding_two_people_becomes_two_named_persons_in_two_commands_a
             for number in (3, 4):
                 _add_photo(opened, f"/photos/{who}{number}.jpg", _unit(centres["rng"], centres[who], 0.1))
         new = {who: _faces_named(opened, who)[3:] for who in ("Alice", "Bob")}
-    assert cli("clusters", "--index", index_dir).exit_code == 0  # the new faces join their persons
+    assert invoke("clusters", "--index", index_dir).exit_code == 0  # the new faces join their persons
     for args in ([], ["--apply"], ["--apply"], *(["--linkage", rule, "--apply"] for rule in ("average", "single"))):
         if args:
-            assert cli("clusters", "--index", index_dir, *args).exit_code == 0, args
+            assert invoke("clusters", "--index", index_dir, *args).exit_code == 0, args
         assert person_of(index_dir, faces["Alice"] + new["Alice"]) == {both}, args
         assert person_of(index_dir, faces["Bob"] + new["Bob"]) == {bob}, args
-        shown = json.loads(cli("clusters", "--index", index_dir, "--json").stdout)
+        shown = json.loads(invoke("clusters", "--index", index_dir, "--json").stdout)
         assert {person["name"]: person["size"] for person in shown if person["name"]} == {"Alice": 5, "Bob": 5}
 
 
 def test_an_export_says_on_stderr_which_faces_it_left_out(gallery) -> None:
     index_dir, faces = gallery
-    assert cli("reject", faces["A"][0], "--index", index_dir).exit_code == 0
+    assert invoke("reject", faces["A"][0], "--index", index_dir).exit_code == 0
     for args in (["--export", "csv"], ["--export", "json"], ["--json"]):
-        result = cli("clusters", "--index", index_dir, *args)
+        result = invoke("clusters", "--index", index_dir, *args)
         assert result.exit_code == 0
         assert "note: left out 1 face of persons under --min-size 2 (--min-size 1 exports every face)" in result.stderr
         assert "/photos/A0.jpg" not in result.stdout and "/photos/A1.jpg" in result.stdout
-        every = cli("clusters", "--index", index_dir, *args, "--min-size", "1")
+        every = invoke("clusters", "--index", index_dir, *args, "--min-size", "1")
         assert every.stderr == "" and "/photos/A0.jpg" in every.stdout

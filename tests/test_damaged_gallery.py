@@ -17,18 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from cli import app
 from facesim.config import GALLERY_DB_NAME, GALLERY_VECTORS_NAME
 from index.ingest.indexer import index_folder
 from index.store.gallery import Gallery
 from index.store.vectors import VectorIndex, sidecar_path
 
+from support.cli_runs import invoke
 from support.index_runs import message_lines
 from support.sample_gallery import SAMPLE_PHOTOS
-
-runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +53,7 @@ def gallery(clean: tuple[Path, Path], tmp_path: Path) -> Path:
 
 
 def cli(*args: str | Path) -> tuple[int, str, list[str]]:
-    result = runner.invoke(app, [str(arg) for arg in args])
+    result = invoke(*args)
     return result.exit_code, result.stdout, message_lines(result.stderr)
 
 

@@ -24,9 +24,9 @@ from index.ingest.indexer import index_folder
 from index.store.gallery import Gallery
 from index.store.vectors import VectorIndex
 
+from support.cli_runs import invoke
 from support.sample_gallery import SAMPLE_PHOTOS
 
-runner = CliRunner()
 PHOTOS = ("Salma_Hayek_0001.jpg", "Jiang_Zemin_0001.jpg", "group_01.jpg", "no_face.jpg", "bad_text.png")
 
 
@@ -45,7 +45,7 @@ def indexed(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def doctor(gallery: Path, *flags: str) -> tuple[int, dict[str, Any]]:
-    result = runner.invoke(app, ["doctor", "--index", str(gallery), "--json", *flags])
+    result = invoke("doctor", "--index", gallery, "--json", *flags)
     assert result.exit_code in (0, 1), result.stderr
     return result.exit_code, json.loads(result.stdout)
 
@@ -64,18 +64,20 @@ def faiss_matches_sqlite(gallery_dir: Path) -> bool:
         return loaded is not None and loaded[0].ids().tolist() == gallery.store.face_ids().tolist()
 
 
-def test_a_healthy_gallery_passes(indexed: tuple[Path, Path]) -> None:
+def test_a_healthy_gallery_passes(indexed: tuple[Path, Path], cli_runner: CliRunner) -> None:
     gallery_dir, _ = indexed
     code, report = doctor(gallery_dir)
     assert (code, report["healthy"], report["problems"], report["repaired"]) == (0, True, [], [])
     with Gallery.open(gallery_dir, create=False) as gallery:
         assert report["photos"] == 3 and report["faces"] == gallery.store.face_count() > 0
     assert report["photo_status"] == {"indexed": 3, "no_face": 1, "error": 1, "gone": 0}
-    text = runner.invoke(app, ["doctor", "--index", str(gallery_dir)])
+    text = cli_runner.invoke(app, ["doctor", "--index", str(gallery_dir)])
     assert text.exit_code == 0 and text.stdout.rstrip().endswith("healthy")
 
 
-def test_missing_photo_is_reported_then_marked_gone_by_repair(indexed: tuple[Path, Path]) -> None:
+def test_missing_photo_is_reported_then_marked_gone_by_repair(
+    indexed: tuple[Path, Path], cli_runner: CliRunner
+) -> None:
     gallery_dir, photos = indexed
     victim = photos / PHOTOS[0]
     victim.unlink()
@@ -84,7 +86,7 @@ def test_missing_photo_is_reported_then_marked_gone_by_repair(indexed: tuple[Pat
     code, report = doctor(gallery_dir)
     assert code == 1 and set(kinds(report)) == {"missing_photos"}
     assert kinds(report)["missing_photos"]["examples"] == [str(victim)]
-    text = runner.invoke(app, ["doctor", "--index", str(gallery_dir)]).stdout
+    text = cli_runner.invoke(app, ["doctor", "--index", str(gallery_dir)]).stdout
     assert "problem: 1 photos missing from disk" in text and victim.name in text and "--repair" in text
 
     code, report = doctor(gallery_dir, "--repair")
@@ -144,7 +146,9 @@ def test_changed_photo_is_reported_a_touched_one_is_not_and_repair_leaves_both(i
 
 
 @pytest.mark.parametrize("damage", ["orphans", "lacking", "damaged", "deleted", "other_model"])
-def test_faiss_out_of_step_with_sqlite_is_found_and_rebuilt(indexed: tuple[Path, Path], damage: str) -> None:
+def test_faiss_out_of_step_with_sqlite_is_found_and_rebuilt(
+    indexed: tuple[Path, Path], damage: str, cli_runner: CliRunner
+) -> None:
     gallery_dir, _ = indexed
     with Gallery.open(gallery_dir, create=False) as gallery:
         ids, vectors = gallery.store.face_vectors()
@@ -180,7 +184,7 @@ def test_faiss_out_of_step_with_sqlite_is_found_and_rebuilt(indexed: tuple[Path,
     if damage == "orphans":
         assert finding["count"] == 7 and len(finding["examples"]) == MAX_EXAMPLES
         assert f"face id {fake_ids[0]}" in finding["examples"]
-        assert "(2 more)" in runner.invoke(app, ["doctor", "--index", str(gallery_dir)]).stdout
+        assert "(2 more)" in cli_runner.invoke(app, ["doctor", "--index", str(gallery_dir)]).stdout
     if damage == "lacking":
         assert finding["examples"] == [f"face id {ids[0]}"]
 
@@ -293,15 +297,15 @@ def test_an_unreadable_photo_is_reported_but_not_marked_gone(indexed: tuple[Path
         assert gallery.store.photo(looped).status == "indexed"
 
 
-def test_doctor_will_not_run_beside_a_writer(indexed: tuple[Path, Path]) -> None:
+def test_doctor_will_not_run_beside_a_writer(indexed: tuple[Path, Path], cli_runner: CliRunner) -> None:
     gallery_dir, _ = indexed
     with Gallery.open(gallery_dir) as writer, writer.write_lock():
-        result = runner.invoke(app, ["doctor", "--index", str(gallery_dir)])
+        result = cli_runner.invoke(app, ["doctor", "--index", str(gallery_dir)])
     assert result.exit_code == 2 and result.stdout == ""
     assert result.stderr.count("\n") == 1 and "another facesim process" in result.stderr
 
 
-def test_doctor_without_a_gallery_says_so(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["doctor", "--index", str(tmp_path / "nowhere")])
+def test_doctor_without_a_gallery_says_so(tmp_path: Path, cli_runner: CliRunner) -> None:
+    result = cli_runner.invoke(app, ["doctor", "--index", str(tmp_path / "nowhere")])
     assert result.exit_code == 2 and "no gallery" in result.stderr and result.stderr.count("\n") == 1
     assert not (tmp_path / "nowhere").exists()

@@ -114,7 +114,7 @@ def _expected_faces() -> dict[Path, list[Face]]:
 
 
 @pytest.mark.skipif(not single_face_sources(), reason="sample_data/photos is not built")
-def test_kill_9_at_many_points_then_rerun_loses_and_doubles_nothing(tmp_path: Path) -> None:
+def test_kill_9_at_many_points_then_rerun_loses_and_doubles_nothing(tmp_path: Path, cli_runner: CliRunner) -> None:
     copies = make_copies(tmp_path / "photos", N_PHOTOS)
     gallery_dir = tmp_path / "gallery"
     db = gallery_dir / GALLERY_DB_NAME
@@ -177,10 +177,9 @@ def test_kill_9_at_many_points_then_rerun_loses_and_doubles_nothing(tmp_path: Pa
         assert loaded[0].ids().tolist() == gallery.store.face_ids().tolist()
         assert gallery.store.last_run()["finished_at"] is not None
 
-    runner = CliRunner()
-    checkup = runner.invoke(app, ["doctor", "--index", str(gallery_dir)])
+    checkup = cli_runner.invoke(app, ["doctor", "--index", str(gallery_dir)])
     if checkup.exit_code != 0:
         # A kill while the FAISS file was being replaced can leave a temporary file: harmless,
         # and the one finding allowed here, which --repair deletes.
         assert "temporary files" in checkup.stdout and checkup.stdout.count("problem:") == 1, checkup.stdout
-        assert runner.invoke(app, ["doctor", "--index", str(gallery_dir), "--repair"]).exit_code == 0
+        assert cli_runner.invoke(app, ["doctor", "--index", str(gallery_dir), "--repair"]).exit_code == 0

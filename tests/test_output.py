@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from facesim import __version__
 from facesim.model_card import model_id
@@ -18,7 +17,6 @@ from facesim.model_card import model_id
 from support.cli_runs import match_rows, run, run_json
 from support.sample_gallery import REPO, SAMPLE_DATA, SAMPLE_PHOTOS
 
-runner = CliRunner()
 PHOTOS = ("Salma_Hayek_0001.jpg", "Salma_Hayek_0002.jpg", "group_01.jpg", "no_face.jpg", "bad_text.png")
 GROUP_FACES = len(json.loads((SAMPLE_DATA / "groups.json").read_text())["group_01.jpg"]["people"])
 

@@ -9,11 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 from facesim import model_card
 from facesim.config import CLUSTER_LINKAGES, MODEL_CARD_PATH
-from facesim.detection import DetectedFace
 from facesim.model_card import MatchRule, clustering_rule
 from facesim.pipeline import Face
 from index.ingest.indexer import index_folder
@@ -31,10 +29,9 @@ from index.store.database import Store
 from index.store.gallery import Gallery
 
 from support.cli_runs import run, run_json
+from support.fake_faces import fake_face
 from support.sample_gallery import single_face_photos
 from support.unit_vectors import chord
-
-runner = CliRunner()
 
 
 def stored(index_dir: Path) -> tuple[dict[int, int], dict[int, str]]:
@@ -184,7 +181,7 @@ def test_names_are_unique(scratch):
 def _circle_face(angle: float) -> Face:
     vector = np.zeros(8, dtype=np.float32)
     vector[:2] = np.cos(angle), np.sin(angle)
-    return Face(DetectedFace(box=(0, 0, 10, 10), score=1.0, landmarks=((0, 0),) * 5), vector)
+    return fake_face(vector, (0, 0, 10, 10))
 
 
 def _record_circle_photo(store: Store, name: str, angles: list[float]) -> None:

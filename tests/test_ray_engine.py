@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 from cli import app
 from facesim.config import GALLERY_DB_NAME, INDEX_BATCH_SIZE
@@ -158,9 +157,9 @@ def test_worker_node_killed_mid_run_loses_no_photo_and_doubles_none(tmp_path):
     assert integrity_problems(db) == []
 
 
-def test_unreachable_cluster_is_one_line_and_exit_2(tmp_path):
+def test_unreachable_cluster_is_one_line_and_exit_2(tmp_path, cli_runner):
     started = time.monotonic()
-    result = CliRunner().invoke(
+    result = cli_runner.invoke(
         app,
         [
             "index",
@@ -188,18 +187,18 @@ def test_unreachable_cluster_is_one_line_and_exit_2(tmp_path):
         (["--engine", "ray", "--address", "ray://127.0.0.1:10001"], "--engine ray cannot run through Ray Client"),
     ],
 )
-def test_engine_options_that_cannot_work_are_refused(tmp_path, extra, message):
-    result = CliRunner().invoke(app, ["index", str(SAMPLE_PHOTOS), "--index", str(tmp_path / "g"), *extra])
+def test_engine_options_that_cannot_work_are_refused(tmp_path, extra, message, cli_runner):
+    result = cli_runner.invoke(app, ["index", str(SAMPLE_PHOTOS), "--index", str(tmp_path / "g"), *extra])
     lines = message_lines(result.stderr)
     assert result.exit_code == 2
     assert len(lines) == 1 and lines[0].startswith(f"error: {message}"), lines
 
 
-def test_without_the_extra_ray_engine_says_what_to_install(tmp_path, monkeypatch):
+def test_without_the_extra_ray_engine_says_what_to_install(tmp_path, monkeypatch, cli_runner):
     from index.ingest import ray_engine
 
     monkeypatch.setattr(ray_engine, "ray", None)
-    result = CliRunner().invoke(app, ["index", str(SAMPLE_PHOTOS), "--index", str(tmp_path / "g"), "--engine", "ray"])
+    result = cli_runner.invoke(app, ["index", str(SAMPLE_PHOTOS), "--index", str(tmp_path / "g"), "--engine", "ray"])
     assert result.exit_code == 2
     assert message_lines(result.stderr) == ["error: --engine ray needs Ray: pip install 'facesim[ray]'"]
 

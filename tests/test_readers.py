@@ -15,6 +15,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from facesim.config import GALLERY_DB_NAME, INDEX_BATCH_SIZE
 
@@ -80,14 +81,11 @@ def test_readers_answer_during_a_run_and_persons_catch_up_at_its_end(tmp_path: P
     assert sum(person["size"] for person in after) == snapshot(db).faces
 
 
-def test_readers_in_a_loop_while_an_indexer_commits_never_fail(tmp_path: Path) -> None:
+def test_readers_in_a_loop_while_an_indexer_commits_never_fail(tmp_path: Path, cli_runner: CliRunner) -> None:
     """`match`, `photos` and `info` one after another, as long as a real indexer commits batch
     after batch: every call answers, and the photo count a reader sees never goes down."""
-    from typer.testing import CliRunner
-
     from cli import app
 
-    runner = CliRunner()
     copies = sorted(make_copies(tmp_path / "photos", 3 * INDEX_BATCH_SIZE))
     gallery = tmp_path / "gallery"
     db = gallery / GALLERY_DB_NAME
@@ -102,7 +100,7 @@ def test_readers_in_a_loop_while_an_indexer_commits_never_fail(tmp_path: Path) -
     seen, rounds = 0, 0
     while run.poll() is None:
         for call in calls:
-            result = runner.invoke(app, [*call, "--index", str(gallery)])
+            result = cli_runner.invoke(app, [*call, "--index", str(gallery)])
             assert result.exit_code == 0, (call, result.stderr)
             if call[0] == "info":
                 photos = json.loads(result.stdout)["photos"]
@@ -111,5 +109,5 @@ def test_readers_in_a_loop_while_an_indexer_commits_never_fail(tmp_path: Path) -
         rounds += 1
     assert run.returncode == 0, stderr_of(log)
     assert rounds >= 2  # readers ran across more than one commit
-    final = json.loads(runner.invoke(app, ["info", "--index", str(gallery), "--json"]).stdout)
+    final = json.loads(cli_runner.invoke(app, ["info", "--index", str(gallery), "--json"]).stdout)
     assert final["photos"] >= seen and final["faces"] == snapshot(db).faces

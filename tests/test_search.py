@@ -7,23 +7,21 @@ import numpy as np
 import pytest
 
 from facesim import model_card
-from facesim.detection import DetectedFace
 from facesim.errors import FacesimError
 from facesim.model_card import MatchRule
-from facesim.pipeline import Face
 from index.persons.persons import previous_assignment
 from index.search import MATCH_CANDIDATES, Answer, PersonMatch, match
 from index.store.gallery import Gallery
 
+from support.fake_faces import fake_face
 from support.unit_vectors import at_distance
 
 MODEL = "model-a"
 DIM = 128
-LANDMARKS = ((1, 1), (2, 2), (3, 3), (4, 4), (5, 5))
 
 
 def add(gallery: Gallery, path: str, vectors: list[np.ndarray], boxes: list[tuple[int, int, int, int]]) -> int:
-    faces = [Face(DetectedFace(box, 1.0, LANDMARKS), vector) for vector, box in zip(vectors, boxes, strict=True)]
+    faces = [fake_face(vector, box) for vector, box in zip(vectors, boxes, strict=True)]
     return gallery.store.record_photo(
         path, status="indexed", content_hash=path, size=1, mtime_ns=1, model_id=MODEL, faces=faces
     )

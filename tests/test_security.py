@@ -14,16 +14,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from typer.testing import CliRunner
 
-from cli import app
 from facesim.config import WEIGHTS_PATH
 from facesim.errors import FacesimError
 from facesim.training.torch_embedder import load_encoder
 
+from support.cli_runs import run
 from support.sample_gallery import SAMPLE_PHOTOS
 
-runner = CliRunner()
 # Every write-ish flag os.open knows; a photo opened with any of them could be changed.
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
@@ -46,9 +44,9 @@ def exported_names(gallery: str, person: int) -> set[str]:
 
 
 def invoke(*args: str | Path) -> str:
-    result = runner.invoke(app, [str(arg) for arg in args])
-    assert result.exit_code == 0, result.stderr
-    return result.stdout
+    code, stdout, stderr = run(*args)
+    assert code == 0, stderr
+    return stdout
 
 
 @pytest.mark.skipif(not WEIGHTS_PATH.is_file(), reason="no packaged weights")
@@ -67,13 +65,8 @@ def test_weights_that_would_run_code_are_refused_without_running_it(tmp_path: Pa
     assert marker.is_dir()
 
 
-def test_person_names_cannot_become_spreadsheet_formulas(tmp_path: Path) -> None:
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    for name in ("Salma_Hayek_0001.jpg", "Jiang_Zemin_0001.jpg", "Muhammad_Ali_0001.jpg"):
-        shutil.copy(SAMPLE_PHOTOS / name, photos / name)
-    gallery = str(tmp_path / "g")
-    invoke("index", photos, "--index", gallery)
+def test_person_names_cannot_become_spreadsheet_formulas(sample_gallery_copy: Path) -> None:
+    gallery = str(sample_gallery_copy)
     person = json.loads(invoke("clusters", "--index", gallery, "--min-size", "1", "--json"))[0]["id"]
 
     # OWASP's formula starters; names are stripped when stored, so leading blanks do not hide one.

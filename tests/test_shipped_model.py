@@ -14,8 +14,6 @@ from facesim.model_card import read_card
 
 from support.sample_gallery import SAMPLE_DATA
 
-runner = CliRunner()
-
 
 def test_card_describes_the_shipped_weights() -> None:
     card = read_card()
@@ -40,9 +38,9 @@ def test_one_threshold_serves_every_labelled_source() -> None:
         assert result["at_shared_threshold"]["threshold"] == pytest.approx(card["threshold"], abs=1e-4)
 
 
-def test_sample_pairs_accuracy_matches_the_card() -> None:
+def test_sample_pairs_accuracy_matches_the_card(cli_runner: CliRunner) -> None:
     recorded = read_card()["evaluation"]["pairs"]
-    result = runner.invoke(app, ["evaluate", "--pairs", str(SAMPLE_DATA / "pairs.csv"), "--json"])
+    result = cli_runner.invoke(app, ["evaluate", "--pairs", str(SAMPLE_DATA / "pairs.csv"), "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["n_pairs"] == recorded["n_pairs"]

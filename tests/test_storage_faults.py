@@ -23,21 +23,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from cli import app
 from facesim.config import GALLERY_DB_NAME, GALLERY_VECTORS_NAME, INDEX_BATCH_SIZE
 from index.store import database as store_module
 from index.store.database import Store
 
+from support.cli_runs import invoke
 from support.index_runs import facesim, integrity_problems, make_copies, message_lines, single_face_sources
 
 pytestmark = pytest.mark.skipif(not single_face_sources(), reason="sample_data/photos is not built")
-runner = CliRunner()
 
 
 def cli(*args: str | Path) -> tuple[int, str, list[str]]:
-    result = runner.invoke(app, [str(arg) for arg in args])
+    result = invoke(*args)
     return result.exit_code, result.stdout, message_lines(result.stderr)
 
 

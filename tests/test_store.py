@@ -8,11 +8,12 @@ from datetime import datetime, timedelta
 import numpy as np
 import pytest
 
-from facesim.detection import DetectedFace
 from facesim.errors import FacesimError
 from facesim.pipeline import Face
 from index.store import database as store_module
 from index.store.database import SCHEMA_VERSION, Location, Store
+
+from support.fake_faces import fake_face
 
 MODEL = "model-a"
 
@@ -20,7 +21,7 @@ MODEL = "model-a"
 def make_face(seed: int, box: tuple[int, int, int, int] = (10, 20, 110, 120), dim: int = 128) -> Face:
     vector = np.random.default_rng(seed).normal(size=dim).astype(np.float32)
     landmarks = ((30, 40), (50, 40), (80, 40), (100, 40), (60, 90))
-    return Face(DetectedFace(box=box, score=0.5 + seed / 100, landmarks=landmarks), vector / np.linalg.norm(vector))
+    return fake_face(vector / np.linalg.norm(vector), box, score=0.5 + seed / 100, landmarks=landmarks)
 
 
 def record(store: Store, path: str, faces: list[Face], **overrides: object) -> int:

@@ -20,8 +20,6 @@ from facesim.training.workflow import load_pool
 from support.sample_gallery import lfw_root_or_skip, single_face_photos
 from support.training_data import forge_cache, tiny_lfw_tree
 
-runner = CliRunner()
-
 
 @pytest.fixture(scope="module")
 def tiny_lfw(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -72,10 +70,10 @@ def test_sampled_pairs_are_balanced_and_labelled_right() -> None:
     assert all((labels[a] == labels[b]) == is_same for a, b, is_same in pairs)
 
 
-def test_two_step_training_then_calibration(tiny_lfw: Path, tmp_path: Path) -> None:
+def test_two_step_training_then_calibration(tiny_lfw: Path, tmp_path: Path, cli_runner: CliRunner) -> None:
     weights = tmp_path / "encoder.pt"
     cache = tmp_path / "cache"
-    result = runner.invoke(
+    result = cli_runner.invoke(
         app, ["train", "--lfw", str(tiny_lfw), "--max-steps", "2", "--weights", str(weights), "--cache", str(cache)]
     )
     assert result.exit_code == 0, result.output
@@ -90,7 +88,9 @@ def test_two_step_training_then_calibration(tiny_lfw: Path, tmp_path: Path) -> N
     cached = load_source_cache(source_cache_dir(cache, "lfw"), "lfw")
     assert cached.labels and not set(cached.labels) & LfwLayout(tiny_lfw).devtest_people()
 
-    result = runner.invoke(app, ["calibrate", "--lfw", str(tiny_lfw), "--weights", str(weights), "--cache", str(cache)])
+    result = cli_runner.invoke(
+        app, ["calibrate", "--lfw", str(tiny_lfw), "--weights", str(weights), "--cache", str(cache)]
+    )
     assert result.exit_code == 0, result.output
     card = json.loads(weights.with_suffix(".json").read_text())
     assert 0 < card["threshold"] < 2
@@ -102,13 +102,15 @@ def test_two_step_training_then_calibration(tiny_lfw: Path, tmp_path: Path) -> N
     assert card["clustering"]["linkage"] in CLUSTER_RULES and "clustering: " in result.output
 
 
-def test_fine_tuning_starts_from_the_given_weights_with_its_own_checkpoint(tiny_lfw: Path, tmp_path: Path) -> None:
+def test_fine_tuning_starts_from_the_given_weights_with_its_own_checkpoint(
+    tiny_lfw: Path, tmp_path: Path, cli_runner: CliRunner
+) -> None:
     import torch
 
     base, tuned, cache = tmp_path / "base.pt", tmp_path / "tuned.pt", tmp_path / "cache"
     common = ["--lfw", str(tiny_lfw), "--max-steps", "1", "--cache", str(cache)]
-    assert runner.invoke(app, ["train", *common, "--weights", str(base)]).exit_code == 0
-    result = runner.invoke(
+    assert cli_runner.invoke(app, ["train", *common, "--weights", str(base)]).exit_code == 0
+    result = cli_runner.invoke(
         app,
         ["train", *common, "--weights", str(tuned), "--init-from", str(base)]
         + ["--learning-rate", "1e-12", "--contrastive-weight", "0"],
@@ -128,9 +130,11 @@ def test_fine_tuning_starts_from_the_given_weights_with_its_own_checkpoint(tiny_
     assert torch.equal(first[conv], second[conv])  # a near-zero step from base leaves its filters
 
 
-def test_fine_tuning_from_a_missing_file_is_one_line(tiny_lfw: Path, tmp_path: Path) -> None:
+def test_fine_tuning_from_a_missing_file_is_one_line(tiny_lfw: Path, tmp_path: Path, cli_runner: CliRunner) -> None:
     args = ["train", "--lfw", str(tiny_lfw), "--max-steps", "1", "--cache", str(tmp_path / "cache")]
-    result = runner.invoke(app, [*args, "--weights", str(tmp_path / "out.pt"), "--init-from", str(tmp_path / "no.pt")])
+    result = cli_runner.invoke(
+        app, [*args, "--weights", str(tmp_path / "out.pt"), "--init-from", str(tmp_path / "no.pt")]
+    )
     assert result.exit_code != 0
     assert "weights missing" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "cache").exists()  # refused before the slow chip pool is built

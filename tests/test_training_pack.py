@@ -20,14 +20,12 @@ from facesim.training.workflow import DataRoots, split_pool
 from support.sample_gallery import REPO
 from support.training_data import tiny_lfw_tree
 
-runner = CliRunner()
-
 
 @pytest.fixture(scope="module")
-def tiny_pool(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+def tiny_pool(tmp_path_factory: pytest.TempPathFactory, cli_runner: CliRunner) -> tuple[Path, Path, Path]:
     root = tmp_path_factory.mktemp("pack")
     lfw, cache, pack = tiny_lfw_tree(root / "lfw"), root / "cache", root / "pool.npz"
-    result = runner.invoke(app, ["train", "--lfw", str(lfw), "--cache", str(cache), "--pack-to", str(pack)])
+    result = cli_runner.invoke(app, ["train", "--lfw", str(lfw), "--cache", str(cache), "--pack-to", str(pack)])
     assert result.exit_code == 0, result.output
     return lfw, cache, pack
 

@@ -8,8 +8,6 @@ import numpy as np
 import pytest
 
 import index.store.vectors as vectors_module
-from facesim.detection import DetectedFace
-from facesim.pipeline import Face
 from index.store.database import Store
 from index.store.gallery import META_VECTOR_INDEX, Gallery
 from index.store.vectors import (
@@ -22,6 +20,8 @@ from index.store.vectors import (
     trained_path,
 )
 
+from support.fake_faces import fake_face
+
 MODEL = "model-a"
 DIM = 128
 
@@ -33,11 +33,9 @@ def unit_vectors(count: int, seed: int = 0, dim: int = DIM) -> np.ndarray:
 
 def add_photos(store: Store, count: int, seed: int, faces_per_photo: int = 1) -> None:
     vectors = unit_vectors(count * faces_per_photo, seed)
-    landmarks = ((1, 1), (2, 2), (3, 3), (4, 4), (5, 5))
     for index in range(count):
         faces = [
-            Face(DetectedFace((0, 0, 10, 10), 1.0, landmarks), vectors[index * faces_per_photo + offset])
-            for offset in range(faces_per_photo)
+            fake_face(vectors[index * faces_per_photo + offset], (0, 0, 10, 10)) for offset in range(faces_per_photo)
         ]
         store.record_photo(
             f"/photos/{seed}-{index}.jpg",

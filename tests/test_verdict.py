@@ -16,19 +16,17 @@ from typer.testing import CliRunner
 
 from cli import app
 from facesim import model_card, pipeline
-from facesim.detection import DetectedFace
 from facesim.model_card import is_same_person
 from facesim.pipeline import Face
 from index.clustering.cluster import cluster_faces
 from index.store.gallery import Gallery
 
 from support.cli_runs import answers_of, photo_rows
+from support.fake_faces import fake_face
 from support.unit_vectors import at_distance
 
-runner = CliRunner()
 MODEL = "model-under-test"
 DIM = 128
-LANDMARKS = ((1, 1), (2, 2), (3, 3), (4, 4), (5, 5))
 # Card thresholds on both sides of the shipped one (1.14) and of any round constant such as 1.0.
 THRESHOLDS = (0.6, 1.1391, 1.45)
 # Just under / just over: far below the 25 % a scaled threshold would move, far above float32 noise.
@@ -39,10 +37,6 @@ SIDES = (pytest.param(-MARGIN, True, id="just-under"), pytest.param(MARGIN, Fals
 def unit(seed: int) -> np.ndarray:
     vector = np.random.default_rng(seed).normal(size=DIM)
     return (vector / np.linalg.norm(vector)).astype(np.float32)
-
-
-def face(vector: np.ndarray) -> Face:
-    return Face(DetectedFace((10, 10, 50, 50), 1.0, LANDMARKS), vector)
 
 
 def match_cuts(threshold: float) -> dict[str, float]:
@@ -94,7 +88,7 @@ def gallery_of(directory: Path, vectors: list[np.ndarray]) -> Path:
         for number, vector in enumerate(vectors):
             path = f"/photos/{number}.jpg"
             gallery.store.record_photo(
-                path, status="indexed", content_hash=path, size=1, mtime_ns=1, model_id=MODEL, faces=[face(vector)]
+                path, status="indexed", content_hash=path, size=1, mtime_ns=1, model_id=MODEL, faces=[fake_face(vector)]
             )
     return directory
 
@@ -109,11 +103,13 @@ def test_the_rule_is_strictly_under() -> None:
 
 @pytest.mark.parametrize("limit", THRESHOLDS)
 @pytest.mark.parametrize(("offset", "same"), SIDES)
-def test_verify_flips_at_the_card_threshold(card_threshold, photos, limit: float, offset: float, same: bool) -> None:
+def test_verify_flips_at_the_card_threshold(
+    card_threshold, photos, limit: float, offset: float, same: bool, cli_runner: CliRunner
+) -> None:
     card_threshold(limit)
     anchor = unit(0)
-    photos["a.jpg"], photos["b.jpg"] = face(anchor), face(at_distance(anchor, limit + offset, 1))
-    result = runner.invoke(app, ["verify", "a.jpg", "b.jpg", "--json"])
+    photos["a.jpg"], photos["b.jpg"] = fake_face(anchor), fake_face(at_distance(anchor, limit + offset, 1))
+    result = cli_runner.invoke(app, ["verify", "a.jpg", "b.jpg", "--json"])
     assert result.exit_code == 0, result.stderr
     answer = json.loads(result.stdout)
     assert answer["threshold"] == limit
@@ -124,15 +120,15 @@ def test_verify_flips_at_the_card_threshold(card_threshold, photos, limit: float
 @pytest.mark.parametrize("limit", THRESHOLDS)
 @pytest.mark.parametrize(("offset", "same"), SIDES)
 def test_match_flips_at_the_cards_match_cut_not_the_threshold(
-    card_threshold, photos, tmp_path: Path, limit: float, offset: float, same: bool
+    card_threshold, photos, tmp_path: Path, limit: float, offset: float, same: bool, cli_runner: CliRunner
 ) -> None:
     """A face against a gallery is the match rule's question: its cut, not the pair threshold."""
     card_threshold(limit)
     anchor = unit(0)
     cut = match_cuts(limit)["cut"]
     index_dir = gallery_of(tmp_path / "g", [at_distance(anchor, cut + offset, 1)])
-    photos["query.jpg"] = face(anchor)
-    result = runner.invoke(app, ["match", "query.jpg", "--index", str(index_dir), "--json"])
+    photos["query.jpg"] = fake_face(anchor)
+    result = cli_runner.invoke(app, ["match", "query.jpg", "--index", str(index_dir), "--json"])
     assert result.exit_code == 0, result.stderr
     (answer,) = answers_of(result.stdout)
     (query_face,) = answer["faces"]
@@ -145,14 +141,14 @@ def test_match_flips_at_the_cards_match_cut_not_the_threshold(
 @pytest.mark.parametrize("limit", THRESHOLDS)
 @pytest.mark.parametrize(("offset", "same"), SIDES)
 def test_clusters_flip_at_the_cards_clustering_cut(
-    card_threshold, tmp_path: Path, linkage: str, limit: float, offset: float, same: bool
+    card_threshold, tmp_path: Path, linkage: str, limit: float, offset: float, same: bool, cli_runner: CliRunner
 ) -> None:
     card_threshold(limit)
     anchor = unit(0)
     cut = cluster_cuts(limit)[linkage]
     index_dir = gallery_of(tmp_path / "g", [anchor, at_distance(anchor, cut + offset, 1)])
     args = ["clusters", "--index", str(index_dir), "--json", "--min-size", "1", "--linkage", linkage]
-    result = runner.invoke(app, args)
+    result = cli_runner.invoke(app, args)
     assert result.exit_code == 0, result.stderr
     persons = json.loads(result.stdout)
     assert [person["size"] for person in persons] == ([2] if same else [1, 1])
@@ -173,7 +169,9 @@ def test_grown_groups_merge_only_when_the_verdict_holds(linkage: str, offset: fl
     assert bool(labels[0] == labels[2]) is same
 
 
-def test_match_all_lists_every_face_under_the_match_cut_and_no_other(card_threshold, photos, tmp_path: Path) -> None:
+def test_match_all_lists_every_face_under_the_match_cut_and_no_other(
+    card_threshold, photos, tmp_path: Path, cli_runner: CliRunner
+) -> None:
     """More same-person faces than --top-k: --all widens the search until it reaches the first
     face over the rule's listing cut, and lists each face's id. The gallery keeps no persons, so
     each face far from the others is a person of its own, answered on its own distance."""
@@ -184,9 +182,9 @@ def test_match_all_lists_every_face_under_the_match_cut_and_no_other(card_thresh
     near = [at_distance(anchor, cuts["cut"] - 0.01 * (k + 1), k + 1) for k in range(15)]
     far = [at_distance(anchor, cuts["list_cut"] + 0.05 + 0.01 * k, 100 + k) for k in range(40)]
     index_dir = gallery_of(tmp_path / "g", near + far)
-    photos["query.jpg"] = face(anchor)
+    photos["query.jpg"] = fake_face(anchor)
     args = ["match", "query.jpg", "--index", str(index_dir), "--json", "--top-k", "2"]
-    assert len(photo_rows(answers_of(runner.invoke(app, args).stdout))) == 2
-    hits = photo_rows(answers_of(runner.invoke(app, [*args, "--all"]).stdout))
+    assert len(photo_rows(answers_of(cli_runner.invoke(app, args).stdout))) == 2
+    hits = photo_rows(answers_of(cli_runner.invoke(app, [*args, "--all"]).stdout))
     assert len(hits) == 15 and all(hit["same_person"] for hit in hits)
     assert sorted(hit["face_id"] for hit in hits) == list(range(1, 16))

@@ -7,20 +7,11 @@ import io
 import json
 from pathlib import Path
 
-from typer.testing import CliRunner
-
-from cli import app
-
+from support.cli_runs import run
 from support.sample_gallery import SAMPLE_DATA, SAMPLE_PHOTOS, single_face_photos
 
-runner = CliRunner()
 GROUP = SAMPLE_PHOTOS / "group_01.jpg"
 GROUP_PEOPLE = json.loads((SAMPLE_DATA / "groups.json").read_text())["group_01.jpg"]["people"]
-
-
-def run(*args: str | Path) -> tuple[int, str, str]:
-    result = runner.invoke(app, [str(a) for a in args])
-    return result.exit_code, result.stdout, result.stderr
 
 
 def tile_of(box: list[int]) -> str:

@@ -22,7 +22,6 @@ from support.sample_gallery import SAMPLE_PHOTOS
 MWG = rdflib.Namespace("http://www.metadataworkinggroup.com/schemas/regions/")
 AREA = rdflib.Namespace("http://ns.adobe.com/xmp/sType/Area#")
 DIM = rdflib.Namespace("http://ns.adobe.com/xap/1.0/sType/Dimensions#")
-runner = CliRunner()
 
 
 def _regions(xml: str) -> tuple[rdflib.Graph, list[dict[str, object]]]:
@@ -119,19 +118,19 @@ def test_the_other_naming_is_the_photo_stem_and_a_shared_stem_is_not_overwritten
     assert [str(region["name"]) for region in regions] == ["Jimmy"]
 
 
-def test_clusters_export_xmp_writes_beside_the_photos(tmp_path: Path) -> None:
+def test_clusters_export_xmp_writes_beside_the_photos(tmp_path: Path, cli_runner: CliRunner) -> None:
     photos = tmp_path / "photos"
     photos.mkdir()
     for name in ("Jimmy_Carter_0002.jpg", "Jimmy_Carter_0003.jpg", "no_face.jpg"):
         shutil.copy(SAMPLE_PHOTOS / name, photos / name)
     index = ["--index", str(tmp_path / "g")]
-    assert runner.invoke(app, ["index", str(photos), *index]).exit_code == 0
-    result = runner.invoke(app, ["clusters", *index, "--export", "xmp", "--min-size", "1"])
+    assert cli_runner.invoke(app, ["index", str(photos), *index]).exit_code == 0
+    result = cli_runner.invoke(app, ["clusters", *index, "--export", "xmp", "--min-size", "1"])
     assert result.exit_code == 0, result.output
     assert "wrote 2 XMP sidecars beside the photos" in result.stderr
     assert sorted(path.name for path in photos.glob("*.xmp")) == [
         "Jimmy_Carter_0002.jpg.xmp",
         "Jimmy_Carter_0003.jpg.xmp",
     ]
-    result = runner.invoke(app, ["clusters", *index, "--export", "xmp", "--xmp-naming", "photo.xmp"])
+    result = cli_runner.invoke(app, ["clusters", *index, "--export", "xmp", "--xmp-naming", "photo.xmp"])
     assert result.exit_code == 2 and "name.jpg.xmp or name.xmp" in result.stderr
