@@ -34,7 +34,7 @@ from facesim.config import GALLERY_DB_NAME
 
 # The cluster the tests start (importable since speedkit put tests/ on the path): loopback
 # only, one CPU a node, stopped by pid.
-from ray_cluster import start_cluster
+from support.ray_cluster import start_cluster
 
 
 def index_once(folder: Path, gallery: Path, extra: list[str]) -> tuple[ChildRun, int, int]:

@@ -27,7 +27,7 @@ import numpy as np
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # The tests' helpers that benchmarks share: the process-tree walk and the Ray test cluster.
 sys.path.insert(0, str(REPO_ROOT / "tests"))
-from process_tree import descendants  # noqa: E402
+from support.process_tree import descendants  # noqa: E402
 
 DEFAULT_LFW = REPO_ROOT.parent / "shared" / "data" / "lfw"
 # The console script that `pip install -e .` put beside this interpreter: the real CLI.
