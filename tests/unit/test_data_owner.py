@@ -14,11 +14,12 @@ from pathlib import Path
 
 from index.store.database import Store
 
-ROOT = Path(__file__).resolve().parent.parent
-STORE = ROOT / "index" / "store"
+from support.sample_gallery import REPO
+
+STORE = REPO / "index" / "store"
 # The code that uses the gallery; index/store/ itself is its owner. (benchmarks/ and tests/ read
 # a gallery's file as an outside observer would, to check what the product wrote.)
-USERS = [ROOT / "cli.py", *sorted((ROOT / "index").rglob("*.py")), *sorted((ROOT / "facesim").rglob("*.py"))]
+USERS = [REPO / "cli.py", *sorted((REPO / "index").rglob("*.py")), *sorted((REPO / "facesim").rglob("*.py"))]
 # Attributes only a connection (sqlite3's or sqlite-utils') has, or the store's own connection.
 CONNECTION_ATTRIBUTES = {"db", "conn", "execute", "executemany", "executescript", "query", "connect"}
 SQLITE_MODULES = {"sqlite3", "sqlite_utils"}
@@ -70,7 +71,7 @@ def test_the_check_finds_sql_and_connections() -> None:
 
 def test_no_module_outside_the_store_touches_the_connection() -> None:
     offenders = {
-        str(path.relative_to(ROOT)): uses
+        str(path.relative_to(REPO)): uses
         for path in USERS
         if STORE not in path.parents and (uses := connection_uses(path.read_text(encoding="utf-8")))
     }

@@ -33,9 +33,9 @@ from facesim.training.trainer import TrainSettings, projection_head, train
 from facesim.training.views import VIEW_KINDS, make_view, view_kind, view_path
 from facesim.training.workflow import DataRoots, split_pool
 
+from support.sample_gallery import SAMPLE_PHOTOS as PHOTOS
 from support.training_data import tiny_lfw_tree
 
-PHOTOS = Path(__file__).resolve().parents[1] / "sample_data" / "photos"
 PEOPLE = ("Abdullah_Gul", "Amelie_Mauresmo", "Condoleezza_Rice")
 
 
