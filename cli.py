@@ -86,10 +86,8 @@ HELP = {
     "cache": "Chip cache dir (default: $FACESIM_CACHE or ~/.cache).",
     "person": "A person's id or name, as listed by `facesim clusters`.",
     "faces": "Face ids, as listed by `clusters --export` and `match`.",
-    "path": "Photo folder (searched recursively) or a single photo.",
     "workers": "Processes for decoding, detection and embedding (default: one per usable core, "
     "as memory allows, about 0.5 GB each).",
-    "retry_errors": "Retry files that failed before.",
     "retry_no_face": "Look again at photos where no face was found by this same detector (photos another detector "
     "examined are always looked at again).",
     "reembed": "Re-embed photos whose vectors an older model made.",
@@ -97,45 +95,32 @@ HELP = {
     "address": "With --engine ray: the cluster's HOST:PORT or auto "
     "(default: $RAY_ADDRESS, else a running local cluster, else a new one).",
     "exclude": "Skip paths matching GLOB (relative to PATH, a folder, a name or absolute; repeatable).",
-    "forget_path": "A folder (everything under it) or a single photo.",
     "queries": "Photos of the people to look for, or folders of them (searched recursively).",
-    "top_k": "How many nearest faces to list.",
     "match_all_faces": "Search for every face in a query, not only the main one.",
     "every_match": "List every face of the matching person, however many, instead of --top-k.",
     "photos_person": "A person's id or name, or a photo of them: list every photo of the person (stored persons).",
     "status": "Only photos with this status: indexed, no_face, error or gone.",
-    "photos_export": "With PERSON: write the faces as csv.",
     "export": "Write the persons shown (every face with --min-size 1) as csv, json or html, or xmp: "
     "MWG face regions in a sidecar beside each photo and each of its copies.",
     "output": "File to write the --export to (default: stdout); for xmp, a folder to put the sidecars in "
     "instead of beside the photos.",
     "xmp_naming": "Sidecar names: name.jpg.xmp (digiKam, darktable) or name.xmp (Lightroom; digiKam can read either).",
     "replace_sidecars": "Write over sidecars that facesim did not write (kept and listed otherwise).",
-    "min_size": "Hide persons with fewer faces.",
     "linkage": "Re-cluster to try another rule, without storing it unless --apply. complete: every two faces of "
     "a person are under the cut; average: their groups' mean distance is (merges more, splits less); "
     "single, whispers (Chinese whispers), dbscan, hdbscan, two-stage: the other rules calibration compared. "
     "Each runs at its own calibrated cut and parameters; the default is the model card's calibrated rule.",
     "apply": "Re-cluster and store the result as the gallery's persons (names stay with their ids).",
-    "person_name": "The name to show for this person.",
-    "others": "The persons that are PERSON too.",
     "move_to": "A person's id or name, or `new`: a new person of these faces.",
     "reject_from": "The person they are not (default: each face's person now).",
     "each": "Each face becomes a person of its own, instead of one person together.",
     "new_name": "Name the new person the faces make together.",
     "unreject_from": "Take back only the reject from this person.",
-    "photo_a": "First photo.",
-    "photo_b": "Second photo.",
     "verify_all_faces": "Compare every face of A with every face of B; report the closest pair.",
     "verify_pairs": "CSV with path_a,path_b columns (relative to the CSV): answer every pair in one process.",
     "evaluate_pairs": "CSV of path_a,path_b,label (1 = same person).",
     "evaluate_lfw": "LFW root: evaluate on View 1 DevTest.",
-    "update_card": "Record the result in the model card.",
     "epochs": "Passes over the training people's faces (default: the trainer's).",
-    "max_steps": "Stop after this many steps (smoke runs).",
-    "train_weights": "Where to write the weights (default: the package's).",
-    "fresh": "Ignore an existing checkpoint.",
-    "threads": "CPU threads for torch (default: torch's choice).",
     "init_from": "Fine-tune these weights instead of starting from random ones.",
     "learning_rate": "Peak learning rate of the cosine schedule (default: the trainer's).",
     "contrastive_weight": "Contrastive term weight beside distillation; 0 distils only (default: the trainer's).",
@@ -222,10 +207,11 @@ def render(output: Output, as_json: bool) -> None:
         output.text()
 
 
-def _lines(lines: list[str], console: Console = out, soft_wrap: bool = False) -> None:
-    """Sentences as they are: no markup, since paths and names may hold brackets."""
+def _lines(lines: list[str], console: Console | None = None, soft_wrap: bool = False) -> None:
+    """Sentences as they are (on stdout unless another console is given): no markup, since paths
+    and names may hold brackets."""
     for line in lines:
-        console.print(line, markup=False, soft_wrap=soft_wrap)
+        (console or out).print(line, markup=False, soft_wrap=soft_wrap)
 
 
 def _notes(notes: list[str]) -> None:
@@ -302,11 +288,11 @@ def main(
 
 @app.command("index")
 def index_photos(
-    path: Annotated[Path, typer.Argument(help=HELP["path"])],
+    path: Annotated[Path, typer.Argument(help="Photo folder (searched recursively) or a single photo.")],
     index: IndexOption = None,
     workers: Annotated[int | None, typer.Option(min=1, help=HELP["workers"], show_default=False)] = None,
     detector: DetectorOption = DEFAULT_DETECTOR,
-    retry_errors: Annotated[bool, typer.Option("--retry-errors", help=HELP["retry_errors"])] = False,
+    retry_errors: Annotated[bool, typer.Option("--retry-errors", help="Retry files that failed before.")] = False,
     retry_no_face: Annotated[bool, typer.Option("--retry-no-face", help=HELP["retry_no_face"])] = False,
     reembed: Annotated[bool, typer.Option("--reembed", help=HELP["reembed"])] = False,
     engine: Annotated[str, typer.Option("--engine", help=HELP["engine"])] = "local",
@@ -348,7 +334,7 @@ def _index_lines(report: Any) -> None:
 
 @app.command()
 def forget(
-    path: Annotated[Path, typer.Argument(help=HELP["forget_path"])],
+    path: Annotated[Path, typer.Argument(help="A folder (everything under it) or a single photo.")],
     index: IndexOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -367,7 +353,7 @@ def forget(
 def match(
     queries: Annotated[list[Path], typer.Argument(help=HELP["queries"])],
     index: IndexOption = None,
-    top_k: Annotated[int, typer.Option("--top-k", min=1, help=HELP["top_k"])] = 10,
+    top_k: Annotated[int, typer.Option("--top-k", min=1, help="How many nearest faces to list.")] = 10,
     all_faces: Annotated[bool, typer.Option("--all-faces", help=HELP["match_all_faces"])] = False,
     every_match: Annotated[bool, typer.Option("--all", help=HELP["every_match"])] = False,
     detector: DetectorOption = DEFAULT_DETECTOR,
@@ -425,7 +411,7 @@ def photos(
     person: Annotated[str | None, typer.Argument(help=HELP["photos_person"])] = None,
     index: IndexOption = None,
     status: Annotated[str | None, typer.Option("--status", help=HELP["status"])] = None,
-    export: Annotated[str | None, typer.Option("--export", help=HELP["photos_export"])] = None,
+    export: Annotated[str | None, typer.Option("--export", help="With PERSON: write the faces as csv.")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """List the gallery's photos (absolute paths), e.g. `--status no_face` for those without a face,
@@ -454,7 +440,7 @@ def clusters(
     output: Annotated[Path | None, typer.Option("--output", "-o", help=HELP["output"])] = None,
     xmp_naming: Annotated[str, typer.Option("--xmp-naming", help=HELP["xmp_naming"])] = "name.jpg.xmp",
     replace_sidecars: Annotated[bool, typer.Option("--replace-sidecars", help=HELP["replace_sidecars"])] = False,
-    min_size: Annotated[int, typer.Option("--min-size", min=1, help=HELP["min_size"])] = 2,
+    min_size: Annotated[int, typer.Option("--min-size", min=1, help="Hide persons with fewer faces.")] = 2,
     linkage: Annotated[str | None, typer.Option(help=HELP["linkage"])] = None,
     apply: Annotated[bool, typer.Option("--apply", help=HELP["apply"])] = False,
     as_json: JsonOption = False,
@@ -514,7 +500,7 @@ def _write_table(fmt: str, rows: list, output: Path | None, hidden: int = 0, all
 @app.command()
 def name(
     person: PersonArgument,
-    person_name: Annotated[str, typer.Argument(metavar="NAME", help=HELP["person_name"])],
+    person_name: Annotated[str, typer.Argument(metavar="NAME", help="The name to show for this person.")],
     index: IndexOption = None,
 ) -> None:
     """Name (or rename) a person; the name follows them through later re-clusterings and shows in
@@ -525,7 +511,7 @@ def name(
 @app.command()
 def merge(
     person: PersonArgument,
-    others: Annotated[list[str], typer.Argument(metavar="OTHER", help=HELP["others"])],
+    others: Annotated[list[str], typer.Argument(metavar="OTHER", help="The persons that are PERSON too.")],
     index: IndexOption = None,
 ) -> None:
     """These persons are one: the others' faces join PERSON, and stay together in every later
@@ -587,8 +573,8 @@ def _correct(correction: Callable[[Any], Any]) -> None:
 
 @app.command()
 def verify(
-    photo_a: Annotated[Path | None, typer.Argument(help=HELP["photo_a"])] = None,
-    photo_b: Annotated[Path | None, typer.Argument(help=HELP["photo_b"])] = None,
+    photo_a: Annotated[Path | None, typer.Argument(help="First photo.")] = None,
+    photo_b: Annotated[Path | None, typer.Argument(help="Second photo.")] = None,
     all_faces: Annotated[bool, typer.Option("--all-faces", help=HELP["verify_all_faces"])] = False,
     pairs: Annotated[Path | None, typer.Option("--pairs", help=HELP["verify_pairs"], dir_okay=False)] = None,
     detector: DetectorOption = DEFAULT_DETECTOR,
@@ -612,10 +598,8 @@ def verify(
 
         if pairs is not None:
             answers = verification.verify_pairs(pairs, detector, all_faces, limit)
-            render(
-                Output([a.as_dict() for a in answers], lambda: sys.stdout.write(verification.pairs_csv(answers))),
-                as_json,
-            )
+            csv = partial(sys.stdout.write, verification.pairs_csv(answers))
+            render(Output([answer.as_dict() for answer in answers], csv), as_json)
             failed = sum(answer.error is not None for answer in answers)
             if failed:
                 raise FacesimError(f"{failed} pairs could not be compared (see their error column)")
@@ -634,7 +618,7 @@ def _verdict_lines(verdict: Any, photo_a: Path, photo_b: Path, all_faces: bool) 
 def evaluate(
     pairs: Annotated[Path | None, typer.Option("--pairs", help=HELP["evaluate_pairs"], dir_okay=False)] = None,
     lfw: Annotated[Path | None, typer.Option("--lfw", help=HELP["evaluate_lfw"], file_okay=False)] = None,
-    update_card: Annotated[bool, typer.Option("--update-card", help=HELP["update_card"])] = False,
+    update_card: Annotated[bool, typer.Option("--update-card", help="Record the result in the model card.")] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Accuracy, precision, recall, F1 and ROC AUC of the shipped encoder at its calibrated threshold."""
@@ -659,11 +643,11 @@ def train(
     celeba: CelebaOption = None,
     utkface: Annotated[Path | None, typer.Option("--utkface", help=HELP["utkface"], file_okay=False)] = None,
     epochs: Annotated[int | None, typer.Option(help=HELP["epochs"])] = None,
-    max_steps: Annotated[int | None, typer.Option(help=HELP["max_steps"])] = None,
-    weights: Annotated[Path | None, typer.Option(help=HELP["train_weights"])] = None,
+    max_steps: Annotated[int | None, typer.Option(help="Stop after this many steps (smoke runs).")] = None,
+    weights: Annotated[Path | None, typer.Option(help="Where to write the weights (default: the package's).")] = None,
     cache: CacheOption = None,
-    fresh: Annotated[bool, typer.Option("--fresh", help=HELP["fresh"])] = False,
-    threads: Annotated[int | None, typer.Option(help=HELP["threads"])] = None,
+    fresh: Annotated[bool, typer.Option("--fresh", help="Ignore an existing checkpoint.")] = False,
+    threads: Annotated[int | None, typer.Option(help="CPU threads for torch (default: torch's choice).")] = None,
     init_from: Annotated[Path | None, typer.Option(help=HELP["init_from"])] = None,
     learning_rate: Annotated[float | None, typer.Option(help=HELP["learning_rate"])] = None,
     contrastive_weight: Annotated[float | None, typer.Option(help=HELP["contrastive_weight"])] = None,
