@@ -473,18 +473,16 @@ def _persons_table(listing: Any) -> None:
 
 
 def _export_persons(listing: Any, fmt: str, *, output: Path | None, naming: str, replace: bool) -> None:
-    """The persons shown, written out; a list of faces (not the HTML sheet, nor a file, whose line
-    says what it holds) notes the faces it leaves out."""
+    """The persons shown, written to a file, stdout or sidecars, then what to know about them."""
     from index.export.writing import write_sidecars
 
     if fmt == "xmp":
         _lines(write_sidecars(listing.rows, output, naming, replace), err)
     else:
         _write_table(fmt, listing.rows, output, listing.hidden, listing.every_face)
-    to_file = output is not None and fmt != "xmp"
-    _notes(listing.notes_for(faces_listed=fmt != "html" and not to_file))
-    if to_file:
-        _lines([f"wrote {len(listing.rows)} faces to {shown(output)}: {listing.summary()}"], err)
+    notes, written = listing.after_export(fmt, output)
+    _notes(notes)
+    _lines([written] if written else [], err)
 
 
 def _write_table(fmt: str, rows: list, output: Path | None, hidden: int = 0, all_rows: list | None = None) -> None:

@@ -41,9 +41,17 @@ class PersonsListing:
             summary += f" ({plural(self.hidden, 'face')} in persons under --min-size {self.min_size} not shown)"
         return summary
 
+    def after_export(self, fmt: str, output: Path | None) -> tuple[list[str], str | None]:
+        """The notes after an export, and for a file the line saying what it holds. A list of faces
+        on stdout or in sidecars notes the faces it left out; a file's line says so, and so does the
+        HTML sheet itself."""
+        to_file = output is not None and fmt != "xmp"
+        notes = self.notes_for(faces_listed=fmt != "html" and not to_file)
+        return notes, f"wrote {len(self.rows)} faces to {shown(output)}: {self.summary()}" if to_file else None
+
     def notes_for(self, faces_listed: bool) -> list[str]:
-        """The notes for one way of showing the persons. A list of faces (csv, json, sidecars; not
-        a file, whose closing line says it) says the faces it left out; a table says so in its title."""
+        """The notes for one way of showing the persons: a list of faces says the faces it left
+        out, where a table says so in its title."""
         notes = list(self.notes)
         if self.hidden and faces_listed:
             notes.append(

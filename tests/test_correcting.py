@@ -23,6 +23,9 @@ CARD = {
     "clustering": {"linkage": "complete", "cuts": {"complete": 1.0}, "params": {}},
 }
 
+# A photo as `facesim index` records one it found faces in, made by the model the card names.
+INDEXED = {"status": "indexed", "size": 1, "mtime_ns": 1, "model_id": MODEL}
+
 
 @pytest.fixture
 def gallery(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -35,15 +38,8 @@ def gallery(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         for number, person in enumerate((0, 0, 0, 1, 1, 2, 2)):
             vector = axes[person] * 0.99 + axes[10 + number] * np.sqrt(1 - 0.99**2)
             detected = DetectedFace((10, 10, 50, 50), 1.0, ((1, 1),) * 5)
-            opened.store.record_photo(
-                f"/p/{number}.jpg",
-                status="indexed",
-                content_hash=str(number),
-                size=1,
-                mtime_ns=1,
-                model_id=MODEL,
-                faces=[Face(detected, vector.astype(np.float32))],
-            )
+            face = Face(detected, vector.astype(np.float32))
+            opened.store.record_photo(f"/p/{number}.jpg", content_hash=str(number), faces=[face], **INDEXED)
         cluster_gallery(opened.store, 1.0, "complete")
         assert sorted(set(previous_assignment(opened.store).values())) == [1, 2, 3]
     return index_dir

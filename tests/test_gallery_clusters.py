@@ -25,6 +25,9 @@ CARD = {
     "matching": {"rule": {"cut": 1.0, "ratio": None, "cohort_z": None, "list_cut": 1.0}},
 }
 
+# A photo as `facesim index` records one it found faces in, made by the model the card names.
+INDEXED = {"status": "indexed", "size": 1, "mtime_ns": 1, "model_id": MODEL}
+
 
 def unit(rng: np.random.Generator, centre: np.ndarray) -> np.ndarray:
     vector = centre + 0.3 * rng.normal(size=centre.shape) / np.sqrt(len(centre))
@@ -33,9 +36,7 @@ def unit(rng: np.random.Generator, centre: np.ndarray) -> np.ndarray:
 
 def add_photo(opened: Gallery, path: str, vector: np.ndarray) -> None:
     detected = DetectedFace((10, 10, 50, 50), 1.0, ((1, 1), (2, 2), (3, 3), (4, 4), (5, 5)))
-    opened.store.record_photo(
-        path, status="indexed", content_hash=path, size=1, mtime_ns=1, model_id=MODEL, faces=[Face(detected, vector)]
-    )
+    opened.store.record_photo(path, content_hash=path, faces=[Face(detected, vector)], **INDEXED)
 
 
 @pytest.fixture
@@ -129,5 +130,10 @@ def test_a_list_of_faces_says_which_it_left_out_and_names_kept_without_faces(gal
     assert listing.notes_for(faces_listed=True) == [left_out]
     assert listing.notes_for(faces_listed=False) == []
     assert len(listing.every_face) == 7
+    assert listing.after_export("csv", None) == ([left_out], None)
+    assert listing.after_export("html", None) == ([], None)  # the sheet says how many it hid
+    assert listing.after_export("xmp", Path("sidecars")) == ([left_out], None)
+    written = f"wrote 6 faces to people.json: {listing.summary()}"
+    assert listing.after_export("json", Path("people.json")) == ([], written)
     every = list_persons(gallery, linkage=None, apply=False, min_size=1)
     assert every.hidden == 0 and every.notes_for(faces_listed=True) == [] and every.every_face == []

@@ -28,20 +28,11 @@ def gallery(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     with Gallery.open(index_dir) as opened:
         store = opened.store
         store.set_meta("model_id", MODEL)
-        photo = store.record_photo(
-            "/p/b.jpg", status="indexed", content_hash="b", size=1, mtime_ns=1, model_id=MODEL, faces=[face]
-        )
+        seen = {"size": 1, "mtime_ns": 1, "model_id": MODEL}
+        photo = store.record_photo("/p/b.jpg", status="indexed", content_hash="b", faces=[face], **seen)
         store.add_location(photo, "/q/b copy.jpg", size=1, mtime_ns=1)
-        store.record_photo(
-            "/p/a.png",
-            status="error",
-            content_hash=None,
-            size=1,
-            mtime_ns=1,
-            model_id=MODEL,
-            error="/p/a.png: not an image",
-        )
-        store.record_photo("/p/c.jpg", status="no_face", content_hash="c", size=1, mtime_ns=1, model_id=MODEL)
+        store.record_photo("/p/a.png", status="error", content_hash=None, error="/p/a.png: not an image", **seen)
+        store.record_photo("/p/c.jpg", status="no_face", content_hash="c", **seen)
         cluster_gallery(store, 1.0, "complete")
     return index_dir
 
