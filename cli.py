@@ -308,10 +308,10 @@ def index_photos(
     with user_errors():
         from index.ingest.report import index_into_gallery
 
-        where = {"workers": workers, "engine": engine, "ray_address": address, "exclude": exclude or ()}
+        run = {"workers": workers, "engine": engine, "ray_address": address, "exclude": exclude or ()}
         again = {"retry_errors": retry_errors, "retry_no_face": retry_no_face, "reembed": reembed}
-        with _progress(show=not as_json) as advance:
-            report = index_into_gallery(index, path, detector=detector, progress=advance, **where, **again)
+        with _progress(show=not as_json) as advance:  # JSON is read by scripts: no bar
+            report = index_into_gallery(index, path, detector=detector, progress=advance, **run, **again)
     render(Output(report.as_dict(), partial(_index_lines, report)), as_json)
 
 
@@ -657,11 +657,11 @@ def train(
         from facesim.training.runs import train_or_pack
         from facesim.training.workflow import DataRoots
 
-        paths = {"pack_to": pack_to, "weights": weights, "cache": cache, "init_from": init_from}
-        steps = {"fresh": fresh, "threads": threads, "max_steps": max_steps, "epochs": epochs}
-        rates = {"learning_rate": learning_rate, "contrastive_weight": contrastive_weight}
+        files = {"weights": weights, "cache": cache, "init_from": init_from, "pack_to": pack_to}
+        trainer = {"epochs": epochs, "learning_rate": learning_rate, "contrastive_weight": contrastive_weight}
+        run = {"fresh": fresh, "threads": threads, "max_steps": max_steps}
         roots = DataRoots(lfw, celeba, utkface)
-        said = train_or_pack(roots, command=_invocation(), log=_log, **paths, **steps, **rates)
+        said = train_or_pack(roots, command=_invocation(), log=_log, **files, **trainer, **run)
     for line in said:
         _log(line)
 
