@@ -180,31 +180,25 @@ def _first_line(exc: BaseException) -> str:
     return lines[0] if lines else ""
 
 
-def _json_document(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2) + "\n")
-
-
-def _json_line(data: Any) -> None:
-    """JSON Lines: one compact object a line, for answers that stream (match, a query at a time)."""
-    sys.stdout.write(json.dumps(data) + "\n")
-
-
 @dataclasses.dataclass(frozen=True)
 class Output:
     """A command's output in both its forms: `data` for --json, and `text`, which prints the lines
-    or tables for people. `json` writes `data` (one indented document unless a command says else)."""
+    or tables for people."""
 
     data: Any
     text: Callable[[], None]
-    json: Callable[[Any], None] = _json_document
+    json_lines: bool = False  # one compact object a line, for answers that stream (match)
+    write_json: Callable[[], None] | None = None  # where the JSON is an export of its own (clusters)
 
 
 def render(output: Output, as_json: bool) -> None:
     """The one place that chooses between JSON and text, so --json means the same in every command."""
-    if as_json:
-        output.json(output.data)
-    else:
+    if not as_json:
         output.text()
+    elif output.write_json is not None:
+        output.write_json()
+    else:
+        sys.stdout.write(json.dumps(output.data, indent=None if output.json_lines else 2) + "\n")
 
 
 def _lines(lines: list[str], console: Console | None = None, soft_wrap: bool = False) -> None:
@@ -251,11 +245,6 @@ def _print_phrases(head: str, phrases: list[str]) -> None:
         line += piece + " "
     lines.append(line.rstrip())
     out.print("\n".join(lines), markup=False, soft_wrap=True)
-
-
-def _log(line: str) -> None:
-    """Training's and calibration's progress and results, a line as it comes."""
-    out.print(line)
 
 
 def _invocation() -> str:
@@ -376,7 +365,7 @@ def match(
             if answer["error"] is not None:  # on stderr, with --json too
                 _lines([f"error: {printable(answer['error'])}"], err, soft_wrap=True)
                 failed = True
-            render(Output(answer, partial(_match_tables, answer, all_faces), _json_line), as_json)
+            render(Output(answer, partial(_match_tables, answer, all_faces), json_lines=True), as_json)
     if failed:
         raise typer.Exit(2)  # each failed query has had its one line
 
@@ -462,7 +451,7 @@ def clusters(
         if export:
             write(listing, export)
             return
-        render(Output(listing, partial(_persons_table, listing), partial(write, fmt="json")), as_json)
+        render(Output(None, partial(_persons_table, listing), write_json=partial(write, listing, "json")), as_json)
 
 
 def _persons_table(listing: Any) -> None:
@@ -661,9 +650,9 @@ def train(
         trainer = {"epochs": epochs, "learning_rate": learning_rate, "contrastive_weight": contrastive_weight}
         run = {"fresh": fresh, "threads": threads, "max_steps": max_steps}
         roots = DataRoots(lfw, celeba, utkface)
-        said = train_or_pack(roots, command=_invocation(), log=_log, **files, **trainer, **run)
+        said = train_or_pack(roots, command=_invocation(), log=out.print, **files, **trainer, **run)
     for line in said:
-        _log(line)
+        out.print(line)
 
 
 @app.command()
@@ -680,7 +669,7 @@ def calibrate(
     with user_errors():
         from index.card_calibration import calibrate_card, calibration_lines
 
-        card = calibrate_card(lfw, celeba, weights, cache, match_only=match_only, command=_invocation(), log=_log)
+        card = calibrate_card(lfw, celeba, weights, cache, match_only=match_only, command=_invocation(), log=out.print)
     _lines(calibration_lines(card, match_only))
 
 
