@@ -1,5 +1,7 @@
-"""facesim's command line: parses, calls the library, prints. Heavy imports (the encoder, dlib, faiss)
-happen inside the commands so that `--help` and errors stay instant."""
+"""facesim's command line: each command parses its options, calls one library function and hands
+what it gets back to `render`, which prints it as JSON with --json and as lines or tables
+otherwise. Heavy imports (the encoder, dlib, faiss) happen inside the commands so that `--help`
+and errors stay instant."""
 
 from __future__ import annotations
 
@@ -7,8 +9,9 @@ import dataclasses
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,9 +21,7 @@ from rich.table import Table
 
 from facesim.config import DEFAULT_DETECTOR
 from facesim.errors import FacesimError, first_line
-
-# Each photo status as the text output says it.
-STATUS_WORDS = {"indexed": "indexed", "no_face": "without a face", "error": "error", "gone": "gone"}
+from facesim.wording import printable, shown
 
 
 def _plain_help() -> None:
@@ -71,33 +72,75 @@ def _console(stream: Any, *, stderr: bool = False) -> Console:
 out = _console(sys.stdout)
 err = _console(sys.stderr, stderr=True)
 
-IndexOption = Annotated[
-    Path | None, typer.Option("--index", help="Gallery folder (default: $FACESIM_INDEX or the per-user data dir).")
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-CelebaOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--celeba",
-        help="CelebA folder with celebA/ and identity_CelebA.txt; the reserved identities are dropped unread.",
-        file_okay=False,
-    ),
-]
-UtkfaceOption = Annotated[
-    Path | None,
-    typer.Option("--utkface", help="UTKFace folder of aligned crops (unlabelled; distillation only).", file_okay=False),
-]
-DetectorOption = Annotated[
-    str,
-    typer.Option(
-        "--detector",
-        help="Face detector: yunet (OpenCV's CNN, the default: fast, turned heads too), hog (dlib), cnn (dlib "
-        "MMOD, many times slower) or thorough (hog, then cnn on photos where hog found nothing).",
-    ),
-]
-LfwOption = Annotated[
-    Path, typer.Option("--lfw", help="LFW root with images/<Name>/ and the pairs files.", file_okay=False)
-]
+
+# What --help says each option and argument takes, apart from the signatures so that each
+# parameter stays one line of its command.
+HELP = {
+    "index": "Gallery folder (default: $FACESIM_INDEX or the per-user data dir).",
+    "json": "Print machine-readable JSON.",
+    "celeba": "CelebA folder with celebA/ and identity_CelebA.txt; the reserved identities are dropped unread.",
+    "utkface": "UTKFace folder of aligned crops (unlabelled; distillation only).",
+    "detector": "Face detector: yunet (OpenCV's CNN, the default: fast, turned heads too), hog (dlib), cnn (dlib "
+    "MMOD, many times slower) or thorough (hog, then cnn on photos where hog found nothing).",
+    "lfw": "LFW root with images/<Name>/ and the pairs files.",
+    "cache": "Chip cache dir (default: $FACESIM_CACHE or ~/.cache).",
+    "person": "A person's id or name, as listed by `facesim clusters`.",
+    "faces": "Face ids, as listed by `clusters --export` and `match`.",
+    "workers": "Processes for decoding, detection and embedding (default: one per usable core, "
+    "as memory allows, about 0.5 GB each).",
+    "retry_no_face": "Look again at photos where no face was found by this same detector (photos another detector "
+    "examined are always looked at again).",
+    "reembed": "Re-embed photos whose vectors an older model made.",
+    "engine": "local: this machine (--workers processes); ray: a Ray cluster.",
+    "address": "With --engine ray: the cluster's HOST:PORT or auto "
+    "(default: $RAY_ADDRESS, else a running local cluster, else a new one).",
+    "exclude": "Skip paths matching GLOB (relative to PATH, a folder, a name or absolute; repeatable).",
+    "queries": "Photos of the people to look for, or folders of them (searched recursively).",
+    "match_all_faces": "Search for every face in a query, not only the main one.",
+    "every_match": "List every face of the matching person, however many, instead of --top-k.",
+    "photos_person": "A person's id or name, or a photo of them: list every photo of the person (stored persons).",
+    "status": "Only photos with this status: indexed, no_face, error or gone.",
+    "export": "Write the persons shown (every face with --min-size 1) as csv, json or html, or xmp: "
+    "MWG face regions in a sidecar beside each photo and each of its copies.",
+    "output": "File to write the --export to (default: stdout); for xmp, a folder to put the sidecars in "
+    "instead of beside the photos.",
+    "xmp_naming": "Sidecar names: name.jpg.xmp (digiKam, darktable) or name.xmp (Lightroom; digiKam can read either).",
+    "replace_sidecars": "Write over sidecars that facesim did not write (kept and listed otherwise).",
+    "linkage": "Re-cluster to try another rule, without storing it unless --apply. complete: every two faces of "
+    "a person are under the cut; average: their groups' mean distance is (merges more, splits less); "
+    "single, whispers (Chinese whispers), dbscan, hdbscan, two-stage: the other rules calibration compared. "
+    "Each runs at its own calibrated cut and parameters; the default is the model card's calibrated rule.",
+    "apply": "Re-cluster and store the result as the gallery's persons (names stay with their ids).",
+    "move_to": "A person's id or name, or `new`: a new person of these faces.",
+    "reject_from": "The person they are not (default: each face's person now).",
+    "each": "Each face becomes a person of its own, instead of one person together.",
+    "new_name": "Name the new person the faces make together.",
+    "unreject_from": "Take back only the reject from this person.",
+    "verify_all_faces": "Compare every face of A with every face of B; report the closest pair.",
+    "verify_pairs": "CSV with path_a,path_b columns (relative to the CSV): answer every pair in one process.",
+    "evaluate_pairs": "CSV of path_a,path_b,label (1 = same person).",
+    "evaluate_lfw": "LFW root: evaluate on View 1 DevTest.",
+    "epochs": "Passes over the training people's faces (default: the trainer's).",
+    "init_from": "Fine-tune these weights instead of starting from random ones.",
+    "learning_rate": "Peak learning rate of the cosine schedule (default: the trainer's).",
+    "contrastive_weight": "Contrastive term weight beside distillation; 0 distils only (default: the trainer's).",
+    "pack_to": "Write the training chips to this one file for a GPU machine "
+    "(python -m facesim.training.train_packed), instead of training here.",
+    "calibrate_weights": "Encoder to calibrate, .onnx or .pt (default: the package's).",
+    "match_only": "Recalibrate only the match rule, on the held-out people's faces alone (found, aligned and "
+    "embedded in minutes, cached), keeping the threshold and clustering rule.",
+    "repair": "Rebuild the FAISS file from SQLite, mark missing photos gone, and copy what a damaged gallery.db "
+    "still holds into a new one (the damaged file is kept); never touches photos.",
+}
+# The parameters several commands share.
+IndexOption = Annotated[Path | None, typer.Option("--index", help=HELP["index"])]
+JsonOption = Annotated[bool, typer.Option("--json", help=HELP["json"])]
+DetectorOption = Annotated[str, typer.Option("--detector", help=HELP["detector"])]
+LfwOption = Annotated[Path, typer.Option("--lfw", help=HELP["lfw"], file_okay=False)]
+CelebaOption = Annotated[Path | None, typer.Option("--celeba", help=HELP["celeba"], file_okay=False)]
+CacheOption = Annotated[Path | None, typer.Option(help=HELP["cache"])]
+PersonArgument = Annotated[str, typer.Argument(metavar="PERSON", help=HELP["person"])]
+FacesArgument = Annotated[list[int], typer.Argument(metavar="FACE", help=HELP["faces"])]
 
 
 @contextmanager
@@ -106,7 +149,7 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except FacesimError as exc:
-        err.print(f"error: {_printable(str(exc))}", markup=False, soft_wrap=True)
+        err.print(f"error: {printable(str(exc))}", markup=False, soft_wrap=True)
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
         err.print("interrupted: everything committed so far is kept; run again to resume", markup=False)
@@ -120,33 +163,64 @@ def user_errors() -> Iterator[None]:
 
         fault = storage_fault(exc)
         if fault is not None:
-            err.print(f"error: {_printable(fault)}", markup=False, soft_wrap=True)
+            err.print(f"error: {printable(fault)}", markup=False, soft_wrap=True)
             raise typer.Exit(2) from None
         err.print(
-            f"error: unexpected {type(exc).__name__}: {_printable(first_line(exc, ''))} "
-            "(FACESIM_DEBUG=1 shows details)",
+            f"error: unexpected {type(exc).__name__}: {printable(first_line(exc, ''))} (FACESIM_DEBUG=1 shows details)",
             markup=False,
             soft_wrap=True,
         )
         raise typer.Exit(1) from None
 
 
-def _detector(name: str) -> str:
-    from facesim.config import DETECTORS
+@dataclasses.dataclass(frozen=True)
+class Output:
+    """A command's output in both its forms: `data` for --json, and `text`, which prints the lines
+    or tables for people."""
 
-    if name not in DETECTORS:
-        raise FacesimError(f"unknown detector {name!r}; choose one of: {', '.join(DETECTORS)}")
-    return name
+    data: Any
+    text: Callable[[], None]
+    json_lines: bool = False  # one compact object a line, for answers that stream (match)
+    write_json: Callable[[], None] | None = None  # where the JSON is an export of its own (clusters)
 
 
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+def render(output: Output, as_json: bool) -> None:
+    """The one place that chooses between JSON and text, so --json means the same in every command."""
+    if not as_json:
+        output.text()
+    elif output.write_json is not None:
+        output.write_json()
+    else:
+        sys.stdout.write(json.dumps(output.data, indent=None if output.json_lines else 2) + "\n")
 
 
-def _print_cells(cells: list[str]) -> None:
-    """One tab-separated line, tabs kept (rich would expand them to spaces, and `cut -f` would
-    no longer find the columns)."""
-    sys.stdout.write("\t".join(_printable(cell) for cell in cells) + "\n")
+def _lines(lines: list[str], console: Console | None = None, soft_wrap: bool = False) -> None:
+    """Sentences as they are (on stdout unless another console is given): no markup, since paths
+    and names may hold brackets."""
+    for line in lines:
+        (console or out).print(line, markup=False, soft_wrap=soft_wrap)
+
+
+def _notes(notes: list[str]) -> None:
+    _lines([f"note: {printable(note)}" for note in notes], err)
+
+
+def _table(title: str, columns: tuple[str, ...], rows: list[list[Any]]) -> None:
+    """A titled table whose cells fold rather than cut, so a long path is shown whole; a verdict
+    (a bool) shows as a green yes or a plain no."""
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*(("[green]yes[/green]" if cell else "no") if isinstance(cell, bool) else cell for cell in row))
+    out.print(table)
+
+
+def _print_cells(rows: list[list[str]]) -> None:
+    """Tab-separated lines, tabs kept (rich would expand them to spaces, and `cut -f` would no
+    longer find the columns)."""
+    for cells in rows:
+        sys.stdout.write("\t".join(printable(cell) for cell in cells) + "\n")
 
 
 def _print_phrases(head: str, phrases: list[str]) -> None:
@@ -171,24 +245,6 @@ def _invocation() -> str:
     from facesim.model_card import typed_command
 
     return typed_command(["facesim", *sys.argv[1:]])
-
-
-def _printable(text: str | Path) -> str:
-    """File names need not be UTF-8; escape what a terminal could not print."""
-    return os.fsencode(text).decode("utf-8", "backslashreplace")
-
-
-def _absolute(path: Path | str) -> str:
-    """Paths in JSON and exports are absolute, so a script reads them from any folder."""
-    return _printable(os.path.abspath(path))
-
-
-def _shown(path: Path | str) -> str:
-    """Relative to the working folder when inside it, which keeps tables readable."""
-    path = Path(path)
-    if path.is_absolute() and path.is_relative_to(Path.cwd()):
-        path = path.relative_to(Path.cwd())
-    return _printable(path)
 
 
 def _version(value: bool) -> None:
@@ -216,47 +272,14 @@ def main(
 def index_photos(
     path: Annotated[Path, typer.Argument(help="Photo folder (searched recursively) or a single photo.")],
     index: IndexOption = None,
-    workers: Annotated[
-        int | None,
-        typer.Option(
-            min=1,
-            help="Processes for decoding, detection and embedding (default: one per usable core, "
-            "as memory allows, about 0.5 GB each).",
-            show_default=False,
-        ),
-    ] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help=HELP["workers"], show_default=False)] = None,
     detector: DetectorOption = DEFAULT_DETECTOR,
     retry_errors: Annotated[bool, typer.Option("--retry-errors", help="Retry files that failed before.")] = False,
-    retry_no_face: Annotated[
-        bool,
-        typer.Option(
-            "--retry-no-face",
-            help="Look again at photos where no face was found by this same detector (photos another detector "
-            "examined are always looked at again).",
-        ),
-    ] = False,
-    reembed: Annotated[
-        bool, typer.Option("--reembed", help="Re-embed photos whose vectors an older model made.")
-    ] = False,
-    engine: Annotated[
-        str, typer.Option("--engine", help="local: this machine (--workers processes); ray: a Ray cluster.")
-    ] = "local",
-    address: Annotated[
-        str | None,
-        typer.Option(
-            "--address",
-            help="With --engine ray: the cluster's HOST:PORT or auto "
-            "(default: $RAY_ADDRESS, else a running local cluster, else a new one).",
-        ),
-    ] = None,
-    exclude: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--exclude",
-            metavar="GLOB",
-            help="Skip paths matching GLOB (relative to PATH, a folder, a name or absolute; repeatable).",
-        ),
-    ] = None,
+    retry_no_face: Annotated[bool, typer.Option("--retry-no-face", help=HELP["retry_no_face"])] = False,
+    reembed: Annotated[bool, typer.Option("--reembed", help=HELP["reembed"])] = False,
+    engine: Annotated[str, typer.Option("--engine", help=HELP["engine"])] = "local",
+    address: Annotated[str | None, typer.Option("--address", help=HELP["address"])] = None,
+    exclude: Annotated[list[str] | None, typer.Option("--exclude", metavar="GLOB", help=HELP["exclude"])] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Find and embed every face in every photo under PATH. Reruns only do new or changed files.
@@ -265,88 +288,30 @@ def index_photos(
     is another location of the same photo.
     """
     with user_errors():
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        from index.ingest.report import index_into_gallery
 
-        from index.ingest.indexer import index_folder
-        from index.store.gallery import Gallery
+        run = {"workers": workers, "engine": engine, "ray_address": address, "exclude": exclude or ()}
+        again = {"retry_errors": retry_errors, "retry_no_face": retry_no_face, "reembed": reembed}
+        with _progress(show=not as_json) as advance:  # JSON is read by scripts: no bar
+            report = index_into_gallery(index, path, detector=detector, progress=advance, **run, **again)
+    render(Output(report.as_dict(), partial(_index_lines, report)), as_json)
 
-        with (
-            Gallery.open(index) as gallery,
-            Progress(
-                TextColumn("indexing"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-                console=err,
-                disable=as_json or not err.is_terminal,
-                transient=True,
-            ) as progress,
-        ):
-            task = progress.add_task("index", total=None)
 
-            def advance(total: int, done: int, _current: Path | None) -> None:
-                progress.update(task, total=total, completed=done)
+@contextmanager
+def _progress(show: bool) -> Iterator[Callable[[int, int, Path | None], None]]:
+    """A bar on stderr while photos are examined, where a person watches a terminal."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-            summary = index_folder(
-                gallery,
-                path,
-                detector=_detector(detector),
-                workers=workers,
-                retry_errors=retry_errors,
-                retry_no_face=retry_no_face,
-                reembed=reembed,
-                progress=advance,
-                engine=engine,
-                ray_address=address,
-                exclude=exclude or (),
-            )
-            info = gallery.info(verify=False)
-    problems = [(p, m) for p, m in summary.errors + summary.unreadable]
-    if as_json:
-        counts = summary.counts()
-        counts["unchanged"] = counts.pop("skipped")  # the text's word for them
-        _print_json(
-            {
-                **counts,
-                "errors": [{"path": _absolute(p), "error": m} for p, m in problems],
-                "known_errors": [{"path": _absolute(p), "error": m} for p, m in summary.known_errors],
-                "gallery": {
-                    "path": _absolute(info.directory),
-                    "photos": info.photos.get("indexed", 0),
-                    "faces": info.faces,
-                    "photo_status": info.photos,
-                },
-            }
-        )
-        return
-    for _, message in problems:
-        err.print(f"skipped {_printable(message)}", markup=False, soft_wrap=True)
-    for _, message in summary.known_errors:
-        err.print(f"still bad (--retry-errors to retry): {_printable(message)}", markup=False, soft_wrap=True)
-    phrases = [
-        f"{summary.indexed} indexed",
-        plural(summary.faces, "face"),
-        f"{summary.skipped} unchanged",
-        f"{summary.no_face} without a face",
-        plural(len(problems), "error"),
-        f"{summary.gone} gone",
-        f"{summary.moved} moved",
-        plural(summary.duplicates, "duplicate"),
-    ]
-    if summary.excluded:
-        phrases.append(f"{summary.excluded} excluded")
-    if summary.known_errors:
-        phrases.append(f"{plural(len(summary.known_errors), 'bad file')} from earlier runs")
-    if summary.joined or summary.new_persons:
-        joined = "1 face joined" if summary.joined == 1 else f"{summary.joined} faces joined"
-        phrases[-1] += f"; {joined} known persons"
-        phrases.append(f"{summary.new_persons} new {'person' if summary.new_persons == 1 else 'persons'}")
-    _print_phrases(f"photos {summary.photos_seen}: ", phrases)
-    out.print(
-        f"gallery {_shown(info.directory)}: {plural(info.photos.get('indexed', 0), 'photo')}, "
-        f"{plural(info.faces, 'face')}",
-        markup=False,
-    )
+    columns = (TextColumn("indexing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err, disable=not show or not err.is_terminal, transient=True) as progress:
+        task = progress.add_task("index", total=None)
+        yield lambda total, done, _current: progress.update(task, total=total, completed=done)
+
+
+def _index_lines(report: Any) -> None:
+    _lines(report.warnings(), err, soft_wrap=True)
+    _print_phrases(f"photos {report.summary.photos_seen}: ", report.phrases())
+    _lines([report.gallery_line()])
 
 
 @app.command()
@@ -360,37 +325,19 @@ def forget(
     The photos themselves are not touched. `facesim index --exclude` keeps them out of later runs.
     """
     with user_errors():
-        from index.ingest.indexer import forget_path
-        from index.store.gallery import Gallery
+        from index.ingest.report import forget_from_gallery, forgotten_line
 
-        with Gallery.open(index, create=False) as gallery:
-            forgotten = forget_path(gallery, path)
-    if as_json:
-        _print_json(dataclasses.asdict(forgotten))
-        return
-    line = (
-        f"forgot {plural(forgotten.photos, 'photo')}, {plural(forgotten.faces, 'face')}, "
-        f"{plural(forgotten.copies, 'duplicate')}"
-    )
-    if forgotten.kept:
-        where = "its duplicate" if forgotten.kept == 1 else "their duplicates"
-        line += f"; {plural(forgotten.kept, 'photo')} kept at {where} elsewhere"
-    out.print(line, markup=False)
+        forgotten = forget_from_gallery(index, path)
+    render(Output(dataclasses.asdict(forgotten), lambda: _lines([forgotten_line(forgotten)])), as_json)
 
 
 @app.command()
 def match(
-    queries: Annotated[
-        list[Path], typer.Argument(help="Photos of the people to look for, or folders of them (searched recursively).")
-    ],
+    queries: Annotated[list[Path], typer.Argument(help=HELP["queries"])],
     index: IndexOption = None,
     top_k: Annotated[int, typer.Option("--top-k", min=1, help="How many nearest faces to list.")] = 10,
-    all_faces: Annotated[
-        bool, typer.Option("--all-faces", help="Search for every face in a query, not only the main one.")
-    ] = False,
-    every_match: Annotated[
-        bool, typer.Option("--all", help="List every face of the matching person, however many, instead of --top-k.")
-    ] = False,
+    all_faces: Annotated[bool, typer.Option("--all-faces", help=HELP["match_all_faces"])] = False,
+    every_match: Annotated[bool, typer.Option("--all", help=HELP["every_match"])] = False,
     detector: DetectorOption = DEFAULT_DETECTOR,
     as_json: JsonOption = False,
 ) -> None:
@@ -402,227 +349,50 @@ def match(
     object per query photo, one per line (JSON Lines), the same shape whether anyone matched or
     nobody did. Exits 2 if any query failed.
     """
+    failed = False
     with user_errors():
-        import numpy as np
+        from index.match.queries import answer_queries
 
-        from index.search import match as search
-        from index.store.gallery import Gallery
-
-        photos, answers = _query_photos(queries), []
-        with Gallery.open(index, create=False) as gallery:
-            for photo, problem in photos:
-                if problem is None:
-                    try:
-                        faces, in_query = _faces_of(photo, all_faces, _detector(detector), {})
-                    except FacesimError as exc:
-                        problem = str(exc)
-                if problem is not None:
-                    answers.append({"query": _absolute(photo), "query_faces": 0, "error": problem, "faces": []})
-                    _report_query(answers[-1], all_faces, as_json)
-                    continue
-                found = search(gallery, np.stack([face.embedding for face in faces]), top_k, every_match=every_match)
-                copies = gallery.store.other_paths([hit.photo_id for answer in found for hit in answer.matches])
-                itself = _gallery_photo_of(gallery.store, photo)
-                answers.append(
-                    {
-                        "query": _absolute(photo),
-                        "query_faces": in_query,
-                        "error": None,
-                        "faces": [
-                            _face_answer(n, face, answer, copies, itself)
-                            for n, (face, answer) in enumerate(zip(faces, found, strict=True))
-                        ],
-                    }
-                )
-                _report_query(answers[-1], all_faces, as_json)
-    if any(answer["error"] is not None for answer in answers):
+        options = {"top_k": top_k, "all_faces": all_faces, "every_match": every_match, "detector": detector}
+        for answer in answer_queries(index, queries, **options):  # printed as answered: a folder's answers stream
+            if answer["error"] is not None:  # on stderr, with --json too
+                _lines([f"error: {printable(answer['error'])}"], err, soft_wrap=True)
+                failed = True
+            render(Output(answer, partial(_match_tables, answer, all_faces), json_lines=True), as_json)
+    if failed:
         raise typer.Exit(2)  # each failed query has had its one line
 
 
-def _query_photos(queries: list[Path]) -> list[tuple[Path, str | None]]:
-    """Each query photo with the reason it cannot be used, if any: a folder gives its photos, and
-    its unreadable entries as failed queries."""
-    from index.ingest.scan import scan_folder
+def _match_tables(answer: dict[str, Any], all_faces: bool) -> None:
+    from index.match import queries
 
-    photos: list[tuple[Path, str | None]] = []
-    for query in queries:
-        if query.is_dir():
-            found = scan_folder(query)
-            photos += [(photo, None) for photo in found.photos]
-            photos += [(Path(path), message) for path, message in found.errors]
-            if not found.photos and not found.errors:
-                photos.append((query, f"{query}: a folder with no photos"))
-        else:  # a missing or unreadable file is reported when it is read, as verify reports it
-            photos.append((query, None))
-    return photos
-
-
-def _face_answer(
-    number: int, face: Any, answer: Any, copies: dict[int, list[str]], itself: int | None
-) -> dict[str, Any]:
-    """One query face's answer, the same shape whether someone matched or nobody did; the query's
-    own photo, when the gallery holds it, is marked as such rather than shown as a find."""
-    return {
-        "query_face": number,
-        "query_box": list(face.detection.box),
-        "nobody": answer.nobody,
-        "persons": [
-            {"person": person.person, "name": person.name, "faces": person.faces, "distance": round(person.distance, 4)}
-            for person in answer.persons
-        ],
-        "photos": [
-            {
-                "path": _absolute(hit.path),
-                "other_paths": [_absolute(path) for path in copies.get(hit.photo_id, [])],
-                "face_id": hit.face_id,
-                "box": list(hit.box),
-                "distance": round(hit.distance, 4),
-                "same_person": hit.same_person,
-                "person": hit.person,
-                "name": hit.name,
-                "query_photo": hit.photo_id == itself,
-            }
-            for hit in answer.matches
-        ],
-    }
-
-
-def _report_query(answer: dict[str, Any], all_faces: bool, as_json: bool) -> None:
-    """Printed as each query is answered, so a folder's answers stream; a failed query's one line
-    goes to stderr with --json too."""
-    if answer["error"] is not None:
-        err.print(f"error: {_printable(answer['error'])}", markup=False, soft_wrap=True)
-    if as_json:
-        sys.stdout.write(json.dumps(answer) + "\n")
-        return
-    if answer["error"] is not None:
-        return
-    query = _shown(answer["query"])
-    if answer["query_faces"] > 1 and not all_faces:
-        box = ",".join(map(str, answer["faces"][0]["query_box"]))
-        err.print(
-            f"note: {query} shows {answer['query_faces']} faces; searched the largest, box {box} "
-            "(--all-faces searches each)",
-            markup=False,
-        )
+    _notes(queries.searched_note(answer, all_faces))
     for face in answer["faces"]:
-        about = f"{query}" + (f" face {face['query_face']}" if all_faces else "")
+        about = shown(answer["query"]) + (f" face {face['query_face']}" if all_faces else "")
         if face["nobody"]:
-            out.print(f"{about}: nobody in the gallery matches", markup=False)
+            _lines([f"{about}: nobody in the gallery matches"])
         elif face["persons"]:
-            people = Table(title=f"{about}: persons")
-            for column in ("person", "name", "faces that agree", "best distance"):
-                people.add_column(column, overflow="fold")
-            for person in face["persons"]:
-                people.add_row(str(person["person"]), person["name"], str(person["faces"]), f"{person['distance']:.3f}")
-            out.print(people)
-        title = "nearest faces: not the same person" if face["nobody"] else f"{about}: photos"
-        table = Table(title=title)
-        for column in ("distance", "same person", "photo", "face", "box", "person"):
-            table.add_column(column, overflow="fold")
-        for row in face["photos"]:
-            person = row["name"] or ("" if row["person"] is None else str(row["person"]))
-            copies = f" (+{plural(len(row['other_paths']), 'duplicate')})" if row["other_paths"] else ""
-            photo = _shown(row["path"]) + copies + (" (the query photo)" if row["query_photo"] else "")
-            verdict = "[green]yes[/green]" if row["same_person"] else "no"
-            table.add_row(
-                f"{row['distance']:.3f}", verdict, photo, str(row["face_id"]), ",".join(map(str, row["box"])), person
-            )
+            _table(f"{about}: persons", queries.PERSONS_COLUMNS, queries.persons_rows(face))
         if face["photos"]:
-            out.print(table)
-
-
-def _gallery_photo_of(store: Any, query: Path) -> int | None:
-    """The gallery's photo holding the query's very bytes (the query file or a copy of it), so a
-    match of the query with itself is shown as such, not as a find at distance 0."""
-    from index.ingest.examine import file_hash
-
-    try:
-        same = store.photo_with_hash(file_hash(query))
-    except OSError:
-        return None
-    return None if same is None else same.id
+            title = "nearest faces: not the same person" if face["nobody"] else f"{about}: photos"
+            _table(title, queries.PHOTOS_COLUMNS, queries.photos_rows(face))
 
 
 @app.command()
 def info(index: IndexOption = None, as_json: JsonOption = False) -> None:
     """The model (architecture, input size, threshold, accuracy) and the gallery (photos, faces, persons)."""
     with user_errors():
-        from facesim.model_card import read_card
-        from index.store.gallery import Gallery
+        from index.overview import overview, overview_lines
 
-        card = read_card()
-        from index.persons.persons import names, unassigned_count
-
-        with Gallery.open(index, create=False) as gallery:
-            gallery_info = gallery.info()
-            persons = gallery.person_count()
-            named = len(names(gallery.store))
-            unassigned = unassigned_count(gallery.store)
-            singletons = gallery.person_count(min_size=1) - persons
-    devtest = card.get("evaluation", {}).get("lfw_devtest", {})
-    data = {
-        "photos": gallery_info.photos.get("indexed", 0),
-        "faces": gallery_info.faces,
-        "persons": persons,
-        "named_persons": named,
-        "faces_alone": singletons,
-        "faces_in_no_person": unassigned,
-        "photo_status": gallery_info.photos,
-        "detectors": gallery_info.detectors,
-        "index_path": _absolute(gallery_info.directory),
-        "vector_index": gallery_info.vector_index,
-        "model": {
-            "model_id": card.get("model_id"),
-            "architecture": card.get("architecture", {}).get("name"),
-            "input_size": card.get("input", {}).get("input_size"),
-            "threshold": card.get("threshold"),
-            "lfw_devtest": {k: devtest.get(k) for k in ("accuracy", "f1", "roc_auc", "tar_at_far_1e-3")},
-        },
-    }
-    if as_json:
-        _print_json(data)
-        return
-    model = data["model"]
-    out.print(f"model    {model['model_id']} ({model['architecture']}, {model['input_size']} px input)")
-    scores = ", ".join(f"{k} {v:.3f}" for k, v in model["lfw_devtest"].items() if v is not None) or "not evaluated"
-    out.print(f"         threshold {model['threshold']}; LFW DevTest: {scores}")
-    out.print(f"gallery  {_shown(data['index_path'])} ({data['vector_index'] or 'no'} vector index)")
-    out.print(
-        f"         {plural(data['photos'], 'photo')}, {plural(data['faces'], 'face')}, "
-        f"{plural(data['persons'], 'person')}"
-    )
-    out.print(
-        f"         {plural(data['named_persons'], 'named person')}, {plural(data['faces_alone'], 'face')} alone, "
-        f"{plural(data['faces_in_no_person'], 'face')} in no person yet"
-    )
-    out.print(f"         photo status: {_status_words(data['photo_status'])}", markup=False)
-    if data["detectors"]:
-        examined = ", ".join(f"{name} {count}" for name, count in sorted(data["detectors"].items()))
-        out.print(f"         photos examined by detector: {examined}", markup=False)
-
-
-def _status_words(counts: dict[str, int]) -> str:
-    """Photo counts by status in words, the same in `info` and `doctor`."""
-    return ", ".join(
-        plural(count, STATUS_WORDS[status]) if status == "error" else f"{count} {STATUS_WORDS[status]}"
-        for status, count in counts.items()
-    )
+        data = overview(index)
+    render(Output(data, lambda: _lines(overview_lines(data))), as_json)
 
 
 @app.command()
 def photos(
-    person: Annotated[
-        str | None,
-        typer.Argument(
-            help="A person's id or name, or a photo of them: list every photo of the person (stored persons)."
-        ),
-    ] = None,
+    person: Annotated[str | None, typer.Argument(help=HELP["photos_person"])] = None,
     index: IndexOption = None,
-    status: Annotated[
-        str | None,
-        typer.Option("--status", help="Only photos with this status: indexed, no_face, error or gone."),
-    ] = None,
+    status: Annotated[str | None, typer.Option("--status", help=HELP["status"])] = None,
     export: Annotated[str | None, typer.Option("--export", help="With PERSON: write the faces as csv.")] = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -630,151 +400,31 @@ def photos(
     or every photo of one person: `facesim photos Ada`, or of whoever a photo shows:
     `facesim photos new.jpg` (by the same rule as `match`; nothing when nobody matches)."""
     with user_errors():
-        from index.store.gallery import Gallery
-        from index.store.rows import STATUSES
+        from index.photo_listing import list_photos
 
-        if status not in (None, *STATUSES):
-            raise FacesimError(f"unknown status {status!r}; choose one of: {', '.join(STATUSES)}")
-        if export not in (None, "csv") or (export and person is None):
-            raise FacesimError("--export csv lists one person's photos: give PERSON")
-        if person is not None and status is not None:
-            raise FacesimError("give PERSON or --status, not both")
-        with Gallery.open(index, create=False) as gallery:
-            if person is not None and _is_photo(person):
-                faces = _photos_of_the_person_in(gallery, Path(person))
-            elif person is not None:
-                from index.persons.persons import faces_of_person
-
-                faces = faces_of_person(gallery.store, person)
-            else:
-                rows = [row for row in gallery.store.photos_by_path().values() if status in (None, row.status)]
-                copies = gallery.store.other_paths([row.id for row in rows])
-    if person is not None:
-        _list_person(faces, export, as_json)
-        return
-    listed = [
-        {
-            "path": _absolute(row.path),
-            "status": row.status,
-            "faces": row.n_faces,
-            "error": row.error,
-            "other_paths": [_absolute(path) for path in copies.get(row.id, [])],
-        }
-        for row in sorted(rows, key=lambda row: row.path)
-    ]
-    if as_json:
-        _print_json(listed)
-        return
-    for row in listed:
-        cells = [row["path"]] if status else [row["status"], row["path"]]
-        # An error names its file first ("PATH: unreadable image"); the row has said the path already.
-        error = (row["error"] or "").removeprefix(f"{row['path']}: ")
-        _print_cells(cells + ([error] if error else []))
-        for copy in row["other_paths"]:
-            cells = [copy] if status else [row["status"], copy]
-            _print_cells([*cells, f"copy of {row['path']}"])
-    if status == "no_face" and listed:
-        err.print(
-            "note: `facesim index PATH --detector cnn` looks for faces in these again with another detector "
-            "(--retry-no-face: with the same one)",
-            markup=False,
-        )
+        listing = list_photos(index, person=person, status=status, export=export)
+        _notes(listing.notices)
+        if export:
+            _write_table(export, listing.faces, None)
+            return
+    render(Output(listing.data, partial(_photo_lines, listing)), as_json)
 
 
-def _is_photo(argument: str) -> bool:
-    from facesim.config import HEIC_SUFFIXES, IMAGE_SUFFIXES
-
-    path = Path(argument)
-    return path.suffix.lower() in IMAGE_SUFFIXES | HEIC_SUFFIXES and path.is_file()
-
-
-def _photos_of_the_person_in(gallery: Any, photo: Path) -> list:
-    """Every stored face of the person the photo's main face is, by the match rule `match`
-    answers with (the nearest person it accepts); none when it accepts nobody."""
-    from index.persons.persons import faces_of_person, has_persons
-    from index.search import match as search
-
-    if not has_persons(gallery.store):
-        raise FacesimError("the gallery keeps no persons yet: run `facesim clusters` (or `facesim match --all PHOTO`)")
-    faces, _ = _faces_of(photo, False, "hog", {})
-    (answer,) = search(gallery, faces[0].embedding)
-    if not answer.persons:
-        err.print(f"note: nobody in the gallery matches {_printable(photo)}", markup=False)
-        return []
-    return faces_of_person(gallery.store, str(answer.persons[0].person))
-
-
-def _list_person(faces: list, export: str | None, as_json: bool) -> None:
-    if export:
-        _write_export(export, faces, 0, None, faces)
-        return
-    listed = [
-        {
-            "path": _absolute(face.photo_path),
-            "face_id": face.face_id,
-            "box": list(face.box),
-            "person": face.person_id,
-            "name": face.name,
-            "other_paths": [_absolute(p) for p in face.other_paths],
-        }
-        for face in faces
-    ]
-    if as_json:
-        _print_json(listed)
-        return
-    for row in listed:
-        _print_cells([row["path"], f"face {row['face_id']}", f"box {','.join(map(str, row['box']))}"])
+def _photo_lines(listing: Any) -> None:
+    _print_cells(listing.cells)
+    _notes(listing.hints)
 
 
 @app.command()
 def clusters(
     index: IndexOption = None,
-    export: Annotated[
-        str | None,
-        typer.Option(
-            "--export",
-            help="Write the persons shown (every face with --min-size 1) as csv, json or html, or xmp: "
-            "MWG face regions in a sidecar beside each photo and each of its copies.",
-        ),
-    ] = None,
-    output: Annotated[
-        Path | None,
-        typer.Option(
-            "--output",
-            "-o",
-            help="File to write the --export to (default: stdout); for xmp, a folder to put the sidecars in "
-            "instead of beside the photos.",
-        ),
-    ] = None,
-    xmp_naming: Annotated[
-        str,
-        typer.Option(
-            "--xmp-naming",
-            help="Sidecar names: name.jpg.xmp (digiKam, darktable) or name.xmp (Lightroom; digiKam can read either).",
-        ),
-    ] = "name.jpg.xmp",
-    replace_sidecars: Annotated[
-        bool,
-        typer.Option(
-            "--replace-sidecars", help="Write over sidecars that facesim did not write (kept and listed otherwise)."
-        ),
-    ] = False,
+    export: Annotated[str | None, typer.Option("--export", help=HELP["export"])] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help=HELP["output"])] = None,
+    xmp_naming: Annotated[str, typer.Option("--xmp-naming", help=HELP["xmp_naming"])] = "name.jpg.xmp",
+    replace_sidecars: Annotated[bool, typer.Option("--replace-sidecars", help=HELP["replace_sidecars"])] = False,
     min_size: Annotated[int, typer.Option("--min-size", min=1, help="Hide persons with fewer faces.")] = 2,
-    linkage: Annotated[
-        str | None,
-        typer.Option(
-            help="Re-cluster to try another rule, without storing it unless --apply. complete: every two faces of "
-            "a person are under the cut; average: their groups' mean distance is (merges more, splits less); "
-            "single, whispers (Chinese whispers), dbscan, hdbscan, two-stage: the other rules calibration compared. "
-            "Each runs at its own calibrated cut and parameters; the default is the model card's calibrated rule."
-        ),
-    ] = None,
-    apply: Annotated[
-        bool,
-        typer.Option(
-            "--apply", help="Re-cluster and store the result as the gallery's persons (names stay with their ids)."
-        ),
-    ] = False,
+    linkage: Annotated[str | None, typer.Option(help=HELP["linkage"])] = None,
+    apply: Annotated[bool, typer.Option("--apply", help=HELP["apply"])] = False,
     as_json: JsonOption = False,
 ) -> None:
     """The gallery's persons: clustered by the calibrated rule and stored on the first run, shown
@@ -785,140 +435,46 @@ def clusters(
     one person.
     """
     with user_errors():
-        from facesim.model_card import clustering_rule, match_rule
-        from index.export.tables import hide_small
-        from index.persons.persons import (
-            cluster_gallery,
-            has_persons,
-            join_new_faces,
-            stored_clustering,
-            unassigned_count,
-        )
-        from index.store.gallery import Gallery
+        from index.export.writing import check_export_options
+        from index.gallery_clusters import list_persons
 
-        if export not in (None, "csv", "json", "html", "xmp"):
-            raise FacesimError(f"unknown export format {export!r}; choose csv, json, html or xmp")
-        from index.export.xmp import SIDECAR_NAMINGS
-
-        if xmp_naming not in SIDECAR_NAMINGS:
-            raise FacesimError(f"unknown --xmp-naming {xmp_naming!r}; choose {' or '.join(SIDECAR_NAMINGS)}")
-        if output is not None and export is None:
-            raise FacesimError("--output needs --export csv, json, html or xmp")
-        calibrated = clustering_rule().linkage
-        rule = clustering_rule(linkage)
-        chosen = rule.linkage
-        notes = []
-        with Gallery.open(index, create=False) as gallery:
-            store = gallery.store
-            stored = has_persons(store)
-            if apply or (not stored and chosen == calibrated and not gallery.read_only):
-                with gallery.write_lock():
-                    result = cluster_gallery(store, rule.cut, chosen, params=rule.params)
-            elif linkage is not None or not stored:
-                result = cluster_gallery(store, rule.cut, chosen, params=rule.params, save=False)
-                if linkage is None:
-                    notes.append("persons clustered now and not stored: the gallery is read-only")
-                else:
-                    notes.append(
-                        f"a trial of --linkage {chosen}, not stored: the gallery keeps its persons "
-                        "(add --apply to store this clustering)"
-                    )
-            else:
-                pending = unassigned_count(store)
-                if pending and gallery.try_write_lock():
-                    join_new_faces(store, match_rule())
-                elif pending and gallery.read_only:
-                    notes.append(f"{pending} faces are in no person yet: the gallery is read-only")
-                elif pending:
-                    notes.append(f"{pending} faces of the running `facesim index` join persons when it ends")
-                result = stored_clustering(store)
-        rows, hidden = hide_small(result.rows, min_size)
-        if export == "xmp":
-            _write_sidecars(rows, output, xmp_naming, replace_sidecars)
-        elif export or as_json:
-            _write_export(export or "json", rows, hidden, output, result.rows if min_size > 1 else [])
-        # A file written gets a line saying what it holds (below); stdout and sidecars get this.
-        said_below = output is not None and export != "xmp"
-        if hidden and not said_below and (export in ("csv", "json", "xmp") or (as_json and not export)):
-            notes.append(
-                f"left out {plural(hidden, 'face')} of persons under --min-size {min_size} "
-                "(--min-size 1 exports every face)"
-            )
-    if result.faceless_names:
-        listed = ", ".join(f"{person} {name}" for person, name in sorted(result.faceless_names.items()))
-        notes.append(f"names kept for persons with no face in this clustering: {listed}")
-    for note in notes:
-        err.print(f"note: {_printable(note)}", markup=False)
-    alone = "1 face that matches nobody" if result.singletons == 1 else f"{result.singletons} faces that match nobody"
-    summary = f"{plural(result.persons, 'person')}, {alone}"
-    if hidden:
-        summary += f" ({plural(hidden, 'face')} in persons under --min-size {min_size} not shown)"
-    if export or as_json:
-        if output is not None and export != "xmp":
-            err.print(f"wrote {len(rows)} faces to {_shown(output)}: {summary}", markup=False)
-        return
-    table = Table(title=summary)
-    for column in ("person", "name", "faces", "face ids", "photos"):
-        table.add_column(column, overflow="fold")
-    by_person: dict[int, list] = {}
-    for row in rows:
-        by_person.setdefault(row.person_id, []).append(row)
-    for person, faces in by_person.items():
-        more = " ..." if len(faces) > 3 else ""
-        photos = ", ".join(_shown(face.photo_path) for face in faces[:3]) + more
-        face_ids = ",".join(str(face.face_id) for face in faces[:3]) + more
-        table.add_row(str(person), faces[0].name, str(len(faces)), face_ids, photos)
-    out.print(table)
+        check_export_options(export, xmp_naming, output)
+        listing = list_persons(index, linkage=linkage, apply=apply, min_size=min_size)
+        write = partial(_export_persons, output=output, naming=xmp_naming, replace=replace_sidecars)
+        if export:
+            write(listing, export)
+            return
+        render(Output(None, partial(_persons_table, listing), write_json=partial(write, listing, "json")), as_json)
 
 
-def _write_export(fmt: str, rows: list, hidden: int, output: Path | None, all_rows: list) -> None:
-    """`all_rows` (every face, when --min-size hid some) gives the HTML its section of faces in no person."""
-    from index.export.tables import faces_in_no_person, write_csv, write_html, write_json
-    from index.export.thumbnails import face_thumbnail
+def _persons_table(listing: Any) -> None:
+    from index.gallery_clusters import TABLE_COLUMNS
 
-    target = output if output is not None else sys.stdout
+    _notes(listing.notes_for(faces_listed=False))
+    _table(listing.summary(), TABLE_COLUMNS, listing.table_rows())
+
+
+def _export_persons(listing: Any, fmt: str, *, output: Path | None, naming: str, replace: bool) -> None:
+    """The persons shown, written to a file, stdout or sidecars, then what to know about them."""
+    from index.export.writing import write_sidecars
+
+    if fmt == "xmp":
+        _lines(write_sidecars(listing.rows, output, naming, replace), err)
+    else:
+        _write_table(fmt, listing.rows, output, listing.hidden, listing.every_face)
+    notes, written = listing.after_export(fmt, output)
+    _notes(notes)
+    _lines([written] if written else [], err)
+
+
+def _write_table(fmt: str, rows: list, output: Path | None, hidden: int = 0, all_rows: list | None = None) -> None:
+    from index.export.writing import write_table
+
     try:
-        if fmt == "csv":
-            write_csv(rows, target)
-        elif fmt == "json":
-            write_json(rows, target)
-        else:
-            unassigned = faces_in_no_person(all_rows)
-            write_html(rows, target, face_thumbnail, hidden_faces=hidden - len(unassigned), unassigned=unassigned)
+        write_table(fmt, rows, output if output is not None else sys.stdout, hidden, all_rows or [])
     except BrokenPipeError:
         # The reader (e.g. `head`) has seen enough; that is not an error.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    except OSError as exc:
-        raise FacesimError(f"{output}: cannot write ({exc.strerror})") from None
-
-
-PersonArgument = Annotated[
-    str, typer.Argument(metavar="PERSON", help="A person's id or name, as listed by `facesim clusters`.")
-]
-FacesArgument = Annotated[
-    list[int], typer.Argument(metavar="FACE", help="Face ids, as listed by `clusters --export` and `match`.")
-]
-
-
-def _write_sidecars(rows: list, folder: Path | None, naming: str, replace: bool) -> None:
-    """XMP sidecars beside the photos (or under `folder`), and on stderr what was not written."""
-    from index.export.xmp import write_xmp_sidecars
-
-    try:
-        done = write_xmp_sidecars(rows, folder, naming=naming, replace=replace)
-    except OSError as exc:
-        raise FacesimError(f"{exc.filename}: cannot write ({exc.strerror})") from None
-    where = "beside the photos" if folder is None else f"under {_shown(folder)}"
-    err.print(f"wrote {plural(done.written, 'XMP sidecar')} {where}", markup=False)
-    if done.kept:
-        listed = ", ".join(_shown(path) for path in done.kept[:3]) + (" ..." if len(done.kept) > 3 else "")
-        err.print(
-            f"kept {plural(len(done.kept), 'sidecar')} facesim did not write ({listed}); "
-            "--replace-sidecars writes over them",
-            markup=False,
-        )
-    if done.unreadable:
-        err.print(f"skipped {plural(done.unreadable, 'photo')} that can no longer be read", markup=False)
 
 
 @app.command()
@@ -929,13 +485,7 @@ def name(
 ) -> None:
     """Name (or rename) a person; the name follows them through later re-clusterings and shows in
     exports and matches."""
-    with user_errors():
-        from index.persons.persons import resolve_person, set_name
-
-        with _corrected(index) as store:
-            person_id = resolve_person(store, person)
-            set_name(store, person_id, person_name)
-    out.print(f"person {person_id} is now {person_name!r}", markup=False)
+    _correct(lambda correcting: correcting.name_person(index, person, person_name))
 
 
 @app.command()
@@ -946,158 +496,67 @@ def merge(
 ) -> None:
     """These persons are one: the others' faces join PERSON, and stay together in every later
     clustering (`facesim merge 97 98 99`)."""
-    with user_errors():
-        from index.persons.corrections import merge_persons
-        from index.persons.persons import resolve_person
-
-        with _corrected(index) as store:
-            keep = resolve_person(store, person)
-            merged = [resolve_person(store, other) for other in others]
-            done = merge_persons(store, keep, merged)
-    which = f"person {merged[0]}" if len(merged) == 1 else f"persons {', '.join(map(str, merged))}"
-    out.print(f"{which} merged into person {keep} ({plural(done.faces, 'face')})", markup=False)
-    if done.note:
-        err.print(done.note, markup=False)
+    _correct(lambda correcting: correcting.merge(index, person, others))
 
 
 @app.command()
 def move(
     faces: FacesArgument,
-    person: Annotated[
-        str, typer.Argument(metavar="PERSON", help="A person's id or name, or `new`: a new person of these faces.")
-    ],
+    person: Annotated[str, typer.Argument(metavar="PERSON", help=HELP["move_to"])],
     index: IndexOption = None,
 ) -> None:
     """These faces belong to PERSON (or, with `new`, are a new person together), in this and every
     later clustering."""
-    with user_errors():
-        from index.persons.corrections import move_faces
-        from index.persons.persons import resolve_person
-
-        with _corrected(index) as store:
-            target = None if person == "new" else resolve_person(store, person)
-            done = move_faces(store, faces, target)
-    which = _faces_words(faces)
-    out.print(f"{which} {'is' if len(faces) == 1 else 'are'} now in person {done.person_id}", markup=False)
+    _correct(lambda correcting: correcting.move(index, faces, person))
 
 
 @app.command()
 def reject(
     faces: FacesArgument,
-    person: Annotated[
-        str | None,
-        typer.Option("--from", metavar="PERSON", help="The person they are not (default: each face's person now)."),
-    ] = None,
-    each: Annotated[
-        bool, typer.Option("--each", help="Each face becomes a person of its own, instead of one person together.")
-    ] = False,
-    new_name: Annotated[
-        str | None, typer.Option("--name", metavar="NAME", help="Name the new person the faces make together.")
-    ] = None,
+    person: Annotated[str | None, typer.Option("--from", metavar="PERSON", help=HELP["reject_from"])] = None,
+    each: Annotated[bool, typer.Option("--each", help=HELP["each"])] = False,
+    new_name: Annotated[str | None, typer.Option("--name", metavar="NAME", help=HELP["new_name"])] = None,
     index: IndexOption = None,
 ) -> None:
     """These faces are not their person: they leave it, together as one new person (the person
     you are pulling out), and never join it again. `facesim unreject` takes a reject back."""
-    with user_errors():
-        from index.persons.corrections import reject_faces
-        from index.persons.persons import check_name_free, previous_assignment, resolve_person, set_name
-
-        if each and new_name is not None:
-            raise FacesimError("--name names the one person the faces make together; it cannot go with --each")
-        with _corrected(index) as store:
-            source = None if person is None else resolve_person(store, person)
-            if new_name is not None:
-                check_name_free(store, new_name)
-                if source is not None and source not in {previous_assignment(store).get(face) for face in faces}:
-                    raise FacesimError(f"--name names the person the faces make, but none of them is in {source}")
-            now = reject_faces(store, faces, source, together=not each)
-            if new_name is not None:
-                set_name(store, now[faces[0]], new_name)
-    by_person: dict[int, list[int]] = {}
-    for face, person_id in now.items():
-        by_person.setdefault(person_id, []).append(face)
-    for person_id, moved in by_person.items():
-        verb = "is" if len(moved) == 1 else "are"
-        named = f" {new_name!r}" if new_name is not None else ""
-        out.print(f"{_faces_words(moved)} {verb} now person {person_id}{named}", markup=False)
+    _correct(lambda correcting: correcting.reject(index, faces, person, each=each, new_name=new_name))
 
 
 @app.command()
 def unreject(
     faces: FacesArgument,
-    person: Annotated[
-        str | None,
-        typer.Option("--from", metavar="PERSON", help="Take back only the reject from this person."),
-    ] = None,
+    person: Annotated[str | None, typer.Option("--from", metavar="PERSON", help=HELP["unreject_from"])] = None,
     index: IndexOption = None,
 ) -> None:
     """Take back `facesim reject`: each face may be its old person again, and goes back to it now
     when nothing else ties it where it is."""
-    with user_errors():
-        from index.persons.corrections import unreject_faces
-        from index.persons.persons import resolve_person
-
-        with _corrected(index) as store:
-            source = None if person is None else resolve_person(store, person)
-            now = unreject_faces(store, faces, source)
-    for face, person_id in now.items():
-        out.print(f"face {face} is in person {person_id}", markup=False)
+    _correct(lambda correcting: correcting.unreject(index, faces, person))
 
 
 @app.command()
 def split(person: PersonArgument, index: IndexOption = None) -> None:
     """Undo the corrections that made a person (merges and moves into it, rejects that pulled its
     faces out of others), and re-cluster so that what they joined may part."""
+    _correct(lambda correcting: correcting.split(index, person))
+
+
+def _correct(correction: Callable[[Any], Any]) -> None:
+    """Runs a correction of index.persons.correcting: what it did on stdout, what else to know on stderr."""
     with user_errors():
-        from facesim.model_card import clustering_rule
-        from index.persons.corrections import take_back
-        from index.persons.persons import cluster_gallery, resolve_person
+        from index.persons import correcting
 
-        rule = clustering_rule()
-        with _corrected(index) as store:
-            person_id = resolve_person(store, person)
-            dropped = take_back(store, person_id)
-            result = cluster_gallery(store, rule.cut, rule.linkage, params=rule.params)
-    out.print(
-        f"undid {plural(dropped, 'correction')} of person {person_id}; now {plural(result.persons, 'person')}",
-        markup=False,
-    )
-
-
-def plural(count: int, word: str) -> str:
-    """ "1 face", "2 faces": the count with its noun in the number a person would write."""
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
-
-
-def _faces_words(faces: list[int]) -> str:
-    return f"face {faces[0]}" if len(faces) == 1 else f"faces {', '.join(map(str, faces))}"
-
-
-@contextmanager
-def _corrected(index: Path | None) -> Iterator[Any]:
-    """The gallery's store under the writer's lock: a correction rewrites stored persons."""
-    from index.store.gallery import Gallery
-
-    with Gallery.open(index, create=False) as gallery, gallery.write_lock():
-        yield gallery.store
+        done = correction(correcting)
+    _lines(done.said)
+    _lines([done.note] if done.note else [], err)
 
 
 @app.command()
 def verify(
     photo_a: Annotated[Path | None, typer.Argument(help="First photo.")] = None,
     photo_b: Annotated[Path | None, typer.Argument(help="Second photo.")] = None,
-    all_faces: Annotated[
-        bool,
-        typer.Option("--all-faces", help="Compare every face of A with every face of B; report the closest pair."),
-    ] = False,
-    pairs: Annotated[
-        Path | None,
-        typer.Option(
-            "--pairs",
-            help="CSV with path_a,path_b columns (relative to the CSV): answer every pair in one process.",
-            dir_okay=False,
-        ),
-    ] = None,
+    all_faces: Annotated[bool, typer.Option("--all-faces", help=HELP["verify_all_faces"])] = False,
+    pairs: Annotated[Path | None, typer.Option("--pairs", help=HELP["verify_pairs"], dir_okay=False)] = None,
     detector: DetectorOption = DEFAULT_DETECTOR,
     as_json: JsonOption = False,
 ) -> None:
@@ -1107,130 +566,50 @@ def verify(
     Exits 0 whatever the answer; non-zero only when a photo cannot be used.
     """
     with user_errors():
-        from facesim.model_card import is_same_person, threshold
+        from facesim.config import checked_detector
+        from facesim.model_card import threshold
 
-        limit = threshold()
-        _detector(detector)
+        limit, detector = threshold(), checked_detector(detector)
+        if pairs is not None and photo_a is not None:
+            raise FacesimError("give two photos or --pairs FILE.csv, not both")
+        if pairs is None and (photo_a is None or photo_b is None):
+            raise FacesimError("give two photos, or --pairs FILE.csv")
+        from facesim import verification
+
         if pairs is not None:
-            if photo_a is not None:
-                raise FacesimError("give two photos or --pairs FILE.csv, not both")
-            failed = _verify_pairs(pairs, all_faces, detector, limit, as_json)
+            answers = verification.verify_pairs(pairs, detector, all_faces, limit)
+            csv = partial(sys.stdout.write, verification.pairs_csv(answers))
+            render(Output([answer.as_dict() for answer in answers], csv), as_json)
+            failed = sum(answer.error is not None for answer in answers)
             if failed:
                 raise FacesimError(f"{failed} pairs could not be compared (see their error column)")
             return
-        if photo_a is None or photo_b is None:
-            raise FacesimError("give two photos, or --pairs FILE.csv")
-        from facesim.pipeline import embed_faces, locate_faces
-
-        # Both photos read and searched for faces before the encoder loads: a bad second photo
-        # is reported in a fraction of a second, before the encoder loads.
-        located = [locate_faces(photo, detector, all_faces) for photo in (photo_a, photo_b)]
-        answer = _compare(*((embed_faces(rgb, chosen), count) for rgb, chosen, count in located))
-        same = is_same_person(answer["distance"], limit)
-    if as_json:
-        _print_json({**answer, "distance": round(answer["distance"], 4), "threshold": limit, "same_person": same})
-        return
-    verdict = "[green]same person[/green]" if same else "[red]different people[/red]"
-    out.print(f"{verdict}  distance {answer['distance']:.3f} (threshold {limit:.3f})")
-    for side, photo in (("a", photo_a), ("b", photo_b)):
-        if answer[f"faces_{side}"] > 1:
-            box = ",".join(map(str, answer[f"box_{side}"]))
-            chosen = "the closest" if all_faces else "the largest"
-            count = answer[f"faces_{side}"]
-            hint = "" if all_faces else " (--all-faces compares every face)"
-            out.print(f"{_printable(photo)} shows {count} faces; compared {chosen}, box {box}{hint}", markup=False)
+        verdict = verification.verify_photos(photo_a, photo_b, detector, all_faces, limit)
+    render(Output(verdict.as_dict(), partial(_verdict_lines, verdict, photo_a, photo_b, all_faces)), as_json)
 
 
-def _faces_of(photo: Path, all_faces: bool, detector: str, cache: dict[Path, tuple[list, int]]) -> tuple[list, int]:
-    """(faces to compare, faces in the photo), each photo read and embedded once per process."""
-    from facesim.pipeline import embed_faces, locate_faces
-
-    if photo not in cache:
-        rgb, chosen, count = locate_faces(photo, detector, all_faces)
-        cache[photo] = (embed_faces(rgb, chosen), count)
-    return cache[photo]
-
-
-def _compare(a: tuple[list, int], b: tuple[list, int]) -> dict[str, Any]:
-    """The closest pair of the given faces: its distance and boxes, and each photo's face count."""
-    from facesim.pipeline import face_distance
-
-    distance, face_a, face_b = min(
-        ((face_distance(x.embedding, y.embedding), x, y) for x in a[0] for y in b[0]), key=lambda item: item[0]
-    )
-    return {
-        "distance": distance,
-        "faces_a": a[1],
-        "faces_b": b[1],
-        "box_a": list(face_a.detection.box),
-        "box_b": list(face_b.detection.box),
-    }
-
-
-def _verify_pairs(source: Path, all_faces: bool, detector: str, limit: float, as_json: bool) -> int:
-    """Answers every pair of the CSV, one output row each, in input order; a pair whose photo
-    cannot be used gets its one-line error instead of stopping the others. Returns how many failed."""
-    import csv
-
-    from facesim.model_card import is_same_person
-
-    try:
-        with open(source, newline="") as handle:
-            rows = list(csv.DictReader(handle))
-    except OSError as exc:
-        raise FacesimError(f"{source}: cannot read ({exc.strerror})") from None
-    if not rows or not {"path_a", "path_b"} <= set(rows[0]):
-        raise FacesimError(f"{source}: expected a header with path_a,path_b and at least one pair")
-    faces: dict[Path, tuple[list, int]] = {}
-    answers = []
-    for row in rows:
-        path_a, path_b = (source.parent / (row[key] or "") for key in ("path_a", "path_b"))
-        answer: dict[str, Any] = {"path_a": _absolute(path_a), "path_b": _absolute(path_b)}
-        try:
-            found = _compare(
-                _faces_of(path_a, all_faces, detector, faces), _faces_of(path_b, all_faces, detector, faces)
-            )
-        except FacesimError as exc:
-            answer["error"] = str(exc)
-        else:
-            same = bool(is_same_person(found["distance"], limit))
-            answer.update(found, distance=round(found["distance"], 4), same_person=same, error=None)
-        answers.append(answer)
-    if as_json:
-        _print_json([{**answer, "threshold": limit} for answer in answers])
-    else:
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        columns = ["path_a", "path_b", "distance", "same_person", "faces_a", "faces_b", "error"]
-        writer.writerow(columns)
-        for answer in answers:
-            writer.writerow([answer.get(key, "") for key in columns[:-1]] + [answer["error"] or ""])
-    return sum(answer["error"] is not None for answer in answers)
+def _verdict_lines(verdict: Any, photo_a: Path, photo_b: Path, all_faces: bool) -> None:
+    words = "[green]same person[/green]" if verdict.same_person else "[red]different people[/red]"
+    out.print(f"{words}  distance {verdict.pair.distance:.3f} (threshold {verdict.threshold:.3f})")
+    _lines(verdict.face_lines(photo_a, photo_b, all_faces))
 
 
 @app.command()
 def evaluate(
-    pairs: Annotated[
-        Path | None, typer.Option("--pairs", help="CSV of path_a,path_b,label (1 = same person).", dir_okay=False)
-    ] = None,
-    lfw: Annotated[
-        Path | None, typer.Option("--lfw", help="LFW root: evaluate on View 1 DevTest.", file_okay=False)
-    ] = None,
+    pairs: Annotated[Path | None, typer.Option("--pairs", help=HELP["evaluate_pairs"], dir_okay=False)] = None,
+    lfw: Annotated[Path | None, typer.Option("--lfw", help=HELP["evaluate_lfw"], file_okay=False)] = None,
     update_card: Annotated[bool, typer.Option("--update-card", help="Record the result in the model card.")] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Accuracy, precision, recall, F1 and ROC AUC of the shipped encoder at its calibrated threshold."""
     with user_errors():
-        from facesim.model_card import threshold
-        from facesim.training.workflow import evaluate_pairs, record_evaluation
+        from facesim.training.runs import evaluate_shipped
 
-        if (pairs is None) == (lfw is None):
-            raise FacesimError("give exactly one of --pairs FILE.csv or --lfw DIR")
-        report = evaluate_pairs(pairs, lfw, threshold())
-        if update_card:
-            record_evaluation("lfw_devtest" if lfw else Path(pairs).stem, report, _invocation())
-    if as_json:
-        _print_json(report)
-        return
+        report = evaluate_shipped(pairs, lfw, update_card=update_card, command=_invocation())
+    render(Output(report, partial(_evaluation_table, report)), as_json)
+
+
+def _evaluation_table(report: dict[str, Any]) -> None:
     table = Table(title=f"{report['pairs']} ({report['n_pairs']} pairs)", show_header=False)
     for key in ("accuracy", "precision", "recall", "f1", "roc_auc", "tar_at_far_1e-3", "threshold"):
         table.add_row(key, f"{report[key]:.4f}")
@@ -1242,195 +621,72 @@ def evaluate(
 def train(
     lfw: LfwOption,
     celeba: CelebaOption = None,
-    utkface: UtkfaceOption = None,
-    epochs: Annotated[
-        int | None, typer.Option(help="Passes over the training people's faces (default: the trainer's).")
-    ] = None,
+    utkface: Annotated[Path | None, typer.Option("--utkface", help=HELP["utkface"], file_okay=False)] = None,
+    epochs: Annotated[int | None, typer.Option(help=HELP["epochs"])] = None,
     max_steps: Annotated[int | None, typer.Option(help="Stop after this many steps (smoke runs).")] = None,
     weights: Annotated[Path | None, typer.Option(help="Where to write the weights (default: the package's).")] = None,
-    cache: Annotated[Path | None, typer.Option(help="Chip cache dir (default: $FACESIM_CACHE or ~/.cache).")] = None,
+    cache: CacheOption = None,
     fresh: Annotated[bool, typer.Option("--fresh", help="Ignore an existing checkpoint.")] = False,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch (default: torch's choice).")] = None,
-    init_from: Annotated[
-        Path | None, typer.Option(help="Fine-tune these weights instead of starting from random ones.")
-    ] = None,
-    learning_rate: Annotated[
-        float | None, typer.Option(help="Peak learning rate of the cosine schedule (default: the trainer's).")
-    ] = None,
-    contrastive_weight: Annotated[
-        float | None,
-        typer.Option(help="Contrastive term weight beside distillation; 0 distils only (default: the trainer's)."),
-    ] = None,
-    pack_to: Annotated[
-        Path | None,
-        typer.Option(
-            help="Write the training chips to this one file for a GPU machine "
-            "(python -m facesim.training.train_packed), instead of training here."
-        ),
-    ] = None,
+    init_from: Annotated[Path | None, typer.Option(help=HELP["init_from"])] = None,
+    learning_rate: Annotated[float | None, typer.Option(help=HELP["learning_rate"])] = None,
+    contrastive_weight: Annotated[float | None, typer.Option(help=HELP["contrastive_weight"])] = None,
+    pack_to: Annotated[Path | None, typer.Option(help=HELP["pack_to"])] = None,
 ) -> None:
     """Train the Siamese encoder on LFW minus DevTest's people, plus CelebA and UTKFace when given
     (resumes from its checkpoint)."""
-    if pack_to is not None:
-        with user_errors():
-            from facesim.training.workflow import DataRoots, pack_training_pool
-
-            roots = DataRoots(lfw, celeba, utkface)
-            size = pack_training_pool(roots, cache, pack_to, _invocation(), log=lambda line: out.print(line))
-        out.print(f"wrote {pack_to} ({size / 2**20:.1f} MiB)")
-        return
     with user_errors():
-        from facesim.training.torch_extra import require_torch
+        from facesim.training.runs import train_or_pack
+        from facesim.training.workflow import DataRoots
 
-        require_torch()
-        if threads:
-            import torch
-
-            torch.set_num_threads(threads)
-        from facesim.config import MODEL_CARD_PATH, WEIGHTS_PATH
-        from facesim.training.trainer import TrainSettings
-        from facesim.training.workflow import DataRoots, train_encoder
-
-        target = weights or WEIGHTS_PATH
-        card_path = MODEL_CARD_PATH if weights is None else target.with_suffix(".json")
-        overrides = {"epochs": epochs, "learning_rate": learning_rate, "contrastive_weight": contrastive_weight}
-        settings = TrainSettings(
-            max_steps=max_steps,
-            init_from=str(init_from) if init_from else None,
-            **{name: value for name, value in overrides.items() if value is not None},
-        )
-        card = train_encoder(
-            DataRoots(lfw, celeba, utkface),
-            settings,
-            _invocation(),
-            target,
-            card_path,
-            cache,
-            resume=not fresh,
-            log=lambda line: out.print(line),
-        )
-    out.print(f"trained {card['model_id']} in {card['training']['seconds']:.0f}s -> {target}")
-    out.print("next: facesim calibrate --lfw DIR [--celeba DIR], then facesim evaluate --lfw DIR --update-card")
+        files = {"weights": weights, "cache": cache, "init_from": init_from, "pack_to": pack_to}
+        trainer = {"epochs": epochs, "learning_rate": learning_rate, "contrastive_weight": contrastive_weight}
+        run = {"fresh": fresh, "threads": threads, "max_steps": max_steps}
+        roots = DataRoots(lfw, celeba, utkface)
+        said = train_or_pack(roots, command=_invocation(), log=out.print, **files, **trainer, **run)
+    for line in said:
+        out.print(line)
 
 
 @app.command()
 def calibrate(
     lfw: LfwOption,
     celeba: CelebaOption = None,
-    weights: Annotated[
-        Path | None, typer.Option(help="Encoder to calibrate, .onnx or .pt (default: the package's).")
-    ] = None,
-    cache: Annotated[Path | None, typer.Option(help="Chip cache dir (default: $FACESIM_CACHE or ~/.cache).")] = None,
-    match_only: Annotated[
-        bool,
-        typer.Option(
-            "--match-only",
-            help="Recalibrate only the match rule, on the held-out people's faces alone (found, aligned and "
-            "embedded in minutes, cached), keeping the threshold and clustering rule.",
-        ),
-    ] = False,
+    weights: Annotated[Path | None, typer.Option(help=HELP["calibrate_weights"])] = None,
+    cache: CacheOption = None,
+    match_only: Annotated[bool, typer.Option("--match-only", help=HELP["match_only"])] = False,
 ) -> None:
     """Choose the distance threshold that maximises F1 on held-out people of every labelled source,
     the clustering rule, and the rule for a face against a gallery (match), and store them in the
     model card; show each source at the threshold beside its own best one."""
     with user_errors():
-        from facesim.config import MODEL_CARD_PATH, ONNX_PATH
-        from facesim.model_card import ClusterRule, read_card, write_card
-        from facesim.training.workflow import DataRoots, calibrate_encoder, held_out_faces, validation_vectors
-        from index.clustering.calibration import calibrate_clustering
-        from index.match.calibration import calibrate_matching
+        from index.card_calibration import calibrate_card, calibration_lines
 
-        target = weights or ONNX_PATH
-        card_path = MODEL_CARD_PATH if weights is None else target.with_suffix(".json")
-        roots = DataRoots(lfw, celeba)
-        if match_only:
-            card = read_card(card_path)
-            sources, labels, vectors = held_out_faces(roots, target, cache, log=lambda line: out.print(line))
-        else:
-            val_data, vectors = validation_vectors(roots, target, cache)
-            sources, labels = val_data.sources, val_data.labels
-            card = calibrate_encoder(val_data, vectors, _invocation(), card_path)
-            card["clustering"] = calibrate_clustering(sources, labels, vectors, card["threshold"])
-        rule = card["clustering"]
-        clustering = ClusterRule(rule["linkage"], rule["cut"], rule["params"].get(rule["linkage"], {}))
-        card["matching"] = calibrate_matching(sources, labels, vectors, card["threshold"], clustering)
-        card["matching"]["command"] = _invocation()
-        write_card(card, card_path)
-    if not match_only:
-        _show_calibration(card)
-    chosen, before = card["matching"]["at_chosen"]["mean"], card["matching"]["pair_threshold_as_face_rule"]
-    parts = ", ".join(f"{key} {value}" for key, value in card["matching"]["rule"].items())
-    out.print(f"match rule: {parts}")
-    for name, scores in (("match rule", chosen), ("pair threshold", before)):
-        out.print(
-            f"  {name}: photos of this person precision {scores['precision']:.3f}, recall {scores['recall']:.3f}, "
-            f"F1 {scores['f1']:.3f}; strangers with a hit {scores['stranger_false_hits']:.1%}, "
-            f"enrolled people found {scores['enrolled_found']:.1%}"
-        )
-
-
-def _show_calibration(card: dict[str, Any]) -> None:
-    calibration, rule = card["calibration"], card["clustering"]
-    report = calibration["at_threshold"]
-    out.print(
-        f"threshold {card['threshold']:.4f}: F1 {report['f1']:.4f}, "
-        f"accuracy {report['accuracy']:.4f} on {report['n_pairs']} validation pairs"
-    )
-    for source, result in calibration["per_source"].items():
-        shared, own = result["at_shared_threshold"], result["at_own_threshold"]
-        out.print(
-            f"  {source}: accuracy {shared['accuracy']:.4f} at the shared threshold, "
-            f"{own['accuracy']:.4f} at its own best {result['own_best_threshold']:.4f}"
-        )
-    strangers = calibration["strangers"]
-    out.print(
-        f"  strangers: {strangers['stranger_false_hit_rate']:.1%} of {strangers['stranger_queries']} people outside a "
-        f"{strangers['gallery_faces']}-face gallery get a false match; "
-        f"per-pair false accepts {strangers['pair_false_accept_rate']:.2%}"
-    )
-    scores = ", ".join(f"{source} F {score['f1']:.3f}" for source, score in rule["at_chosen"].items())
-    params = "".join(f", {name} {value}" for name, value in rule["params"].get(rule["linkage"], {}).items())
-    out.print(f"clustering: {rule['linkage']} at {rule['cut']:.4f}{params} ({scores})")
+        card = calibrate_card(lfw, celeba, weights, cache, match_only=match_only, command=_invocation(), log=out.print)
+    _lines(calibration_lines(card, match_only))
 
 
 @app.command()
 def doctor(
     index: IndexOption = None,
-    repair: Annotated[
-        bool,
-        typer.Option(
-            "--repair",
-            help="Rebuild the FAISS file from SQLite, mark missing photos gone, and copy what a damaged gallery.db "
-            "still holds into a new one (the damaged file is kept); never touches photos.",
-        ),
-    ] = False,
+    repair: Annotated[bool, typer.Option("--repair", help=HELP["repair"])] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Check the gallery against its FAISS file and the photos on disk; say what to run for each
     problem. Exits 0 when healthy, 1 while problems remain."""
     with user_errors():
         from index.doctor import doctor_at
+        from index.doctor_report import checkup_lines
 
         checkup = doctor_at(index, repair=repair)
-    if as_json:
-        _print_json(checkup.as_dict())
-    else:
-        if not any(finding.kind == "damaged_database" for finding in checkup.findings):  # no counts to trust
-            out.print(
-                f"gallery {_shown(checkup.gallery)}: {checkup.photos} photos, {checkup.faces} faces", markup=False
-            )
-            out.print(f"photo status: {_status_words(checkup.photo_status)}", markup=False)
-        for action in checkup.repaired:
-            out.print(f"repaired: {action}", markup=False, soft_wrap=True)
-        for finding in checkup.findings:
-            more = f" ({finding.count - len(finding.examples)} more)" if finding.count > len(finding.examples) else ""
-            out.print(f"problem: {finding.count} {finding.title}", markup=False, soft_wrap=True)
-            out.print(f"  e.g. {_printable('; '.join(finding.examples))}{more}", markup=False, soft_wrap=True)
-            out.print(f"  fix: {_printable(finding.advice)}", markup=False, soft_wrap=True)
-        kinds = len(checkup.findings)
-        out.print("healthy" if checkup.healthy else f"not healthy: {kinds} kind{'s' * (kinds != 1)} of problem")
+    render(Output(checkup.as_dict(), partial(_doctor_lines, checkup_lines(checkup))), as_json)
     if not checkup.healthy:
         raise typer.Exit(1)
+
+
+def _doctor_lines(lines: list[tuple[str, bool]]) -> None:
+    for line, whole in lines:
+        out.print(line, markup=False, soft_wrap=whole)
 
 
 if __name__ == "__main__":

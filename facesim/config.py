@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from facesim.errors import FacesimError
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 WEIGHTS_PATH = PACKAGE_DIR / "weights" / "encoder.pt"
 MODEL_CARD_PATH = PACKAGE_DIR / "weights" / "model_card.json"
@@ -199,3 +201,11 @@ MATCH_GALLERY_SEEDS = 3
 # --- `facesim index --engine ray` -----------------------------------------------------------
 # Ray's own connect retries for minutes; an address where nothing listens fails after this.
 RAY_CONNECT_TIMEOUT_S = 5.0
+
+
+def checked_detector(name: str) -> str:
+    """A detector as a user named it: one line naming the choices when facesim has none by that
+    name, before any photo is read."""
+    if name not in DETECTORS:
+        raise FacesimError(f"unknown detector {name!r}; choose one of: {', '.join(DETECTORS)}")
+    return name

@@ -6,8 +6,7 @@ reported accuracy is the accuracy users get.
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,28 +14,9 @@ import numpy as np
 
 from facesim.alignment import align_face
 from facesim.detection import face_from_box, find_primary_face
-from facesim.errors import FacesimError
 from facesim.images import load_rgb
+from facesim.pairs_csv import PhotoPair
 from facesim.training.lfw import Pair
-
-
-def read_pairs_csv(path: Path) -> list[Pair]:
-    """`path_a,path_b,label` rows (1 = same person); relative paths are relative to the CSV."""
-    base = Path(path).parent
-    try:
-        with open(path, newline="") as handle:
-            rows = list(csv.DictReader(handle))
-    except FileNotFoundError:
-        raise FacesimError(f"{path}: no such file") from None
-    pairs = []
-    for line, row in enumerate(rows, start=2):
-        try:
-            pairs.append(Pair(base / row["path_a"], base / row["path_b"], int(row["label"]) == 1))
-        except (KeyError, TypeError, ValueError):
-            raise FacesimError(f"{path}:{line}: expected columns path_a,path_b,label") from None
-    if not pairs:
-        raise FacesimError(f"{path}: no pairs found")
-    return pairs
 
 
 @dataclass
@@ -54,7 +34,7 @@ def central_box(shape: tuple[int, ...]) -> tuple[int, int, int, int]:
     return int(cx - side / 2), int(cy - side / 2), int(cx + side / 2), int(cy + side / 2)
 
 
-def chips_for_pairs(pairs: list[Pair]) -> PairChips:
+def chips_for_pairs(pairs: Sequence[Pair | PhotoPair]) -> PairChips:
     paths = sorted({p for pair in pairs for p in (pair.path_a, pair.path_b)})
     chips, undetected = {}, []
     for path in paths:
@@ -68,7 +48,7 @@ def chips_for_pairs(pairs: list[Pair]) -> PairChips:
 
 
 def pair_distances(
-    pairs: list[Pair], chips: PairChips, embed: Callable[[list[np.ndarray]], np.ndarray]
+    pairs: Sequence[Pair | PhotoPair], chips: PairChips, embed: Callable[[list[np.ndarray]], np.ndarray]
 ) -> tuple[np.ndarray, np.ndarray]:
     paths = list(chips.chips)
     vectors = embed([chips.chips[p] for p in paths])

@@ -16,12 +16,13 @@ from facesim.embedder import Embedder
 from facesim.errors import FacesimError
 from facesim.model_card import card_or_empty, write_card
 from facesim.model_files import file_sha256
+from facesim.pairs_csv import read_pairs_csv
 from facesim.training.chip_cache import CACHE_VERSION, build_source_cache, load_source_cache, source_cache_dir
 from facesim.training.chipset import ChipSet
 from facesim.training.lfw import DEVTEST_PAIRS, SPLIT_SEED, VALIDATION_FRACTION, LfwLayout, sample_pairs
 from facesim.training.metrics import best_f1_threshold, stranger_hits, verification_report
 from facesim.training.pack import PACK_QUALITY, write_pack
-from facesim.training.pair_eval import chips_for_pairs, pair_distances, read_pairs_csv
+from facesim.training.pair_eval import chips_for_pairs, pair_distances
 from facesim.training.sources import (
     CELEBA_VALIDATION_FRACTION,
     FaceSource,
@@ -345,7 +346,7 @@ def evaluate_pairs(
 ) -> dict[str, Any]:
     """Accuracy at the shipped threshold on LFW DevTest (default) or a CSV of pairs."""
     if pairs_source is not None:
-        pairs = read_pairs_csv(pairs_source)
+        pairs = read_pairs_csv(pairs_source, labelled=True)
         name = str(pairs_source)
     elif lfw_root is not None:
         pairs = LfwLayout(lfw_root).devtest_pairs()
