@@ -124,6 +124,11 @@ HELP = {
     "init_from": "Fine-tune these weights instead of starting from random ones.",
     "learning_rate": "Peak learning rate of the cosine schedule (default: the trainer's).",
     "contrastive_weight": "Contrastive term weight beside distillation; 0 distils only (default: the trainer's).",
+    "sface": "Folder holding SFace's model file (face_recognition_sface_2021dec.onnx, hash-checked): SFace labels the "
+    'chips beside dlib\'s ResNet (README, "Two teachers").',
+    "views": "Augmented views of each photo (scale, turn, blur, JPEG, low light, grey, occlusion) the teachers label.",
+    "target": "What the student distils: dlib, sface or concat (both teachers' unit vectors side by side).",
+    "sface_weight": "SFace's share of the concat target (default: the trainer's).",
     "pack_to": "Write the training chips to this one file for a GPU machine "
     "(python -m facesim.training.train_packed), instead of training here.",
     "calibrate_weights": "Encoder to calibrate, .onnx or .pt (default: the package's).",
@@ -632,6 +637,10 @@ def train(
     learning_rate: Annotated[float | None, typer.Option(help=HELP["learning_rate"])] = None,
     contrastive_weight: Annotated[float | None, typer.Option(help=HELP["contrastive_weight"])] = None,
     pack_to: Annotated[Path | None, typer.Option(help=HELP["pack_to"])] = None,
+    sface: Annotated[Path | None, typer.Option(help=HELP["sface"], file_okay=False)] = None,
+    views: Annotated[int, typer.Option(min=0, help=HELP["views"])] = 0,
+    target: Annotated[str | None, typer.Option(help=HELP["target"])] = None,
+    sface_weight: Annotated[float | None, typer.Option(help=HELP["sface_weight"])] = None,
 ) -> None:
     """Train the Siamese encoder on LFW minus DevTest's people, plus CelebA and UTKFace when given
     (resumes from its checkpoint)."""
@@ -641,9 +650,10 @@ def train(
 
         files = {"weights": weights, "cache": cache, "init_from": init_from, "pack_to": pack_to}
         trainer = {"epochs": epochs, "learning_rate": learning_rate, "contrastive_weight": contrastive_weight}
+        teachers = {"sface": sface, "views": views, "target": target, "sface_weight": sface_weight}
         run = {"fresh": fresh, "threads": threads, "max_steps": max_steps}
         roots = DataRoots(lfw, celeba, utkface)
-        said = train_or_pack(roots, command=_invocation(), log=out.print, **files, **trainer, **run)
+        said = train_or_pack(roots, command=_invocation(), log=out.print, **files, **trainer, **teachers, **run)
     for line in said:
         out.print(line)
 

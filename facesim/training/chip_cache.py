@@ -26,7 +26,7 @@ from facesim.errors import FacesimError
 from facesim.images import load_rgb
 from facesim.teacher import DlibTeacher
 from facesim.training.chipset import TEACHER_DIM, UNLABELLED_PREFIX, ChipSet
-from facesim.training.sface_teacher import SFaceTeacher
+from facesim.training.sface_teacher import SFaceTeacher, sface_model_bytes
 from facesim.training.sources import FaceSource, mirrored_for_teacher
 from facesim.training.teacher_set import DLIB_ALONE, TeacherSet, labelling_name
 from facesim.training.views import make_view, view_path
@@ -149,6 +149,10 @@ def build_source_cache(
     file list is refused rather than mixed; one labelled by other teachers, or with another
     number of views, is emptied and built again (its chunks are worth nothing to this request)."""
     global _source
+    # Checked here, before anything is written or forked: a worker whose initializer fails is
+    # replaced by the pool again and again, so a bad model file would hang the build.
+    if teachers.with_sface:
+        sface_model_bytes(teachers.sface_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest_path = out_dir / "manifest.json"
     n_chunks = chunk_count(len(source.jobs))

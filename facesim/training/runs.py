@@ -10,6 +10,7 @@ from typing import Any
 from facesim.config import MODEL_CARD_PATH, WEIGHTS_PATH
 from facesim.errors import FacesimError
 from facesim.model_card import threshold
+from facesim.training.teacher_set import TeacherSet
 from facesim.training.workflow import DataRoots, evaluate_pairs, pack_training_pool, record_evaluation, train_encoder
 
 
@@ -26,15 +27,22 @@ def train_or_pack(
     epochs: int | None,
     learning_rate: float | None,
     contrastive_weight: float | None,
+    target: str | None = None,
+    sface_weight: float | None = None,
+    sface: Path | None = None,
+    views: int = 0,
     command: str,
     log: Callable[[str], None],
 ) -> list[str]:
     """Trains (resuming from the checkpoint unless `fresh`) the package's weights, or `weights`
     with its card beside it, options left out keeping the trainer's defaults; or with `pack_to`
     writes the training chips to that one file for a GPU machine instead. Returns what was made,
-    in lines. Torch (the train extra) is checked for first, with one line naming it."""
+    in lines. `sface` (the folder of SFace's model file) adds SFace as a second teacher and `views`
+    augmented views of each photo for the teachers to label. Torch (the train extra) is checked
+    for first, with one line naming it."""
+    teachers = TeacherSet(sface, views)
     if pack_to is not None:
-        size = pack_training_pool(roots, cache, pack_to, command, log=log)
+        size = pack_training_pool(roots, cache, pack_to, command, log=log, teachers=teachers)
         return [f"wrote {pack_to} ({size / 2**20:.1f} MiB)"]
     from facesim.training.torch_extra import require_torch
 
@@ -45,17 +53,18 @@ def train_or_pack(
         torch.set_num_threads(threads)
     from facesim.training.trainer import TrainSettings
 
-    target = weights or WEIGHTS_PATH
-    card_path = MODEL_CARD_PATH if weights is None else target.with_suffix(".json")
+    into = weights or WEIGHTS_PATH
+    card_path = MODEL_CARD_PATH if weights is None else into.with_suffix(".json")
     overrides = {"epochs": epochs, "learning_rate": learning_rate, "contrastive_weight": contrastive_weight}
+    overrides |= {"target": target, "sface_weight": sface_weight}
     settings = TrainSettings(
         max_steps=max_steps,
         init_from=str(init_from) if init_from else None,
         **{name: value for name, value in overrides.items() if value is not None},
     )
-    card = train_encoder(roots, settings, command, target, card_path, cache, resume=not fresh, log=log)
+    card = train_encoder(roots, settings, command, into, card_path, cache, resume=not fresh, log=log, teachers=teachers)
     return [
-        f"trained {card['model_id']} in {card['training']['seconds']:.0f}s -> {target}",
+        f"trained {card['model_id']} in {card['training']['seconds']:.0f}s -> {into}",
         "next: facesim calibrate --lfw DIR [--celeba DIR], then facesim evaluate --lfw DIR --update-card",
     ]
 

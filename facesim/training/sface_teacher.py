@@ -50,6 +50,11 @@ def sface_model_path(folder: Path) -> Path:
     return found[0]
 
 
+def sface_model_bytes(folder: Path) -> bytes:
+    """The model file's bytes once its hash is checked: a missing or altered file is one line."""
+    return verified_bytes(sface_model_path(folder), SFACE_SHA256, SFACE_REMEDY)
+
+
 def matching_yunet_face(faces: list[YunetFace], face: DetectedFace) -> YunetFace | None:
     """The YuNet face that is `face` (the one the chip was cut for), by box overlap."""
     best = max(faces, key=lambda candidate: box_iou(candidate.dlib_box(), face.box), default=None)
@@ -62,8 +67,7 @@ class SFaceTeacher:
     def __init__(self, folder: Path) -> None:
         # The same stderr noise yunet.py silences: OpenCV's DNN warns about target settings.
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
-        path = sface_model_path(folder)
-        model = np.frombuffer(verified_bytes(path, SFACE_SHA256, SFACE_REMEDY), dtype=np.uint8)
+        model = np.frombuffer(sface_model_bytes(folder), dtype=np.uint8)
         self._model = cv2.FaceRecognizerSF.create("onnx", model, np.zeros(0, np.uint8))
 
     @staticmethod

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from facesim.errors import FacesimError
 from facesim.training.chipset import ChipSet
 
 TARGETS = ("dlib", "sface", "concat")
@@ -20,7 +21,7 @@ TARGETS = ("dlib", "sface", "concat")
 
 def uses_sface(target: str) -> bool:
     if target not in TARGETS:
-        raise ValueError(f"unknown target {target!r}; choose one of {TARGETS}")
+        raise FacesimError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
     return target != "dlib"
 
 

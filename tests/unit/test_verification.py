@@ -29,7 +29,6 @@ from support.fake_faces import fake_face
 from support.unit_vectors import at_distance, on_circle
 
 
-
 def face(vector: np.ndarray, left: int = 10) -> Face:
     return fake_face(vector, (left, 10, left + 40, 50))
 
