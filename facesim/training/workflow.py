@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from facesim.config import INPUT_SIZE, MODEL_CARD_PATH, ONNX_PATH, WEIGHTS_PATH, cache_dir
+from facesim.detection import detection_key
 from facesim.embedder import Embedder
 from facesim.errors import FacesimError
 from facesim.model_card import card_or_empty, write_card
@@ -136,7 +137,8 @@ def _pool_summary(per_source: dict[str, dict[str, Any]], roots: DataRoots, teach
         ],
         "split": f"each labelled source's people split by person, seed {SPLIT_SEED}; held-out shares: "
         f"LFW {VALIDATION_FRACTION:.0%}, CelebA {CELEBA_VALIDATION_FRACTION:.0%}",
-        "faces": "found by dlib HOG and aligned by 5 landmarks; UTKFace crops padded by edge pixels first",
+        "faces": f"found as `facesim index` finds them (detection: {detection_key()}) and aligned by dlib's 5 "
+        "landmarks; UTKFace crops padded by edge pixels first",
         "teacher": "dlib ResNet (face_recognition_models) vectors of each chip: LFW chips and their mirror images, "
         "CelebA and UTKFace chips in one orientation each (half stored mirrored)"
         + (

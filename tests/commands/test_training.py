@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from cli import app
 from facesim.config import CLUSTER_RULES
+from facesim.detection import detection_key
 from facesim.errors import FacesimError
 from facesim.training.chip_cache import load_source_cache, source_cache_dir
 from facesim.training.lfw import LfwLayout, assert_no_devtest, sample_pairs, split_people
@@ -79,6 +80,7 @@ def test_two_step_training_then_calibration(tiny_lfw: Path, tmp_path: Path, cli_
     assert result.exit_code == 0, result.output
     card = json.loads(weights.with_suffix(".json").read_text())
     assert card["training"]["history"][-1]["step"] == 2
+    assert detection_key() in card["training"]["faces"]  # the chips' detection, not a detector it no longer uses
     lfw = card["training"]["sources"]["lfw"]
     assert lfw["train_people"] == 8 - lfw["validation_people"]
     devtest = LfwLayout(tiny_lfw).devtest_people()
