@@ -129,7 +129,10 @@ def test_ray_run_killed_mid_run_resumes_and_indexes_every_photo_once(cluster, tm
 
 
 def test_worker_node_killed_mid_run_loses_no_photo_and_doubles_none(tmp_path):
-    copies = make_copies(tmp_path / "photos", 3 * INDEX_BATCH_SIZE)
+    # Enough batches that the run outlasts the worker node's actor start-up: with three, on a
+    # loaded machine the head's actor could finish them all before the worker node held one,
+    # and there was no mid-run left to kill.
+    copies = make_copies(tmp_path / "photos", 8 * INDEX_BATCH_SIZE)
     db = tmp_path / "g" / GALLERY_DB_NAME
     with tempfile.TemporaryDirectory(prefix="fsray") as temp:
         dying = start_cluster(Path(temp))
