@@ -14,7 +14,7 @@ import numpy as np
 from facesim.config import checked_detector
 from facesim.errors import FacesimError
 from facesim.pipeline import Face
-from facesim.verification import photo_faces
+from facesim.verification import DISTANCE_DECIMALS, photo_faces
 from facesim.wording import absolute, plural, shown
 from index.ingest.examine import file_hash
 from index.ingest.scan import scan_folder
@@ -82,7 +82,12 @@ def face_answer(number: int, face: Face, answer: Answer, copies: dict[int, list[
         "query_box": list(face.detection.box),
         "nobody": answer.nobody,
         "persons": [
-            {"person": person.person, "name": person.name, "faces": person.faces, "distance": round(person.distance, 4)}
+            {
+                "person": person.person,
+                "name": person.name,
+                "faces": person.faces,
+                "distance": round(person.distance, DISTANCE_DECIMALS),
+            }
             for person in answer.persons
         ],
         "photos": [
@@ -91,7 +96,7 @@ def face_answer(number: int, face: Face, answer: Answer, copies: dict[int, list[
                 "other_paths": [absolute(path) for path in copies.get(hit.photo_id, [])],
                 "face_id": hit.face_id,
                 "box": list(hit.box),
-                "distance": round(hit.distance, 4),
+                "distance": round(hit.distance, DISTANCE_DECIMALS),
                 "same_person": hit.same_person,
                 "person": hit.person,
                 "name": hit.name,

@@ -35,8 +35,3 @@ def db_path(path: str | Path) -> str | bytes:
 def path_of(value: str | bytes) -> str:
     """The inverse of db_path."""
     return value if isinstance(value, str) else os.fsdecode(value)
-
-
-def db_text(text: str) -> str:
-    """A message for people (it may quote a non-UTF-8 file name), escaped to valid UTF-8."""
-    return os.fsencode(text).decode("utf-8", "backslashreplace")

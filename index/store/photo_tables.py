@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from facesim.wording import printable
 from index.ingest.scan import is_inside
-from index.store.columns import VECTOR_DTYPE, db_path, db_text, path_of, utc_now
+from index.store.columns import VECTOR_DTYPE, db_path, path_of, utc_now
 from index.store.rows import STATUSES, Location, PhotoRow, PhotoStatus, photo_row
 from index.store.sql import in_chunks
 
@@ -68,7 +69,7 @@ class PhotoTables:
             "size": size,
             "mtime_ns": mtime_ns,
             "status": status,
-            "error": None if error is None else db_text(error),
+            "error": None if error is None else printable(error),  # it may quote a non-UTF-8 name
             "n_faces": len(faces),
             "model_id": model_id,
             "indexed_at": utc_now(),
