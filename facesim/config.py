@@ -74,6 +74,9 @@ YUNET_SMALLEST_FACE_PX = 20
 # benchmarks/alignment.py). facesim draws YuNet's faces so, for the 5-point model trained on
 # dlib's boxes.
 YUNET_BOX_SCALE = 1.14
+# Two detections of one face (another detector's, or the face found again on a damaged copy of
+# the photo) overlap at least this much (box IoU).
+SAME_FACE_IOU = 0.5
 # YuNet looks for faces from 40 px, face_recognition's floor, where HOG stops at MIN_FACE_PX for
 # its cost: YuNet's scan costs the same either way, and on 300 photos of 400-1,200 px the faces
 # of 40-47 px were most of what it missed of the dlib pipeline's (benchmarks/real_folder_speed.py).

@@ -3,7 +3,14 @@ dlib and torch so that commands which embed nothing can use it without loading e
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
 import numpy as np
+
+from facesim.config import SAME_FACE_IOU
+
+T = TypeVar("T")
 
 
 def box_iou(a: tuple[int, ...], b: tuple[int, ...]) -> float:
@@ -14,6 +21,13 @@ def box_iou(a: tuple[int, ...], b: tuple[int, ...]) -> float:
         return 0.0
     inter = width * height
     return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def most_overlapping(box: tuple[int, ...], candidates: Sequence[T], box_of: Callable[[T], tuple[int, ...]]) -> T | None:
+    """The candidate that is the face in `box`: the one whose box overlaps it most, if by at least
+    SAME_FACE_IOU; None when no candidate does."""
+    best = max(candidates, key=lambda candidate: box_iou(box_of(candidate), box), default=None)
+    return best if best is not None and box_iou(box_of(best), box) >= SAME_FACE_IOU else None
 
 
 def distance_from_inner_product(products: np.ndarray | float) -> np.ndarray | np.floating:

