@@ -73,12 +73,9 @@ def _build_pack(args: argparse.Namespace, command: str, log: Callable[[str], Non
     """The two-teacher cache of every source, then the training split packed into OUT (one
     file, or shards of about --shard-mib)."""
     from facesim.training.pack import write_pack, write_pack_shards
-    from facesim.training.sface_teacher import sface_model_path
     from facesim.training.teacher_set import TeacherSet
     from facesim.training.workflow import DataRoots, training_pool_to_pack
 
-    if args.sface is not None:
-        sface_model_path(args.sface)  # a wrong folder fails now, not in every worker
     teachers = TeacherSet(args.sface, args.views)
     roots = DataRoots(args.lfw, args.celeba, args.utkface)
     data, summary = training_pool_to_pack(roots, args.cache, command, log, teachers, args.workers)
