@@ -77,7 +77,12 @@ class ClusterRule(NamedTuple):
 def clustering_rule(linkage: str | None = None, path: Path = MODEL_CARD_PATH) -> ClusterRule:
     """The calibrated rule; a rule the user names gets its own calibrated cut and parameters,
     so no clustering ever runs at a hand-picked distance."""
-    rule = _cached(Path(path)).get("clustering")
+    return cluster_rule_of(_cached(Path(path)).get("clustering"), linkage, path)
+
+
+def cluster_rule_of(rule: object, linkage: str | None = None, path: Path = MODEL_CARD_PATH) -> ClusterRule:
+    """The rule a card's clustering section gives (`path` names the card in errors), also for a
+    section just calibrated and not yet written."""
     if not isinstance(rule, dict) or "cuts" not in rule:
         raise FacesimError(f"{path}: no calibrated clustering rule; run `facesim calibrate`")
     chosen = linkage or rule["linkage"]

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from facesim.config import MODEL_CARD_PATH, ONNX_PATH
-from facesim.model_card import ClusterRule, read_card, write_card
+from facesim.model_card import cluster_rule_of, read_card, write_card
 from facesim.training.workflow import DataRoots, calibrate_encoder, held_out_faces, validation_vectors
 from index.clustering.calibration import calibrate_clustering
 from index.match.calibration import calibrate_matching
@@ -40,8 +40,7 @@ def calibrate_card(
         sources, labels = val_data.sources, val_data.labels
         card = calibrate_encoder(val_data, vectors, command, card_path)
         card["clustering"] = calibrate_clustering(sources, labels, vectors, card["threshold"])
-    rule = card["clustering"]
-    clustering = ClusterRule(rule["linkage"], rule["cut"], rule["params"].get(rule["linkage"], {}))
+    clustering = cluster_rule_of(card["clustering"], path=card_path)
     card["matching"] = calibrate_matching(sources, labels, vectors, card["threshold"], clustering)
     card["matching"]["command"] = command
     write_card(card, card_path)
