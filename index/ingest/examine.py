@@ -147,6 +147,10 @@ def _detect(path: str, known_hash: str | None, detector: Detector) -> _Found | O
         detections = tuple(detect_faces(rgb, detector))
         chips = tuple(align_face(rgb, detection) for detection in detections)
     except Exception as exc:  # a decoder bug on one photo: record it, keep going
+        if not os.path.lexists(path):
+            # Gone between the hash and the decode (an unplugged drive): not a bad file, so not
+            # recorded as one, or the next run would skip it as known-bad once it is back.
+            return None
         return Outcome(digest, error=_photo_error(path, exc), stat=stat)
     return _Found(digest, detections, chips, stat)
 

@@ -202,6 +202,37 @@ def test_a_folder_unplugged_between_scan_and_read_keeps_its_photos(
         assert again.indexed + again.no_face == 2 and all_read(gallery)
 
 
+def test_a_folder_unplugged_between_hash_and_decode_is_not_recorded_as_a_bad_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The drive goes after the photo's bytes were hashed and before they were decoded: the
+    photo is reported, not recorded as a known-bad file that the next run would skip."""
+    photos = tmp_path / "photos"
+    drive = photos / "drive"
+    copies = distinct_copies(tmp_path, 3)
+    move_to(drive, copies[:1])
+    move_to(photos / "local", copies[1:])
+    victim = drive / copies[0].name
+    real_read = examine._hash_as_read
+
+    def unplugged_after_hash(path: str) -> Any:
+        read = real_read(path)
+        if path == str(victim):
+            drive.rename(tmp_path / "away")
+        return read
+
+    with Gallery.open(tmp_path / "gallery") as gallery:
+        with monkeypatch.context() as patch:
+            patch.setattr(examine, "_hash_as_read", unplugged_after_hash)
+            summary = index_folder(gallery, photos)
+        assert [path for path, _ in summary.errors] == [victim] and summary.gone == 0
+        assert gallery.store.photo(victim) is None and all_read(gallery)
+
+        (tmp_path / "away").rename(drive)
+        again = index_folder(gallery, photos)
+        assert (again.indexed + again.no_face, again.known_errors) == (1, []) and all_read(gallery)
+
+
 def test_a_root_unplugged_between_scan_and_read_stops_the_run_in_one_line(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, cli_runner: CliRunner
 ) -> None:
