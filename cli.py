@@ -1,12 +1,11 @@
 """facesim's command line: each command parses its options, calls one library function and hands
-what it gets back to `render`, which prints it as JSON with --json and as lines or tables
-otherwise. Heavy imports (the encoder, dlib, faiss) happen inside the commands so that `--help`
+what it gets back to `render` (cli_output.py), which prints it as JSON with --json and as lines or
+tables otherwise; what --help says of each option is in cli_options.py. Heavy imports (the encoder, dlib, faiss) happen inside the commands so that `--help`
 and errors stay instant."""
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -16,38 +15,36 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from cli_options import (
+    HELP,
+    CacheOption,
+    CelebaOption,
+    DetectorOption,
+    FacesArgument,
+    IndexOption,
+    JsonOption,
+    LfwOption,
+    PersonArgument,
+    plain_help,
+)
+from cli_output import (
+    Output,
+    err,
+    out,
+    print_cells,
+    print_lines,
+    print_notes,
+    print_phrases,
+    print_table,
+    render,
+)
 from facesim.config import DEFAULT_DETECTOR
 from facesim.errors import FacesimError, first_line
 from facesim.wording import printable, shown
 
-
-def _plain_help() -> None:
-    """Typer 0.29 prints each parameter's Python type (`--version <bool>`, `--export <str>`) and
-    puts required arguments in braces (`{PERSON}`); the help text says in words what each one
-    takes, so flags and arguments are shown as their names alone, a text option with its name
-    (`--export EXPORT`), and only numbers and paths keep their type. Older Typers print neither
-    and are left as they are."""
-    from typer import core
-
-    option, argument = getattr(core, "TyperOption", None), getattr(core, "TyperArgument", None)
-    if option is None or not hasattr(option, "display_type_rich") or not hasattr(argument, "_usage_display_name"):
-        return
-    typed = option.display_type_rich
-
-    def value(self: Any, ctx: Any) -> str | None:
-        shown = None if self.is_flag else typed(self, ctx)
-        return self.name.upper() if shown == "<str>" else shown  # --export EXPORT, not --export <str>
-
-    option.display_type_rich = value
-    argument.display_type_rich = lambda self, ctx: None
-    usage = argument._usage_display_name
-    argument._usage_display_name = lambda self: usage(self).replace("{", "").replace("}", "")
-
-
-_plain_help()
+plain_help()
 app = typer.Typer(
     help="Index a photo folder by face, then match, verify and cluster the people in it.",
     no_args_is_help=True,
@@ -57,95 +54,6 @@ app = typer.Typer(
     # the default keeps each source line break.
     rich_markup_mode="markdown",
 )
-# A table is at most this wide when the output is not a terminal: wide enough for any path.
-PIPED_WIDTH = 100_000
-
-
-def _console(stream: Any, *, stderr: bool = False) -> Console:
-    """A terminal gets rich's wrapping at its width; a pipe or file is read by scripts, so no line
-    is wrapped or cut at the 80 columns rich would otherwise assume."""
-    if stream.isatty():
-        return Console(stderr=stderr, highlight=False)
-    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=PIPED_WIDTH)
-
-
-out = _console(sys.stdout)
-err = _console(sys.stderr, stderr=True)
-
-
-# What --help says each option and argument takes, apart from the signatures so that each
-# parameter stays one line of its command.
-HELP = {
-    "index": "Gallery folder (default: $FACESIM_INDEX or the per-user data dir).",
-    "json": "Print machine-readable JSON.",
-    "celeba": "CelebA folder with celebA/ and identity_CelebA.txt; the reserved identities are dropped unread.",
-    "utkface": "UTKFace folder of aligned crops (unlabelled; distillation only).",
-    "detector": "Face detector: yunet (OpenCV's CNN, the default: fast, turned heads too), hog (dlib), cnn (dlib "
-    "MMOD, many times slower) or thorough (hog, then cnn on photos where hog found nothing).",
-    "lfw": "LFW root with images/<Name>/ and the pairs files.",
-    "cache": "Chip cache dir (default: $FACESIM_CACHE or ~/.cache).",
-    "person": "A person's id or name, as listed by `facesim clusters`.",
-    "faces": "Face ids, as listed by `clusters --export` and `match`.",
-    "workers": "Processes for decoding, detection and embedding (default: one per usable core, "
-    "as memory allows, about 0.5 GB each).",
-    "retry_no_face": "Look again at photos where no face was found by this same detector (photos another detector "
-    "examined are always looked at again).",
-    "reembed": "Re-embed photos whose vectors an older model made.",
-    "engine": "local: this machine (--workers processes); ray: a Ray cluster.",
-    "address": "With --engine ray: the cluster's HOST:PORT or auto "
-    "(default: $RAY_ADDRESS, else a running local cluster, else a new one).",
-    "exclude": "Skip paths matching GLOB (relative to PATH, a folder, a name or absolute; repeatable).",
-    "queries": "Photos of the people to look for, or folders of them (searched recursively).",
-    "match_all_faces": "Search for every face in a query, not only the main one.",
-    "every_match": "List every face of the matching person, however many, instead of --top-k.",
-    "photos_person": "A person's id or name, or a photo of them: list every photo of the person (stored persons).",
-    "status": "Only photos with this status: indexed, no_face, error or gone.",
-    "export": "Write the persons shown (every face with --min-size 1) as csv, json or html, or xmp: "
-    "MWG face regions in a sidecar beside each photo and each of its copies.",
-    "output": "File to write the --export to (default: stdout); for xmp, a folder to put the sidecars in "
-    "instead of beside the photos.",
-    "xmp_naming": "Sidecar names: name.jpg.xmp (digiKam, darktable) or name.xmp (Lightroom; digiKam can read either).",
-    "replace_sidecars": "Write over sidecars that facesim did not write (kept and listed otherwise).",
-    "linkage": "Re-cluster to try another rule, without storing it unless --apply. complete: every two faces of "
-    "a person are under the cut; average: their groups' mean distance is (merges more, splits less); "
-    "single, whispers (Chinese whispers), dbscan, hdbscan, two-stage: the other rules calibration compared. "
-    "Each runs at its own calibrated cut and parameters; the default is the model card's calibrated rule.",
-    "apply": "Re-cluster and store the result as the gallery's persons (names stay with their ids).",
-    "move_to": "A person's id or name, or `new`: a new person of these faces.",
-    "reject_from": "The person they are not (default: each face's person now).",
-    "each": "Each face becomes a person of its own, instead of one person together.",
-    "new_name": "Name the new person the faces make together.",
-    "unreject_from": "Take back only the reject from this person.",
-    "verify_all_faces": "Compare every face of A with every face of B; report the closest pair.",
-    "verify_pairs": "CSV with path_a,path_b columns (relative to the CSV): answer every pair in one process.",
-    "evaluate_pairs": "CSV of path_a,path_b,label (1 = same person).",
-    "evaluate_lfw": "LFW root: evaluate on View 1 DevTest.",
-    "epochs": "Passes over the training people's faces (default: the trainer's).",
-    "init_from": "Fine-tune these weights instead of starting from random ones.",
-    "learning_rate": "Peak learning rate of the cosine schedule (default: the trainer's).",
-    "contrastive_weight": "Contrastive term weight beside distillation; 0 distils only (default: the trainer's).",
-    "sface": "Folder holding SFace's model file (face_recognition_sface_2021dec.onnx, hash-checked): SFace labels the "
-    'chips beside dlib\'s ResNet (README, "Two teachers").',
-    "views": "Augmented views of each photo (scale, turn, blur, JPEG, low light, grey, occlusion) the teachers label.",
-    "target": "What the student distils: dlib, sface or concat (both teachers' unit vectors side by side).",
-    "sface_weight": "SFace's share of the concat target (default: the trainer's).",
-    "pack_to": "Write the training chips to this one file for a GPU machine "
-    "(python -m facesim.training.train_packed), instead of training here.",
-    "calibrate_weights": "Encoder to calibrate, .onnx or .pt (default: the package's).",
-    "match_only": "Recalibrate only the match rule, on the held-out people's faces alone (found, aligned and "
-    "embedded in minutes, cached), keeping the threshold and clustering rule.",
-    "repair": "Rebuild the FAISS file from SQLite, mark missing photos gone, and copy what a damaged gallery.db "
-    "still holds into a new one (the damaged file is kept); never touches photos.",
-}
-# The parameters several commands share.
-IndexOption = Annotated[Path | None, typer.Option("--index", help=HELP["index"])]
-JsonOption = Annotated[bool, typer.Option("--json", help=HELP["json"])]
-DetectorOption = Annotated[str, typer.Option("--detector", help=HELP["detector"])]
-LfwOption = Annotated[Path, typer.Option("--lfw", help=HELP["lfw"], file_okay=False)]
-CelebaOption = Annotated[Path | None, typer.Option("--celeba", help=HELP["celeba"], file_okay=False)]
-CacheOption = Annotated[Path | None, typer.Option(help=HELP["cache"])]
-PersonArgument = Annotated[str, typer.Argument(metavar="PERSON", help=HELP["person"])]
-FacesArgument = Annotated[list[int], typer.Argument(metavar="FACE", help=HELP["faces"])]
 
 
 @contextmanager
@@ -176,73 +84,6 @@ def user_errors() -> Iterator[None]:
             soft_wrap=True,
         )
         raise typer.Exit(1) from None
-
-
-@dataclasses.dataclass(frozen=True)
-class Output:
-    """A command's output in both its forms: `data` for --json, and `text`, which prints the lines
-    or tables for people."""
-
-    data: Any
-    text: Callable[[], None]
-    json_lines: bool = False  # one compact object a line, for answers that stream (match)
-    write_json: Callable[[], None] | None = None  # where the JSON is an export of its own (clusters)
-
-
-def render(output: Output, as_json: bool) -> None:
-    """The one place that chooses between JSON and text, so --json means the same in every command."""
-    if not as_json:
-        output.text()
-    elif output.write_json is not None:
-        output.write_json()
-    else:
-        sys.stdout.write(json.dumps(output.data, indent=None if output.json_lines else 2) + "\n")
-
-
-def _lines(lines: list[str], console: Console | None = None, soft_wrap: bool = False) -> None:
-    """Sentences as they are (on stdout unless another console is given): no markup, since paths
-    and names may hold brackets."""
-    for line in lines:
-        (console or out).print(line, markup=False, soft_wrap=soft_wrap)
-
-
-def _notes(notes: list[str]) -> None:
-    _lines([f"note: {printable(note)}" for note in notes], err)
-
-
-def _table(title: str, columns: tuple[str, ...], rows: list[list[Any]]) -> None:
-    """A titled table whose cells fold rather than cut, so a long path is shown whole; a verdict
-    (a bool) shows as a green yes or a plain no."""
-    table = Table(title=title)
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(*(("[green]yes[/green]" if cell else "no") if isinstance(cell, bool) else cell for cell in row))
-    out.print(table)
-
-
-def _print_cells(rows: list[list[str]]) -> None:
-    """Tab-separated lines, tabs kept (rich would expand them to spaces, and `cut -f` would no
-    longer find the columns)."""
-    for cells in rows:
-        sys.stdout.write("\t".join(printable(cell) for cell in cells) + "\n")
-
-
-def _print_phrases(head: str, phrases: list[str]) -> None:
-    """A summary line of comma-separated phrases. A terminal narrower than the line breaks it
-    between phrases, never inside one ("3 without / a face"); a pipe gets one line."""
-    if not out.is_terminal:
-        out.print(head + ", ".join(phrases), markup=False, soft_wrap=True)
-        return
-    lines, line = [], head
-    for number, phrase in enumerate(phrases):
-        piece = phrase + ("," if number < len(phrases) - 1 else "")
-        if line.strip() and len(line) + len(piece) > out.width:
-            lines.append(line.rstrip())
-            line = "  "
-        line += piece + " "
-    lines.append(line.rstrip())
-    out.print("\n".join(lines), markup=False, soft_wrap=True)
 
 
 def _invocation() -> str:
@@ -314,9 +155,9 @@ def _progress(show: bool) -> Iterator[Callable[[int, int, Path | None], None]]:
 
 
 def _index_lines(report: Any) -> None:
-    _lines(report.warnings(), err, soft_wrap=True)
-    _print_phrases(f"photos {report.summary.photos_seen}: ", report.phrases())
-    _lines([report.gallery_line()])
+    print_lines(report.warnings(), err, soft_wrap=True)
+    print_phrases(f"photos {report.summary.photos_seen}: ", report.phrases())
+    print_lines([report.gallery_line()])
 
 
 @app.command()
@@ -333,7 +174,7 @@ def forget(
         from index.ingest.report import forget_from_gallery, forgotten_line
 
         forgotten = forget_from_gallery(index, path)
-    render(Output(dataclasses.asdict(forgotten), lambda: _lines([forgotten_line(forgotten)])), as_json)
+    render(Output(dataclasses.asdict(forgotten), lambda: print_lines([forgotten_line(forgotten)])), as_json)
 
 
 @app.command()
@@ -361,7 +202,7 @@ def match(
         options = {"top_k": top_k, "all_faces": all_faces, "every_match": every_match, "detector": detector}
         for answer in answer_queries(index, queries, **options):  # printed as answered: a folder's answers stream
             if answer["error"] is not None:  # on stderr, with --json too
-                _lines([f"error: {printable(answer['error'])}"], err, soft_wrap=True)
+                print_lines([f"error: {printable(answer['error'])}"], err, soft_wrap=True)
                 failed = True
             render(Output(answer, partial(_match_tables, answer, all_faces), json_lines=True), as_json)
     if failed:
@@ -371,16 +212,16 @@ def match(
 def _match_tables(answer: dict[str, Any], all_faces: bool) -> None:
     from index.match import queries
 
-    _notes(queries.searched_note(answer, all_faces))
+    print_notes(queries.searched_note(answer, all_faces))
     for face in answer["faces"]:
         about = shown(answer["query"]) + (f" face {face['query_face']}" if all_faces else "")
         if face["nobody"]:
-            _lines([f"{about}: nobody in the gallery matches"])
+            print_lines([f"{about}: nobody in the gallery matches"])
         elif face["persons"]:
-            _table(f"{about}: persons", queries.PERSONS_COLUMNS, queries.persons_rows(face))
+            print_table(f"{about}: persons", queries.PERSONS_COLUMNS, queries.persons_rows(face))
         if face["photos"]:
             title = "nearest faces: not the same person" if face["nobody"] else f"{about}: photos"
-            _table(title, queries.PHOTOS_COLUMNS, queries.photos_rows(face))
+            print_table(title, queries.PHOTOS_COLUMNS, queries.photos_rows(face))
 
 
 @app.command()
@@ -390,7 +231,7 @@ def info(index: IndexOption = None, as_json: JsonOption = False) -> None:
         from index.overview import overview, overview_lines
 
         data = overview(index)
-    render(Output(data, lambda: _lines(overview_lines(data))), as_json)
+    render(Output(data, lambda: print_lines(overview_lines(data))), as_json)
 
 
 @app.command()
@@ -408,7 +249,7 @@ def photos(
         from index.photo_listing import list_photos
 
         listing = list_photos(index, person=person, status=status, export=export)
-        _notes(listing.notices)
+        print_notes(listing.notices)
         if export:
             _write_table(export, listing.faces, None)
             return
@@ -416,8 +257,8 @@ def photos(
 
 
 def _photo_lines(listing: Any) -> None:
-    _print_cells(listing.cells)
-    _notes(listing.hints)
+    print_cells(listing.cells)
+    print_notes(listing.hints)
 
 
 @app.command()
@@ -455,8 +296,8 @@ def clusters(
 def _persons_table(listing: Any) -> None:
     from index.gallery_clusters import TABLE_COLUMNS
 
-    _notes(listing.notes_for(faces_listed=False))
-    _table(listing.summary(), TABLE_COLUMNS, listing.table_rows())
+    print_notes(listing.notes_for(faces_listed=False))
+    print_table(listing.summary(), TABLE_COLUMNS, listing.table_rows())
 
 
 def _export_persons(listing: Any, fmt: str, *, output: Path | None, naming: str, replace: bool) -> None:
@@ -464,12 +305,12 @@ def _export_persons(listing: Any, fmt: str, *, output: Path | None, naming: str,
     from index.export.writing import write_sidecars
 
     if fmt == "xmp":
-        _lines(write_sidecars(listing.rows, output, naming, replace), err)
+        print_lines(write_sidecars(listing.rows, output, naming, replace), err)
     else:
         _write_table(fmt, listing.rows, output, listing.hidden, listing.every_face)
     notes, written = listing.after_export(fmt, output)
-    _notes(notes)
-    _lines([written] if written else [], err)
+    print_notes(notes)
+    print_lines([written] if written else [], err)
 
 
 def _write_table(fmt: str, rows: list, output: Path | None, hidden: int = 0, all_rows: list | None = None) -> None:
@@ -552,8 +393,8 @@ def _correct(correction: Callable[[Any], Any]) -> None:
         from index.persons import correcting
 
         done = correction(correcting)
-    _lines(done.said)
-    _lines([done.note] if done.note else [], err)
+    print_lines(done.said)
+    print_lines([done.note] if done.note else [], err)
 
 
 @app.command()
@@ -596,7 +437,7 @@ def verify(
 def _verdict_lines(verdict: Any, photo_a: Path, photo_b: Path, all_faces: bool) -> None:
     words = "[green]same person[/green]" if verdict.same_person else "[red]different people[/red]"
     out.print(f"{words}  distance {verdict.pair.distance:.3f} (threshold {verdict.threshold:.3f})")
-    _lines(verdict.face_lines(photo_a, photo_b, all_faces))
+    print_lines(verdict.face_lines(photo_a, photo_b, all_faces))
 
 
 @app.command()
@@ -673,7 +514,7 @@ def calibrate(
         from index.card_calibration import calibrate_card, calibration_lines
 
         card = calibrate_card(lfw, celeba, weights, cache, match_only=match_only, command=_invocation(), log=out.print)
-    _lines(calibration_lines(card, match_only))
+    print_lines(calibration_lines(card, match_only))
 
 
 @app.command()

@@ -42,6 +42,12 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--sface-weight", type=float, default=defaults.sface_weight, help="SFace's share of the concat target"
     )
+    parser.add_argument("--init-from", type=Path, help="weights (.pt) to fine-tune instead of random ones")
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        help="keep the checkpoint here and resume from it (a CPU run spans sessions); default: none kept",
+    )
     return parser.parse_args(argv)
 
 
@@ -60,10 +66,19 @@ def main(argv: list[str] | None = None) -> dict:
         encoder=args.encoder,
         target=args.target,
         sface_weight=args.sface_weight,
+        init_from=None if args.init_from is None else str(args.init_from),
     )
-    with tempfile.TemporaryDirectory() as scratch:
-        # The checkpoint guards a long CPU run; a packed run is short, and starts fresh.
-        result = train(data, settings, Path(scratch) / "checkpoint.pt", args.weights, resume=False, device=args.device)
+    start = None
+    if args.init_from is not None:
+        from facesim.training.torch_embedder import load_encoder
+
+        start = load_encoder(args.init_from)
+    if args.checkpoint is not None:
+        result = train(data, settings, args.checkpoint, args.weights, start=start, device=args.device)
+    else:
+        with tempfile.TemporaryDirectory() as scratch:  # a short GPU run starts fresh
+            checkpoint = Path(scratch) / "checkpoint.pt"
+            result = train(data, settings, checkpoint, args.weights, resume=False, start=start, device=args.device)
     command = typed_command(["python", "-m", "facesim.training.train_packed", *argv])
     card = training_card(args.weights, summary, settings, result, command)
     write_card(card, args.weights.with_suffix(".json"))

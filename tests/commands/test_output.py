@@ -133,13 +133,13 @@ def test_match_says_how_many_faces_the_query_has_and_which_was_searched(gallery)
 def test_a_narrow_terminal_breaks_the_summary_between_phrases_only(monkeypatch):
     from rich.console import Console
 
-    import cli
+    import cli_output
 
     phrases = ["44 indexed", "51 faces", "0 unchanged", "1 without a face", "3 errors", "1 duplicate"]
     for width in range(20, 90, 7):
         terminal = Console(force_terminal=True, width=width, highlight=False, record=True)
-        monkeypatch.setattr(cli, "out", terminal)
-        cli._print_phrases("photos 48: ", phrases)
+        monkeypatch.setattr(cli_output, "out", terminal)
+        cli_output.print_phrases("photos 48: ", phrases)
         lines = terminal.export_text().splitlines()
         text = " ".join(lines).removeprefix("photos 48:")
         assert [piece.strip() for piece in text.split(",")] == phrases, width
