@@ -41,7 +41,7 @@ from facesim.training.metrics import best_f1_threshold, stranger_hits, verificat
 from facesim.training.pair_eval import PairChips, central_box, chips_for_pairs, pair_distances
 from facesim.training.sface_teacher import SFACE_CROP, SFaceTeacher
 from facesim.training.teacher_set import DLIB_ALONE, TeacherSet
-from facesim.training.workflow import DataRoots, calibration_distances, pooled, split_pool
+from facesim.training.workflow import DataRoots, calibration_distances, chip_embedder, pooled, split_pool
 from index.clustering.calibration import calibrate_clustering
 from index.clustering.cluster import chinese_whispers, cluster_faces
 from index.clustering.graph import DEFAULT_K
@@ -161,6 +161,12 @@ def main() -> None:
     parser.add_argument("--celeba", type=Path, help="CelebA folder (celebA/ and identity_CelebA.txt)")
     parser.add_argument("--skip-devtest", action="store_true", help="validation sources only (model selection)")
     parser.add_argument("--sface", type=Path, help="SFace's model folder: adds the teacher table (issue 23)")
+    parser.add_argument(
+        "--weights",
+        type=Path,
+        help="a candidate encoder (.pt or .onnx) instead of the shipped one, judged at the threshold "
+        "calibrated for it on these validation faces (as `facesim calibrate` would store it)",
+    )
     args = parser.parse_args()
     print(f"machine: {platform.processor() or platform.machine()}, Python {platform.python_version()}, {date.today()}")
 
@@ -168,13 +174,15 @@ def main() -> None:
     _, val, _ = split_pool(DataRoots(args.lfw, args.celeba), None, log=lambda _: None, teachers=teachers)
     chips = np.asarray(val.chips)
     started = time.perf_counter()
-    ours = default_embedder().embed(chips)
+    embed = chip_embedder(args.weights) if args.weights else default_embedder().embed
+    ours = embed(chips)
     ours_ms = (time.perf_counter() - started) / len(chips) * 1000
     dlib = val.teacher  # the cache's teacher vectors are the dlib ResNet on exactly these chips
     ours_pairs, dlib_pairs = calibration_distances(val, ours), calibration_distances(val, dlib)
-    ours_t = threshold()
+    ours_t = best_f1_threshold(*pooled(ours_pairs)) if args.weights else threshold()
     dlib_t = best_f1_threshold(*pooled(dlib_pairs))
-    print(f"facesim threshold (model card) {ours_t:.4f}; dlib threshold calibrated the same way {dlib_t:.4f}")
+    whose = f"calibrated for {args.weights.name}" if args.weights else "model card"
+    print(f"facesim threshold ({whose}) {ours_t:.4f}; dlib threshold calibrated the same way {dlib_t:.4f}")
     print(f"facesim embeds {ours_ms:.1f} ms/face here (chip + mirror, batched)")
     print("\n| pairs | model | threshold | accuracy | F1 | precision | ROC AUC | TAR@FAR=1e-3 | own best threshold |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -194,7 +202,7 @@ def main() -> None:
         pairs = LfwLayout(args.lfw).devtest_pairs()
         devtest_chips = chips_for_pairs(pairs)
         name = f"LFW DevTest ({len(pairs)})"
-        ours_d, same = pair_distances(pairs, devtest_chips, default_embedder().embed)
+        ours_d, same = pair_distances(pairs, devtest_chips, embed)
         started = time.perf_counter()
         dlib_d, _ = pair_distances(pairs, devtest_chips, DlibTeacher().embed_chips)
         dlib_ms = (time.perf_counter() - started) / len(devtest_chips.chips) * 1000
@@ -218,7 +226,12 @@ def main() -> None:
             f"{hits['pair_false_accept_rate']:.4f} | {hits['stranger_false_hit_rate']:.3f} |"
         )
 
-    linkage, cut, params = clustering_rule()
+    if args.weights:  # a candidate has no card yet: its rule calibrated here, as calibrate would
+        ours_rule = calibrate_clustering(val.sources, val.labels, ours, ours_t)
+        linkage, cut = ours_rule["linkage"], ours_rule["cut"]
+        params = ours_rule["params"].get(linkage, {})
+    else:
+        linkage, cut, params = clustering_rule()
     dlib_unit_t = best_f1_threshold(*pooled(calibration_distances(val, unit(dlib))))
     dlib_rule = calibrate_clustering(val.sources, val.labels, unit(dlib), dlib_unit_t)
     # Clustering needs unit vectors; dlib's 0.5 is on its raw ones, so scale it by their mean length.
@@ -229,7 +242,7 @@ def main() -> None:
         print(f"\nclustering the {source} validation gallery (every face, one photo each): BCubed P / R / F")
         dlib_params = dlib_rule["params"].get(dlib_rule["linkage"], {})
         for model, vectors, rule, cut_at, rule_params in (
-            ("facesim clusters (the card's calibrated rule)", ours[rows], linkage, cut, params),
+            ("facesim clusters (its calibrated rule)", ours[rows], linkage, cut, params),
             (
                 "dlib vectors, rule calibrated the same way",
                 unit(dlib[rows]),

@@ -28,7 +28,7 @@ from facesim.teacher import DlibTeacher
 from facesim.training.chipset import TEACHER_DIM, UNLABELLED_PREFIX, ChipSet
 from facesim.training.sface_teacher import SFaceTeacher, sface_model_bytes
 from facesim.training.sources import FaceSource, mirrored_for_teacher
-from facesim.training.teacher_set import DLIB_ALONE, TeacherSet, labelling_name
+from facesim.training.teacher_set import DLIB_ALONE, TeacherSet, labelling_name, serves
 from facesim.training.views import make_view, view_path
 from facesim.yunet import YunetFace
 
@@ -174,14 +174,21 @@ def build_source_cache(
                 f"{out_dir}: cache built from other {source.name} files or by another detection; delete it to rebuild"
             )
         labelled = old.get("labelling", DLIB_ALONE.labelling())
-        if labelled != manifest["labelling"]:
+        if serves(labelled, manifest["labelling"]):
+            manifest["labelling"] = labelled  # a fuller cache stays as full as it is
+        else:
             asked = labelling_name(manifest["labelling"])
             log(f"{source.name}: cache labelled by {labelling_name(labelled)}, {asked} asked: rebuilding")
             # Chunks go before the manifest changes, so a build killed in between is still seen as stale.
             for chunk in out_dir.glob("chunk-*.npz"):
                 chunk.unlink()
-    manifest_path.write_text(json.dumps(manifest))
     missing = [i for i in range(n_chunks) if not _chunk_path(out_dir, i).is_file()]
+    if missing and manifest["labelling"] != teachers.labelling():
+        raise FacesimError(
+            f"{out_dir}: an unfinished cache labelled by {labelling_name(manifest['labelling'])}; finish it "
+            "with the same teachers (--sface, --views) or delete it"
+        )
+    manifest_path.write_text(json.dumps(manifest))
     if missing:
         log(f"{source.name}: {len(missing)} of {n_chunks} chunks to build on {workers} processes")
         _source = source

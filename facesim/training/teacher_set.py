@@ -56,6 +56,14 @@ class TeacherSet:
         return records
 
 
+def serves(built: dict[str, Any], asked: dict[str, Any]) -> bool:
+    """Whether a cache labelled `built` holds every vector `asked` needs: the same views, and each
+    asked teacher's own model among its teachers (a two-teacher cache serves a dlib-only request,
+    which reads its dlib vectors and leaves SFace's unused)."""
+    same_models = all(built["teachers"].get(name) == model for name, model in asked["teachers"].items())
+    return built["views"] == asked["views"] and same_models
+
+
 def labelling_name(labelling: dict[str, Any]) -> str:
     """A labelling in a few words for a log line, e.g. "dlib+sface, 2 views a photo"."""
     return f"{'+'.join(labelling['teachers'])}, {labelling['views']} views a photo"

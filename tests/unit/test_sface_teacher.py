@@ -133,6 +133,26 @@ def test_the_cache_is_rebuilt_when_sface_is_asked_of_a_dlib_cache(sface_dir: Pat
     assert logged == []  # same teachers: nothing to build
 
 
+def test_a_two_teacher_cache_serves_a_dlib_request_and_is_not_emptied(sface_dir: Path, tmp_path: Path) -> None:
+    """The benchmarks and `facesim calibrate` ask for the dlib teacher alone; emptying a cache
+    that took an hour to label with both teachers for them would be all loss."""
+    source = _tiny_source()
+    build_source_cache(source, tmp_path, workers=1, log=lambda _: None, teachers=TeacherSet(sface_dir))
+    logged: list[str] = []
+    build_source_cache(source, tmp_path, workers=1, log=logged.append)
+    assert logged == [] and load_source_cache(tmp_path, "tiny").has_sface.all()
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["labelling"] == TeacherSet(sface_dir).labelling()  # still as full as it was
+
+    # Unfinished, it cannot be finished by the dlib teacher alone: chunks without SFace would mix in.
+    next(tmp_path.glob("chunk-*.npz")).unlink()
+    with pytest.raises(FacesimError, match="unfinished cache labelled by dlib\\+sface"):
+        build_source_cache(source, tmp_path, workers=1, log=lambda _: None)
+    # Asking for views is asking for other vectors: rebuilt, not served.
+    build_source_cache(source, tmp_path, workers=1, log=logged.append, teachers=TeacherSet(views=1))
+    assert "rebuilding" in logged[0]
+
+
 def test_views_are_new_samples_labelled_by_the_teacher_and_change_the_cache(tmp_path: Path) -> None:
     source = _tiny_source(both_orientations=False)
     build_source_cache(source, tmp_path, workers=1, log=lambda _: None)
