@@ -1,7 +1,7 @@
 """facesim's command line: each command parses its options, calls one library function and hands
 what it gets back to `render` (cli_output.py), which prints it as JSON with --json and as lines or
-tables otherwise; what --help says of each option is in cli_options.py. Heavy imports (the encoder, dlib, faiss) happen inside the commands so that `--help`
-and errors stay instant."""
+tables otherwise; what --help says of each option is in cli_options.py. Heavy imports (the
+encoder, dlib, faiss) happen inside the commands so that `--help` and errors stay instant."""
 
 from __future__ import annotations
 

@@ -89,3 +89,31 @@ def test_a_missing_pack_is_one_line_and_a_failed_exit(tmp_path: Path) -> None:
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert done.stderr == f"error: {tmp_path / 'none.npz'}: no such file\n"
     assert not (tmp_path / "w.pt").exists()
+
+
+def test_a_packed_run_with_a_checkpoint_resumes_it_and_fine_tunes_given_weights(
+    tiny_pool: tuple[Path, Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A CPU run outlives a session only through its checkpoint: a second call with the same
+    --checkpoint goes on from the steps the first one took, and --init-from starts from the
+    given weights, not from random ones."""
+    from facesim.training import train_packed
+    from facesim.training.torch_embedder import load_encoder
+
+    shape = '{"stem_width": 16, "widths": [16, 24, 32]}'
+    start = tmp_path / "start.pt"
+    train_packed.main([str(tiny_pool[2]), "--weights", str(start), "--max-steps", "1", "--encoder", shape])
+    checkpoint, weights = tmp_path / "run" / "checkpoint.pt", tmp_path / "tuned.pt"
+    argv = [str(tiny_pool[2]), "--weights", str(weights), "--init-from", str(start), "--checkpoint", str(checkpoint)]
+    first = train_packed.main([*argv, "--max-steps", "2"])
+    assert checkpoint.is_file() and first["training"]["history"][-1]["step"] == 2
+    capsys.readouterr()
+    again = train_packed.main([*argv, "--max-steps", "3"])
+    assert f"resumed from {checkpoint} at epoch 2, step 2" in capsys.readouterr().out
+    # Went on from step 2 (one step an epoch on this tiny pool), not over from the start.
+    assert [record["step"] for record in again["training"]["history"]] == [1, 2, 3]
+    assert again["architecture"]["widths"] == [16, 24, 32]  # the shape of the weights it started from
+
+    fresh = train_packed.main([str(tiny_pool[2]), "--weights", str(tmp_path / "fresh.pt"), "--max-steps", "1"])
+    assert fresh["architecture"]["widths"] != [16, 24, 32]  # no --init-from: the default shape, from random
+    assert load_encoder(weights).config["stem_width"] == 16

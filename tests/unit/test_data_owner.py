@@ -19,7 +19,11 @@ from support.sample_gallery import REPO
 STORE = REPO / "index" / "store"
 # The code that uses the gallery; index/store/ itself is its owner. (benchmarks/ and tests/ read
 # a gallery's file as an outside observer would, to check what the product wrote.)
-USERS = [*sorted(REPO.glob("cli*.py")), *sorted((REPO / "index").rglob("*.py")), *sorted((REPO / "facesim").rglob("*.py"))]
+USERS = [
+    *sorted(REPO.glob("cli*.py")),
+    *sorted((REPO / "index").rglob("*.py")),
+    *sorted((REPO / "facesim").rglob("*.py")),
+]
 # Attributes only a connection (sqlite3's or sqlite-utils') has, or the store's own connection.
 CONNECTION_ATTRIBUTES = {"db", "conn", "execute", "executemany", "executescript", "query", "connect"}
 SQLITE_MODULES = {"sqlite3", "sqlite_utils"}
