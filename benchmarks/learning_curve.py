@@ -1,90 +1,102 @@
-"""One point of the learning curve: the training checkpoint's validation and train-pair accuracy.
+"""A training run's learning curve: each kept epoch (train_packed --epoch-weights), or the checkpoint
+of a run still going, on the validation people beside the dlib ResNet and the teachers on the same
+pairs; and on a sample of the training people's own faces, where a gap to the validation numbers
+says the run is short of people rather than of capacity.
 
-Run it after each epoch (the checkpoint is rewritten every epoch) to see whether the student
-overfits or underfits. Each accuracy is at its own pairs' max-F1 threshold, on the seeded
-calibration pairs of the held-out validation people, and of 1,500 training faces. Also prints the
-mean cosine between the student's vectors and the centred teacher vectors it is distilled towards,
-and the BCubed F of clustering the validation people's faces (issue 5's measure, on people
-training never saw).
+Every model is judged at its own threshold calibrated the same way (max F1 on the pooled
+validation pairs, or on the pooled training pairs for the training rows): accuracy and TAR at
+FAR=1e-3 per source. Model selection happens here, on validation people; DevTest is never read.
 
-    python benchmarks/learning_curve.py --lfw ../shared/data/lfw
+    python benchmarks/learning_curve.py --lfw ../shared/data/lfw --celeba ~/.cache/facesim/sources \\
+        --sface ~/.cache/facesim/ctu --pack POOL.npz facesim/weights/encoder.pt RUN/epochs/epoch*.pt
+
+A trainer's checkpoint (CK.pt, rewritten every 50 steps) is read too: its weights go into the shape
+of the package's encoder, or of `--shape-of W.pt` for a run that trains another shape.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from facesim.config import INPUT_SIZE, WEIGHTS_PATH
-from facesim.encoder import FaceEncoder
-from facesim.training.chipset import UNLABELLED_PREFIX, ChipSet
+from facesim.config import WEIGHTS_PATH
+from facesim.training.chipset import ChipSet
 from facesim.training.metrics import best_f1_threshold, verification_report
-from facesim.training.torch_embedder import TorchEmbedder
-from facesim.training.workflow import DataRoots, calibration_distances, checkpoint_path, pooled, split_pool
-from index.clustering.cluster import cluster_faces
-from index.clustering.graph import DEFAULT_K
-from index.clustering.metrics import bcubed
+from facesim.training.pack import read_packs
+from facesim.training.teacher_set import TeacherSet
+from facesim.training.torch_embedder import TorchEmbedder, load_encoder
+from facesim.training.workflow import DataRoots, calibration_distances, chip_embedder, pooled, split_pool
 
-TRAIN_FACES = 1500
-
-
-def point(embedder: TorchEmbedder, data: ChipSet, centre: np.ndarray) -> tuple[float, float, np.ndarray, float]:
-    """(max-F1 accuracy on the calibration pairs, mean cosine to the centred teacher, the vectors,
-    that max-F1 threshold)."""
-    vectors = embedder.embed(np.asarray(data.chips))
-    distances, same = pooled(calibration_distances(data, vectors))
-    threshold = best_f1_threshold(distances, same)
-    accuracy = verification_report(distances, same, threshold)["accuracy"]
-    # The embedder averages chip and mirror, so the target is the teacher's average of the two.
-    teacher = data.teacher + data.teacher_of_mirrors() - 2 * centre
-    teacher /= np.linalg.norm(teacher, axis=1, keepdims=True)
-    return round(accuracy, 4), round(float((vectors * teacher).sum(axis=1).mean()), 4), vectors, threshold
+TRAINING_PEOPLE_SAMPLED = 1200  # people of 2+ faces, about as many as the validation split holds
 
 
-def cluster_f(vectors: np.ndarray, labels: list[str], threshold: float) -> float:
-    """BCubed F of `facesim clusters`' default linkage over the faces of people with two or more.
-    At the validation people's max-F1 threshold, which is what `calibrate` would store, this is
-    the clustering quality the checkpoint would ship with."""
-    names = np.array(labels)
-    _, inverse, counts = np.unique(names, return_inverse=True, return_counts=True)
-    repeated = np.flatnonzero(counts[inverse] >= 2)
-    clusters = cluster_faces(vectors[repeated], repeated, threshold, DEFAULT_K)  # one photo per face
-    return round(bcubed(names[repeated], clusters).f1, 4)
+def unit(vectors: np.ndarray) -> np.ndarray:
+    return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+
+
+def cells(faces: ChipSet, vectors: np.ndarray) -> str:
+    """'accuracy / TAR' per source at the pooled max-F1 threshold, and that threshold."""
+    per_source = calibration_distances(faces, vectors)
+    cut = best_f1_threshold(*pooled(per_source))
+    reports = {source: verification_report(d, same, cut) for source, (d, same) in per_source.items()}
+    shown = " | ".join(f"{r['accuracy']:.4f} / {r['tar_at_far_1e-3']:.3f}" for r in reports.values())
+    return f"{cut:.3f} | {shown}"
+
+
+def embedder_of(weights: Path, shape_of: Path) -> Callable[[np.ndarray], np.ndarray]:
+    """Exported or saved weights as the gallery would load them; a trainer's checkpoint (its
+    "model" state, with no shape of its own) in the shape of `shape_of`."""
+    if weights.suffix == ".pt" and "model" in torch.load(weights, map_location="cpu", weights_only=True):
+        model = load_encoder(shape_of)
+        state = torch.load(weights, map_location="cpu", weights_only=True)["model"]
+        model.load_state_dict({name: value.float() for name, value in state.items()})
+        return TorchEmbedder(model=model.eval()).embed
+    return chip_embedder(weights)
+
+
+def training_sample(pack: Path) -> ChipSet:
+    """Training people's faces: a seeded sample of people with two or more faces, and a few
+    lone faces, so the different-person pairs are drawn as the validation ones are."""
+    data, _ = read_packs([pack])
+    rng = np.random.default_rng(0)
+    labels = np.array(data.labels)
+    names, counts = np.unique(labels, return_counts=True)
+    chosen = set(rng.choice(names[counts >= 2], TRAINING_PEOPLE_SAMPLED, replace=False))
+    return data.subset(np.flatnonzero([label in chosen or rng.random() < 0.05 for label in labels]))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("weights", type=Path, nargs="+", help="encoders to judge (.pt or .onnx), in order")
     parser.add_argument("--lfw", type=Path, required=True)
-    parser.add_argument("--celeba", type=Path, help="CelebA folder: validate on its held-out identities too")
-    parser.add_argument("--utkface", type=Path, help="UTKFace folder: the centre is taken over the training pool")
-    parser.add_argument("--checkpoint", type=Path, default=checkpoint_path(WEIGHTS_PATH))
+    parser.add_argument("--celeba", type=Path)
+    parser.add_argument("--sface", type=Path, help="SFace's model folder: adds SFace and both teachers")
+    parser.add_argument("--pack", type=Path, help="the run's training pack: adds the training people's rows")
+    parser.add_argument("--shape-of", type=Path, default=WEIGHTS_PATH, help="the shape a checkpoint's weights fit")
     args = parser.parse_args()
-    train_data, val_data, _ = split_pool(DataRoots(args.lfw, args.celeba, args.utkface), None, log=lambda _: None)
-    labelled = np.flatnonzero([not label.startswith(UNLABELLED_PREFIX) for label in train_data.labels])
-    sample = np.sort(np.random.default_rng(0).choice(labelled, TRAIN_FACES, replace=False))
-    centre = train_data.teacher_centre()
-    saved = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
-    model = FaceEncoder(input_size=INPUT_SIZE)
-    model.load_state_dict(saved["model"])
-    embedder = TorchEmbedder(model=model.eval())
-    val_accuracy, val_cosine, val_vectors, val_threshold = point(embedder, val_data, centre)
-    train_accuracy, train_cosine, _, _ = point(embedder, train_data.subset(sample), centre)
-    print(
-        json.dumps(
-            {
-                "epoch": json.loads(saved["state"])["epoch"],
-                "val_acc": val_accuracy,
-                "val_cos_centred_teacher": val_cosine,
-                "val_cluster_f": cluster_f(val_vectors, val_data.labels, val_threshold),
-                "train_acc": train_accuracy,
-                "train_cos_centred_teacher": train_cosine,
-            }
-        )
-    )
+    teachers = TeacherSet(args.sface) if args.sface else TeacherSet()
+    _, val, _ = split_pool(DataRoots(args.lfw, args.celeba), None, log=lambda _: None, teachers=teachers)
+    sets = {"validation people": val}
+    if args.pack:
+        sets["training people"] = training_sample(args.pack)
+    sources = " | ".join(f"{source} accuracy / TAR@FAR=1e-3" for source in dict.fromkeys(val.sources))
+    print(f"| faces | model | threshold | {sources} |")
+    print("|---|---|---|" + "---|" * len(set(val.sources)))
+    for name, faces in sets.items():
+        print(f"| {name} ({len(faces.labels)}) | dlib ResNet | {cells(faces, faces.teacher)} |")
+        if args.sface and faces.has_sface.all():
+            print(f"| {name} | SFace | {cells(faces, unit(faces.sface))} |")
+            both = unit(np.hstack([unit(faces.teacher), unit(faces.sface)]))
+            print(f"| {name} | dlib + SFace | {cells(faces, both)} |")
+        chips = np.asarray(faces.chips)
+        for weights in args.weights:
+            print(
+                f"| {name} | {weights.name} | {cells(faces, embedder_of(weights, args.shape_of)(chips))} |", flush=True
+            )
 
 
 if __name__ == "__main__":

@@ -48,6 +48,7 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
         type=Path,
         help="keep the checkpoint here and resume from it (a CPU run spans sessions); default: none kept",
     )
+    parser.add_argument("--epoch-weights", type=Path, help="keep each epoch's weights in this folder (epochNN.pt)")
     return parser.parse_args(argv)
 
 
@@ -73,12 +74,20 @@ def main(argv: list[str] | None = None) -> dict:
         from facesim.training.torch_embedder import load_encoder
 
         start = load_encoder(args.init_from)
-    if args.checkpoint is not None:
-        result = train(data, settings, args.checkpoint, args.weights, start=start, device=args.device)
-    else:
-        with tempfile.TemporaryDirectory() as scratch:  # a short GPU run starts fresh
-            checkpoint = Path(scratch) / "checkpoint.pt"
-            result = train(data, settings, checkpoint, args.weights, resume=False, start=start, device=args.device)
+    with tempfile.TemporaryDirectory() as scratch:
+        # A CPU run spans sessions through the checkpoint it keeps; a short GPU run starts fresh.
+        checkpoint = args.checkpoint or Path(scratch) / "checkpoint.pt"
+        resume = args.checkpoint is not None
+        result = train(
+            data,
+            settings,
+            checkpoint,
+            args.weights,
+            resume=resume,
+            start=start,
+            device=args.device,
+            epoch_weights=args.epoch_weights,
+        )
     command = typed_command(["python", "-m", "facesim.training.train_packed", *argv])
     card = training_card(args.weights, summary, settings, result, command)
     write_card(card, args.weights.with_suffix(".json"))

@@ -102,10 +102,13 @@ def train(
     log: Callable[[str], None] = print,
     start: FaceEncoder | None = None,
     device: str = "cpu",
+    epoch_weights: Path | None = None,
 ) -> dict:
     """start: the encoder `settings.init_from` names, loaded by the caller before the (slow) chip
     pool, so a wrong path fails at once; None trains from random weights. device: where the
-    arithmetic runs; random draws stay on a CPU generator, so a seed means the same run anywhere."""
+    arithmetic runs; random draws stay on a CPU generator, so a seed means the same run anywhere.
+    epoch_weights: a folder that keeps the weights of every epoch's end (epochNN.pt), so a
+    learning curve on validation people (benchmarks/learning_curve.py) can choose among them."""
     keep = trainable_rows(data, settings.target)
     if len(keep) < len(data.labels):
         log(f"{len(data.labels) - len(keep)} of {len(data.labels)} faces have no SFace vector: left out of training")
@@ -204,6 +207,8 @@ def train(
             epoch=epoch + 1, step=step, epoch_start_step=step, seconds=state["seconds"] + record["seconds"], partial={}
         )
         log(json.dumps(record))
+        if epoch_weights is not None:
+            save_encoder(model, epoch_weights / f"epoch{epoch + 1:02d}.pt")
         _save(checkpoint, model, head, optimizer, generator, state)
     model.eval()
     save_encoder(model.cpu(), weights_out)

@@ -105,8 +105,12 @@ def test_a_packed_run_with_a_checkpoint_resumes_it_and_fine_tunes_given_weights(
     train_packed.main([str(tiny_pool[2]), "--weights", str(start), "--max-steps", "1", "--encoder", shape])
     checkpoint, weights = tmp_path / "run" / "checkpoint.pt", tmp_path / "tuned.pt"
     argv = [str(tiny_pool[2]), "--weights", str(weights), "--init-from", str(start), "--checkpoint", str(checkpoint)]
-    first = train_packed.main([*argv, "--max-steps", "2"])
+    epochs = tmp_path / "epochs"
+    first = train_packed.main([*argv, "--max-steps", "2", "--epoch-weights", str(epochs)])
     assert checkpoint.is_file() and first["training"]["history"][-1]["step"] == 2
+    # Each epoch's end kept as loadable weights (one step an epoch on this tiny pool).
+    assert sorted(path.name for path in epochs.iterdir()) == ["epoch01.pt", "epoch02.pt"]
+    assert load_encoder(epochs / "epoch02.pt").config["stem_width"] == 16
     capsys.readouterr()
     again = train_packed.main([*argv, "--max-steps", "3"])
     assert f"resumed from {checkpoint} at epoch 2, step 2" in capsys.readouterr().out
