@@ -19,7 +19,7 @@ from facesim.wording import printable
 PIPED_WIDTH = 100_000
 
 
-def console_for(stream: Any, *, stderr: bool = False) -> Console:
+def _console(stream: Any, *, stderr: bool = False) -> Console:
     """A terminal gets rich's wrapping at its width; a pipe or file is read by scripts, so no line
     is wrapped or cut at the 80 columns rich would otherwise assume."""
     if stream.isatty():
@@ -27,8 +27,8 @@ def console_for(stream: Any, *, stderr: bool = False) -> Console:
     return Console(stderr=stderr, highlight=False, soft_wrap=True, width=PIPED_WIDTH)
 
 
-out = console_for(sys.stdout)
-err = console_for(sys.stderr, stderr=True)
+out = _console(sys.stdout)
+err = _console(sys.stderr, stderr=True)
 
 
 @dataclasses.dataclass(frozen=True)

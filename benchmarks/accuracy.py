@@ -32,14 +32,16 @@ import numpy as np
 
 from facesim.detection import find_primary_face
 from facesim.embedder import default_embedder
+from facesim.geometry import unit_rows
 from facesim.images import load_rgb
-from facesim.model_card import clustering_rule, threshold
+from facesim.model_card import cluster_rule_of, clustering_rule, threshold
 from facesim.teacher import DlibTeacher
 from facesim.training.chipset import ChipSet
 from facesim.training.lfw import LfwLayout, Pair
 from facesim.training.metrics import best_f1_threshold, stranger_hits, verification_report
 from facesim.training.pair_eval import PairChips, central_box, chips_for_pairs, pair_distances
 from facesim.training.sface_teacher import SFACE_CROP, SFaceTeacher
+from facesim.training.targets import side_by_side
 from facesim.training.teacher_set import DLIB_ALONE, TeacherSet
 from facesim.training.workflow import DataRoots, calibration_distances, chip_embedder, pooled, split_pool
 from index.clustering.calibration import calibrate_clustering
@@ -52,21 +54,12 @@ DLIB_DOCUMENTED_THRESHOLD = 0.6
 DLIB_WHISPERS_CUT = 0.5
 
 
-def unit(vectors: np.ndarray) -> np.ndarray:
-    return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
-
-
 def row(name: str, model: str, report: dict, own: float | None = None) -> str:
     own_cell = f"{own:.4f}" if own is not None else ""
     return (
         f"| {name} | {model} | {report['threshold']:.3f} | {report['accuracy']:.4f} | {report['f1']:.4f} | "
         f"{report['precision']:.4f} | {report['roc_auc']:.4f} | {report['tar_at_far_1e-3']:.4f} | {own_cell} |"
     )
-
-
-def both_teachers(dlib: np.ndarray, sface: np.ndarray) -> np.ndarray:
-    """The two teachers' unit vectors side by side, renormalised: the target issue 23 measured."""
-    return unit(np.hstack([unit(dlib), unit(sface)]))
 
 
 def teacher_table(val: ChipSet, ours: np.ndarray) -> None:
@@ -80,9 +73,9 @@ def teacher_table(val: ChipSet, ours: np.ndarray) -> None:
     print("|---|---|---|---|---|---|---|---|---|")
     models = {
         "facesim": ours[rows],
-        "dlib ResNet": unit(faces.teacher),
-        "SFace": unit(faces.sface),
-        "dlib + SFace": both_teachers(faces.teacher, faces.sface),
+        "dlib ResNet": unit_rows(faces.teacher),
+        "SFace": unit_rows(faces.sface),
+        "dlib + SFace": side_by_side(faces.teacher, faces.sface),
     }
     for model, vectors in models.items():
         per_source = calibration_distances(faces, vectors)
@@ -116,12 +109,12 @@ def devtest_teachers(pairs: list[Pair], chips: PairChips, sface_dir: Path, thres
     """DevTest through SFace and both teachers, at the thresholds calibrated on validation faces."""
     teacher = SFaceTeacher(sface_dir)
     crops = sface_crops(pairs, teacher)
-    dlib = unit(DlibTeacher().embed_chips(list(chips.chips.values())))
+    dlib = unit_rows(DlibTeacher().embed_chips(list(chips.chips.values())))
     sface = teacher.embed_crops(list(crops.chips.values()))
     index = {path: i for i, path in enumerate(chips.chips)}
     same = np.array([p.same for p in pairs])
     name = f"LFW DevTest ({len(pairs)})"
-    for model, vectors in (("SFace", sface), ("dlib + SFace", both_teachers(dlib, sface))):
+    for model, vectors in (("SFace", sface), ("dlib + SFace", side_by_side(dlib, sface))):
         a = vectors[[index[p.path_a] for p in pairs]]
         b = vectors[[index[p.path_b] for p in pairs]]
         distances = np.linalg.norm(a - b, axis=1)
@@ -135,9 +128,9 @@ def devtest_teachers(pairs: list[Pair], chips: PairChips, sface_dir: Path, thres
 def teacher_thresholds(val: ChipSet) -> dict[str, float]:
     faces = val.subset(np.flatnonzero(val.has_sface))
     return {
-        "SFace": best_f1_threshold(*pooled(calibration_distances(faces, unit(faces.sface)))),
+        "SFace": best_f1_threshold(*pooled(calibration_distances(faces, unit_rows(faces.sface)))),
         "dlib + SFace": best_f1_threshold(
-            *pooled(calibration_distances(faces, both_teachers(faces.teacher, faces.sface)))
+            *pooled(calibration_distances(faces, side_by_side(faces.teacher, faces.sface)))
         ),
     }
 
@@ -227,13 +220,11 @@ def main() -> None:
         )
 
     if args.weights:  # a candidate has no card yet: its rule calibrated here, as calibrate would
-        ours_rule = calibrate_clustering(val.sources, val.labels, ours, ours_t)
-        linkage, cut = ours_rule["linkage"], ours_rule["cut"]
-        params = ours_rule["params"].get(linkage, {})
+        linkage, cut, params = cluster_rule_of(calibrate_clustering(val.sources, val.labels, ours, ours_t))
     else:
         linkage, cut, params = clustering_rule()
-    dlib_unit_t = best_f1_threshold(*pooled(calibration_distances(val, unit(dlib))))
-    dlib_rule = calibrate_clustering(val.sources, val.labels, unit(dlib), dlib_unit_t)
+    dlib_unit_t = best_f1_threshold(*pooled(calibration_distances(val, unit_rows(dlib))))
+    dlib_rule = calibrate_clustering(val.sources, val.labels, unit_rows(dlib), dlib_unit_t)
     # Clustering needs unit vectors; dlib's 0.5 is on its raw ones, so scale it by their mean length.
     whispers_cut = DLIB_WHISPERS_CUT / float(np.linalg.norm(dlib, axis=1).mean())
     for source in ours_pairs:
@@ -245,14 +236,14 @@ def main() -> None:
             ("facesim clusters (its calibrated rule)", ours[rows], linkage, cut, params),
             (
                 "dlib vectors, rule calibrated the same way",
-                unit(dlib[rows]),
+                unit_rows(dlib[rows]),
                 dlib_rule["linkage"],
                 dlib_rule["cut"],
                 dlib_params,
             ),
             (
                 "dlib vectors, Chinese whispers at dlib's documented 0.5",
-                unit(dlib[rows]),
+                unit_rows(dlib[rows]),
                 "dlib whispers",
                 whispers_cut,
                 {},

@@ -31,6 +31,7 @@ from sklearn.cluster import HDBSCAN
 
 from facesim.config import CLUSTER_CUT_FRACTIONS, CLUSTER_RULES
 from facesim.embedder import default_embedder
+from facesim.geometry import unit_rows
 from facesim.model_card import threshold
 from facesim.training.metrics import best_f1_threshold
 from facesim.training.workflow import DataRoots, calibration_distances, pooled, split_pool
@@ -44,10 +45,6 @@ DLIB_WHISPERS_CUT = 0.5
 SKLEARN_HDBSCAN_MIN_CLUSTER_SIZES = (2, 3)
 SKLEARN_HDBSCAN_MIN_SAMPLES = (1, 2, 3)
 SKLEARN_HDBSCAN_EPSILON_FRACTIONS = (0.0, 0.25, 0.5)
-
-
-def unit(vectors: np.ndarray) -> np.ndarray:
-    return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
 
 
 def score(labels: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
@@ -135,7 +132,7 @@ def main() -> None:
     truth = np.array(val.labels)
     sources = list(dict.fromkeys(val.sources))
     galleries = {source: np.flatnonzero(np.array(val.sources) == source) for source in sources}
-    dlib = unit(val.teacher)
+    dlib = unit_rows(val.teacher)
     dlib_t = best_f1_threshold(*pooled(calibration_distances(val, dlib)))
     # Clustering needs unit vectors; dlib's 0.5 is on its raw ones, so scale it by their mean length.
     whispers_cut = DLIB_WHISPERS_CUT / float(np.linalg.norm(val.teacher, axis=1).mean())

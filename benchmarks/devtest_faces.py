@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from facesim.embedder import default_embedder
+from facesim.geometry import unit_rows
 from facesim.teacher import DlibTeacher
 from facesim.training.lfw import LfwLayout, Pair
 from facesim.training.metrics import best_f1_threshold
@@ -24,15 +25,11 @@ from facesim.training.pair_eval import chips_for_pairs
 from facesim.training.workflow import DataRoots, calibration_distances, pooled, split_pool
 
 
-def unit(vectors: np.ndarray) -> np.ndarray:
-    return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
-
-
 def dlib_unit_threshold(lfw: Path) -> float:
     """Clustering needs unit vectors, so dlib's threshold is re-calibrated on unit vectors of the
     same validation people facesim calibrates on."""
     _, val_data, _ = split_pool(DataRoots(lfw), None)
-    return best_f1_threshold(*pooled(calibration_distances(val_data, unit(val_data.teacher))))
+    return best_f1_threshold(*pooled(calibration_distances(val_data, unit_rows(val_data.teacher))))
 
 
 def main() -> None:
@@ -52,7 +49,7 @@ def main() -> None:
     photo_ids = np.arange(len(photos))
     args.out.mkdir(parents=True, exist_ok=True)
     np.savez(args.out / "facesim.npz", vectors=default_embedder().embed(stack), labels=labels, photo_ids=photo_ids)
-    dlib_vectors = unit(DlibTeacher().embed_chips(stack))
+    dlib_vectors = unit_rows(DlibTeacher().embed_chips(stack))
     np.savez(args.out / "dlib.npz", vectors=dlib_vectors, labels=labels, photo_ids=photo_ids)
     print(f"{len(photos)} photos of {len(set(labels))} DevTest people, {len(chips.undetected)} without a detection")
     print(f"dlib unit-vector threshold (max F1 on validation people): {dlib_unit_threshold(args.lfw):.4f}")

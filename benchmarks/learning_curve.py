@@ -24,18 +24,16 @@ import numpy as np
 import torch
 
 from facesim.config import WEIGHTS_PATH
+from facesim.geometry import unit_rows
 from facesim.training.chipset import ChipSet
 from facesim.training.metrics import best_f1_threshold, verification_report
 from facesim.training.pack import read_packs
+from facesim.training.targets import side_by_side
 from facesim.training.teacher_set import TeacherSet
 from facesim.training.torch_embedder import TorchEmbedder, load_encoder
 from facesim.training.workflow import DataRoots, calibration_distances, chip_embedder, pooled, split_pool
 
 TRAINING_PEOPLE_SAMPLED = 1200  # people of 2+ faces, about as many as the validation split holds
-
-
-def unit(vectors: np.ndarray) -> np.ndarray:
-    return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
 
 
 def cells(faces: ChipSet, vectors: np.ndarray) -> str:
@@ -50,12 +48,12 @@ def cells(faces: ChipSet, vectors: np.ndarray) -> str:
 def embedder_of(weights: Path, shape_of: Path) -> Callable[[np.ndarray], np.ndarray]:
     """Exported or saved weights as the gallery would load them; a trainer's checkpoint (its
     "model" state, with no shape of its own) in the shape of `shape_of`."""
-    if weights.suffix == ".pt" and "model" in torch.load(weights, map_location="cpu", weights_only=True):
-        model = load_encoder(shape_of)
-        state = torch.load(weights, map_location="cpu", weights_only=True)["model"]
-        model.load_state_dict({name: value.float() for name, value in state.items()})
-        return TorchEmbedder(model=model.eval()).embed
-    return chip_embedder(weights)
+    saved = torch.load(weights, map_location="cpu", weights_only=True) if weights.suffix == ".pt" else {}
+    if "model" not in saved:
+        return chip_embedder(weights)
+    model = load_encoder(shape_of)
+    model.load_state_dict({name: value.float() for name, value in saved["model"].items()})
+    return TorchEmbedder(model=model.eval()).embed
 
 
 def training_sample(pack: Path) -> ChipSet:
@@ -89,9 +87,8 @@ def main() -> None:
     for name, faces in sets.items():
         print(f"| {name} ({len(faces.labels)}) | dlib ResNet | {cells(faces, faces.teacher)} |")
         if args.sface and faces.has_sface.all():
-            print(f"| {name} | SFace | {cells(faces, unit(faces.sface))} |")
-            both = unit(np.hstack([unit(faces.teacher), unit(faces.sface)]))
-            print(f"| {name} | dlib + SFace | {cells(faces, both)} |")
+            print(f"| {name} | SFace | {cells(faces, unit_rows(faces.sface))} |")
+            print(f"| {name} | dlib + SFace | {cells(faces, side_by_side(faces.teacher, faces.sface))} |")
         chips = np.asarray(faces.chips)
         for weights in args.weights:
             print(

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from facesim.embedder import default_embedder
+from facesim.geometry import unit_rows
 from facesim.model_card import ClusterRule, MatchRule, clustering_rule, match_rule, model_id, threshold
 from facesim.teacher import DlibTeacher
 from facesim.training.lfw import LfwLayout
@@ -81,17 +82,13 @@ def at_least(trials: list, rule: MatchRule, key: str, floor: float, better: str,
     return best or (None, {})
 
 
-def unit(vectors: np.ndarray) -> np.ndarray:
-    return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
-
-
 def dlib_match_rule(lfw: Path, celeba: Path, teacher: DlibTeacher) -> MatchRule:
     """The match rule calibrated for dlib's (unit) vectors exactly as `calibrate --match-only`
     calibrates facesim's, on the same validation people: what the rule gives a stronger encoder."""
     sources, labels, parts = [], [], []
     for source in face_sources(DataRoots(lfw, celeba)):
         chips, source_labels, _ = validation_chips(source)
-        parts.append(unit(cached_vectors(chips, "dlib", lambda batch: teacher.embed_chips(list(batch)))))
+        parts.append(unit_rows(cached_vectors(chips, "dlib", lambda batch: teacher.embed_chips(list(batch)))))
         sources += [source.name] * len(source_labels)
         labels += source_labels
     card = calibrate_matching(sources, labels, np.concatenate(parts), DLIB_TOLERANCE, DLIB_PERSONS)
@@ -122,7 +119,7 @@ def main() -> None:
     if args.celeba is not None:
         dlib_rule = dlib_match_rule(args.lfw, args.celeba, teacher)
         rows[f"dlib, its own match rule {dict(dlib_rule._asdict())}"] = measure(
-            trials_of(labels, unit(theirs), DLIB_PERSONS, args.draws), dlib_rule
+            trials_of(labels, unit_rows(theirs), DLIB_PERSONS, args.draws), dlib_rule
         )
     dlib = rows["dlib at 0.6"]
     for label, key, better, sign in (

@@ -30,6 +30,12 @@ def most_overlapping(box: tuple[int, ...], candidates: Sequence[T], box_of: Call
     return best if best is not None and box_iou(box_of(best), box) >= SAME_FACE_IOU else None
 
 
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """Each row scaled to unit length, as float32: the form every distance and threshold here
+    assumes, whatever length a teacher's or a model's raw vectors have."""
+    return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+
+
 def distance_from_inner_product(products: np.ndarray | float) -> np.ndarray | np.floating:
     """Euclidean distance between unit vectors from their inner product: |a - b|^2 = 2 - 2 a.b, so
     one matrix product (or FAISS's inner-product search) gives a whole block of distances.
